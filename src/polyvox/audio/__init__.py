@@ -1,0 +1,1 @@
+"""Audio values, signal processing and streaming encoders."""

@@ -1,0 +1,55 @@
+"""Audio as a value: mono float32 samples in [-1, 1] with their rate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class WordTiming:
+    """A word and when it is spoken, in seconds from the start of its chunk."""
+
+    word: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChunk:
+    """One piece of synthesized speech, usually one sentence.
+
+    Samples are mono float32 in [-1, 1]; encoders turn them into 16- or 24-bit PCM at the very end, so no
+    precision is lost between the engine and the encoder.
+    """
+
+    samples: FloatArray
+    sample_rate: int
+    text: str = ""
+    """The text this audio speaks (the segment that produced it), empty for silence."""
+    words: tuple[WordTiming, ...] = field(default=())
+    """Word timings when the engine reports them."""
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / self.sample_rate if self.sample_rate else 0.0
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.samples)
+
+    @classmethod
+    def from_int16(cls, pcm: bytes, sample_rate: int, text: str = "") -> AudioChunk:
+        samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+        return cls(samples=samples, sample_rate=sample_rate, text=text)
+
+    @classmethod
+    def silence(cls, seconds: float, sample_rate: int) -> AudioChunk:
+        return cls(samples=np.zeros(round(seconds * sample_rate), dtype=np.float32), sample_rate=sample_rate)
+
+    def to_int16(self) -> bytes:
+        return (np.clip(self.samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()

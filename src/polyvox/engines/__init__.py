@@ -1,0 +1,1 @@
+"""Speech engines: the protocol they implement and the registry that loads them."""

@@ -1,0 +1,115 @@
+"""The contract every engine implements.
+
+An engine is a class registered under the ``polyvox.engines`` entry-point group. The registry constructs it
+with the process settings (cheap: no model is read), calls ``load()`` in a worker thread on first use, then
+``synthesize()`` from worker threads, and ``unload()`` when it has been idle for the configured TTL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from polyvox.audio.chunk import AudioChunk
+
+if TYPE_CHECKING:
+    from polyvox.config import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What an engine can do, so front doors can refuse clearly what it cannot."""
+
+    streaming: bool = True
+    """Yields audio sentence by sentence rather than all at the end."""
+    cloning: bool = False
+    """Speaks with the voice of a reference recording."""
+    phonemes: bool = False
+    """Accepts phoneme input."""
+    ssml: bool = False
+    """Accepts SSML markup."""
+    alignment: bool = False
+    """Reports word or phoneme timings."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInfo:
+    """Static facts about an engine, known without loading it."""
+
+    name: str
+    label: str
+    description: str
+    languages: tuple[str, ...]
+    """Language codes the engine speaks (BCP-47-ish, lower case: ``en-us``, ``ja``, ``fr``)."""
+    sample_rate: int
+    """Native output rate in Hz."""
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    speed_range: tuple[float, float] = (0.25, 4.0)
+    """Speeds the engine renders natively; the pipeline time-stretches the rest."""
+    parameters: tuple[str, ...] = ()
+    """Engine-specific parameters accepted in ``SynthesisParams.extra``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Voice:
+    """A voice an engine can speak with."""
+
+    id: str
+    name: str
+    engine: str
+    language: str
+    """Primary language code of the voice."""
+    gender: str | None = None
+    speakers: tuple[str, ...] = ()
+    """Speaker names of a multi-speaker voice (empty for single-speaker voices)."""
+    languages: tuple[str, ...] = ()
+    """Other languages the voice can speak (for engines whose voices are language-independent)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SynthesisParams:
+    """Per-request knobs. Engines ignore what they do not support; the pipeline validated the ranges."""
+
+    speed: float = 1.0
+    """Speed factor already limited to the engine's ``speed_range``."""
+    language: str | None = None
+    speaker: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Engine-specific parameters (``noise_scale``, ``noise_w``, ``pitch``...), validated by the engine."""
+    request_id: str = ""
+    segment_index: int = 0
+    """Index of this segment within its request (lets the tone engine inject faults deterministically)."""
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A speech engine. ``synthesize`` is blocking and runs in a worker thread."""
+
+    info: ClassVar[EngineInfo]
+
+    def load(self) -> None:
+        """Read models into memory. Called once before the first synthesis, in a worker thread."""
+
+    def unload(self) -> None:
+        """Drop every reference to model memory."""
+
+    def voices(self) -> list[Voice]:
+        """Every voice available now (may rescan the voices directory; cheap, no model load)."""
+        ...
+
+    def default_voice(self) -> str:
+        """The voice id used when a request names none."""
+        ...
+
+    def synthesize(self, text: str, voice: Voice, params: SynthesisParams) -> Iterator[AudioChunk]:
+        """Speak ``text`` (one sentence or a few) and yield audio as it is produced."""
+        ...
+
+
+class EngineFactory(Protocol):
+    """What an entry point must load: a callable taking the settings and returning an engine."""
+
+    info: ClassVar[EngineInfo]
+
+    def __call__(self, settings: Settings) -> Engine: ...
