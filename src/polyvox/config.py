@@ -96,9 +96,9 @@ class Settings(BaseSettings):
         ),
         description="OpenAI voice names mapped to 'engine/voice' (or a voice of the default engine).",
     )
-    engines: EngineSettings = Field(default_factory=EngineSettings)  # type: ignore[arg-type]
-    tone: ToneSettings = Field(default_factory=ToneSettings)  # type: ignore[arg-type]
-    server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
+    engines: EngineSettings = Field(default_factory=EngineSettings)
+    tone: ToneSettings = Field(default_factory=ToneSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @property
     def resolved_voices_dir(self) -> Path:

@@ -1,0 +1,180 @@
+"""The ``polyvox`` command: speak text to a file, list engines and voices, run the server."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from polyvox.audio.encode import (
+    AudioFormat,
+    encode_file,
+    encode_stream,
+    encoded_rate,
+    format_from_filename,
+    parse_format,
+    validate_output,
+)
+from polyvox.config import Settings, get_settings
+from polyvox.errors import PolyvoxError
+from polyvox.service import Polyvox
+from polyvox.synthesis import MIN_RATE, SynthesisRequest
+
+app = typer.Typer(help="Polyvox: a self-hosted speech server with many engines.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(error: PolyvoxError) -> typer.Exit:
+    param = f" ({error.param})" if error.param else ""
+    err.print(f"[bold red]error[/] [{error.code}]{param}: {error.message}", highlight=False)
+    return typer.Exit(code=2)
+
+
+async def _say(
+    settings: Settings, request: SynthesisRequest, fmt: AudioFormat, bit_depth: int, output: str
+) -> None:
+    validate_output(fmt, request.sample_rate or MIN_RATE, bit_depth)
+    async with Polyvox(settings) as polyvox:
+        stream = await polyvox.synthesizer.open(request, rate_for=lambda rate: encoded_rate(fmt, rate))
+        async with stream:
+            if output == "-":
+                # Standard output gets bytes as each sentence is ready (pipe it into a player).
+                samples = (chunk.samples async for chunk in stream)
+                async for piece in encode_stream(samples, fmt, stream.sample_rate, bit_depth):
+                    sys.stdout.buffer.write(piece)
+                    sys.stdout.buffer.flush()
+            else:
+                chunks = [chunk.samples async for chunk in stream]
+                encode_file(chunks, Path(output), fmt, stream.sample_rate, bit_depth)
+        stats = stream.stats
+        err.print(
+            f"{stream.engine_name}/{stream.voice.id}: {stats.audio_seconds:.2f} s of audio in "
+            f"{stats.synthesis_seconds:.2f} s (RTF {stats.real_time_factor or 0:.3f})",
+            highlight=False,
+        )
+
+
+@app.command()
+def say(
+    text: Annotated[str, typer.Argument(help="Text to speak, or '-' to read it from standard input.")],
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Output file ('-' for standard output).")
+    ] = None,
+    format: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help="wav, pcm, mp3, opus, aac or flac (default: from -o)."),
+    ] = None,
+    engine: Annotated[str | None, typer.Option("--engine", "-e", help="Engine name.")] = None,
+    voice: Annotated[str | None, typer.Option("--voice", "-v", help="Voice id of the engine.")] = None,
+    language: Annotated[
+        str | None, typer.Option("--language", "-l", help="Language code, e.g. en-us, ja.")
+    ] = None,
+    speaker: Annotated[str | None, typer.Option(help="Speaker of a multi-speaker voice.")] = None,
+    speed: Annotated[float, typer.Option(help="Speaking speed, 0.25 to 4.0.")] = 1.0,
+    volume: Annotated[float, typer.Option(help="Linear volume, 0.0 to 4.0.")] = 1.0,
+    sample_rate: Annotated[int | None, typer.Option("--sample-rate", "-r", help="Output rate in Hz.")] = None,
+    bit_depth: Annotated[int, typer.Option(help="16 or 24 (24 for wav, pcm and flac).")] = 16,
+) -> None:
+    """Speak TEXT into an audio file."""
+    if text == "-":
+        text = sys.stdin.read()
+    try:
+        if output is None:
+            if sys.stdout.isatty():
+                raise PolyvoxError(
+                    "give an output file with -o FILE (or -o - for standard output)", param="output"
+                )
+            output = "-"
+        if format is not None:
+            fmt = parse_format(format, "format")
+        elif output == "-":
+            fmt = AudioFormat.WAV
+        else:
+            fmt = format_from_filename(output)
+        request = SynthesisRequest(
+            text=text,
+            engine=engine,
+            voice=voice,
+            language=language,
+            speaker=speaker,
+            speed=speed,
+            volume=volume,
+            sample_rate=sample_rate,
+        )
+        asyncio.run(_say(get_settings(), request, fmt, bit_depth, output))
+    except PolyvoxError as error:
+        raise _fail(error) from None
+    if output != "-":
+        err.print(f"wrote {output}", highlight=False)
+
+
+@app.command()
+def engines() -> None:
+    """List the engines this installation has."""
+    settings = get_settings()
+    polyvox = Polyvox(settings)
+    try:
+        table = Table("engine", "label", "languages", "rate", "capabilities", "default")
+        for name in polyvox.registry.names():
+            info = polyvox.registry.info(name)
+            caps = ", ".join(k for k, v in asdict(info.capabilities).items() if v)
+            langs = ", ".join(info.languages[:6]) + (" …" if len(info.languages) > 6 else "")
+            is_default = "yes" if name == polyvox.registry.default else ""
+            table.add_row(name, info.label, langs, str(info.sample_rate), caps, is_default)
+        out.print(table)
+    finally:
+        polyvox.executor.shutdown()
+
+
+@app.command()
+def voices(
+    engine: Annotated[str | None, typer.Option("--engine", "-e", help="Only this engine's voices.")] = None,
+    language: Annotated[
+        str | None, typer.Option("--language", "-l", help="Only voices of this language.")
+    ] = None,
+) -> None:
+    """List voices, of every engine or of one."""
+    settings = get_settings()
+    polyvox = Polyvox(settings)
+    try:
+        names = [engine] if engine else polyvox.registry.names()
+        table = Table("engine", "voice", "name", "language", "gender", "speakers")
+        for name in names:
+            for voice in polyvox.registry.voices(name):
+                if language and not voice.language.lower().startswith(language.lower()):
+                    continue
+                speakers = ", ".join(voice.speakers[:4]) + (" …" if len(voice.speakers) > 4 else "")
+                table.add_row(name, voice.id, voice.name, voice.language, voice.gender or "", speakers)
+        out.print(table)
+    except PolyvoxError as error:
+        raise _fail(error) from None
+    finally:
+        polyvox.executor.shutdown()
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (default from settings: 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default from settings: 8000).")] = None,
+) -> None:
+    """Run the HTTP server."""
+    from polyvox.api.server import serve as run_server
+
+    settings = get_settings()
+    updates = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    if updates:
+        settings = settings.model_copy(update={"server": settings.server.model_copy(update=updates)})
+    run_server(settings)
+
+
+if __name__ == "__main__":
+    app()

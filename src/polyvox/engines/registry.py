@@ -1,0 +1,281 @@
+"""Engine discovery and lifetime.
+
+Engines come from the ``polyvox.engines`` entry-point group, so a third-party package adds one without
+touching Polyvox. Each engine is loaded lazily on first use, shared by every concurrent user through a
+reference count, and unloaded after it has been idle for ``engines.ttl`` seconds (-1 never, 0 right away).
+Switching the default engine never disturbs a synthesis in flight: a lease keeps its engine loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, cast
+
+import structlog
+
+from polyvox.engines.base import Engine, EngineFactory, EngineInfo, SynthesisParams, Voice
+from polyvox.engines.memory import release_memory, rss_bytes
+from polyvox.errors import EngineFailedError, EngineNotFoundError, VoiceNotFoundError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
+    from polyvox.config import Settings
+
+log = structlog.get_logger(__name__)
+
+ENTRY_POINT_GROUP = "polyvox.engines"
+TEST_ENGINES = frozenset({"tone"})
+SELF_TEST_TEXT = "The quick brown fox jumps over the lazy dog."
+
+
+@dataclass
+class EngineState:
+    """Book-keeping for one engine: its instance, users and measured figures."""
+
+    factory: EngineFactory
+    instance: Engine | None = None
+    loaded: bool = False
+    users: int = 0
+    load_count: int = 0
+    unload_count: int = 0
+    rss_added: int = 0
+    load_seconds: float = 0.0
+    rtf: float | None = None
+    """Measured real-time factor (synthesis seconds / audio seconds): self-test, then a running average."""
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    unload_timer: asyncio.TimerHandle | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStatus:
+    """A snapshot of one engine for listings and health checks."""
+
+    info: EngineInfo
+    loaded: bool
+    users: int
+    load_count: int
+    unload_count: int
+    rss_added: int
+    load_seconds: float
+    rtf: float | None
+
+
+def discover_factories() -> dict[str, EngineFactory]:
+    """Every engine class registered under the entry-point group, by name."""
+    found: dict[str, EngineFactory] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            found[ep.name] = cast(EngineFactory, ep.load())
+        except Exception as exc:  # one broken plugin must not take the others down
+            log.warning("engine_plugin_failed", engine=ep.name, error=str(exc))
+    return found
+
+
+class EngineRegistry:
+    """Loads, shares and unloads engines; owns the worker pool that runs their blocking calls."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        executor: Executor,
+        factories: dict[str, EngineFactory] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._executor = executor
+        found = factories if factories is not None else discover_factories()
+        self._states = {name: EngineState(factory=f) for name, f in sorted(found.items())}
+        self._default = settings.engines.default
+        self._background: set[asyncio.Task[bool]] = set()
+        self.info(self._default)  # an unknown default engine is a configuration error
+
+    # -- discovery ---------------------------------------------------------------------------------
+    def names(self, *, include_hidden: bool = False) -> list[str]:
+        """Engine names to list; test engines only when enabled in settings."""
+        show_test = include_hidden or self._settings.engines.enable_test_engines
+        return [n for n in self._states if show_test or n not in TEST_ENGINES]
+
+    def _state(self, name: str) -> EngineState:
+        try:
+            return self._states[name]
+        except KeyError:
+            known = ", ".join(self.names())
+            raise EngineNotFoundError(
+                f"unknown engine {name!r}; available: {known}", param="engine"
+            ) from None
+
+    def info(self, name: str) -> EngineInfo:
+        return self._state(name).factory.info
+
+    def instance(self, name: str) -> Engine:
+        """The engine object (constructed on demand; constructing loads no model)."""
+        state = self._state(name)
+        if state.instance is None:
+            state.instance = state.factory(self._settings)
+        return state.instance
+
+    def status(self, name: str) -> EngineStatus:
+        s = self._state(name)
+        return EngineStatus(
+            info=s.factory.info,
+            loaded=s.loaded,
+            users=s.users,
+            load_count=s.load_count,
+            unload_count=s.unload_count,
+            rss_added=s.rss_added if s.loaded else 0,
+            load_seconds=s.load_seconds,
+            rtf=s.rtf,
+        )
+
+    def voices(self, name: str) -> list[Voice]:
+        return self.instance(name).voices()
+
+    def resolve_voice(self, name: str, voice_id: str | None) -> Voice:
+        """The engine's voice with this id (or its default); unknown ids are an error, never a fallback."""
+        engine = self.instance(name)
+        wanted = voice_id or self._settings.engines.default_voices.get(name) or engine.default_voice()
+        voices = engine.voices()
+        for voice in voices:
+            if voice.id == wanted:
+                return voice
+        for voice in voices:  # ids are case-insensitive for people typing them
+            if voice.id.lower() == wanted.lower():
+                return voice
+        sample = ", ".join(v.id for v in voices[:20])
+        raise VoiceNotFoundError(
+            f"engine {name!r} has no voice {wanted!r}; try one of: {sample}", param="voice"
+        )
+
+    # -- default engine ----------------------------------------------------------------------------
+    @property
+    def default(self) -> str:
+        return self._default
+
+    async def switch_default(self, name: str, *, load: bool = True) -> None:
+        """Make ``name`` the default; loads it first so the switch never makes a request wait."""
+        self.info(name)
+        if load:
+            await self.load(name)
+        previous, self._default = self._default, name
+        log.info("default_engine_switched", previous=previous, current=name)
+        if previous != name:
+            self._schedule_unload(previous, self._states[previous])
+
+    # -- lifetime ----------------------------------------------------------------------------------
+    async def run_blocking(self, func: Callable[..., Any], *args: Any) -> Any:
+        """Run a blocking engine call on the worker pool, never on the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+
+    async def load(self, name: str) -> None:
+        state = self._state(name)
+        async with state.lock:
+            if state.loaded:
+                return
+            engine = self.instance(name)
+            before = rss_bytes()
+            started = time.perf_counter()
+            try:
+                await self.run_blocking(engine.load)
+                rtf = await self.run_blocking(self._self_test, engine)
+            except Exception as exc:
+                await self.run_blocking(engine.unload)
+                raise EngineFailedError(f"engine {name!r} failed to load: {exc}") from exc
+            state.load_seconds = time.perf_counter() - started
+            state.rss_added = max(0, rss_bytes() - before)
+            state.rtf = rtf
+            state.loaded = True
+            state.load_count += 1
+            log.info("engine_loaded", engine=name, seconds=round(state.load_seconds, 3), rtf=rtf)
+
+    def _self_test(self, engine: Engine) -> float | None:
+        """Synthesize one short sentence to measure this host's real-time factor (warms the model too)."""
+        if engine.info.name in TEST_ENGINES or "en-us" not in engine.info.languages:
+            return None
+        started = time.perf_counter()
+        voice = self._voice_for_self_test(engine)
+        audio = sum(c.seconds for c in engine.synthesize(SELF_TEST_TEXT, voice, SynthesisParams()))
+        return (time.perf_counter() - started) / audio if audio > 0 else None
+
+    @staticmethod
+    def _voice_for_self_test(engine: Engine) -> Voice:
+        default = engine.default_voice()
+        return next(v for v in engine.voices() if v.id == default)
+
+    async def unload(self, name: str) -> bool:
+        """Unload now if nobody uses the engine; returns whether it was unloaded."""
+        state = self._state(name)
+        async with state.lock:
+            if not state.loaded or state.users > 0:
+                return False
+            self._cancel_timer(state)
+            engine = self.instance(name)
+            await self.run_blocking(engine.unload)
+            # Drop the instance too: whatever it still references is freed with it.
+            state.instance = None
+            state.loaded = False
+            state.unload_count += 1
+            await self.run_blocking(release_memory)
+            log.info("engine_unloaded", engine=name)
+            return True
+
+    def record(self, name: str, synthesis_seconds: float, audio_seconds: float) -> None:
+        """Fold one measured segment into the engine's running real-time factor."""
+        if audio_seconds <= 0:
+            return
+        state = self._state(name)
+        rtf = synthesis_seconds / audio_seconds
+        state.rtf = rtf if state.rtf is None else 0.9 * state.rtf + 0.1 * rtf
+
+    @asynccontextmanager
+    async def acquire(self, name: str) -> AsyncIterator[Engine]:
+        """Use an engine: loads it if needed and keeps it loaded until the block exits."""
+        state = self._state(name)
+        self._cancel_timer(state)
+        state.users += 1
+        try:
+            await self.load(name)
+            yield self.instance(name)
+        finally:
+            state.users -= 1
+            self._schedule_unload(name, state)
+
+    def _schedule_unload(self, name: str, state: EngineState) -> None:
+        ttl = self._settings.engines.ttl
+        if ttl < 0 or state.users > 0 or not state.loaded:
+            return
+        self._cancel_timer(state)
+        loop = asyncio.get_running_loop()
+        if ttl == 0:
+            self._unload_in_background(name)
+        else:
+            state.unload_timer = loop.call_later(ttl, self._unload_in_background, name)
+
+    def _unload_in_background(self, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(self.unload(name))
+        # Keep a reference until it finishes; the loop only holds tasks weakly.
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    @staticmethod
+    def _cancel_timer(state: EngineState) -> None:
+        if state.unload_timer is not None:
+            state.unload_timer.cancel()
+            state.unload_timer = None
+
+    async def idle(self) -> None:
+        """Wait until background unloads have finished (tests observe counts, not sleeps)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Unload every engine (server shutdown)."""
+        await self.idle()
+        for name, state in self._states.items():
+            self._cancel_timer(state)
+            if state.loaded and state.users == 0:
+                await self.unload(name)

@@ -1,0 +1,308 @@
+"""The one synthesis pipeline every front door uses.
+
+``Synthesizer.open()`` validates a request, resolves engine and voice, leases the engine and synthesizes the
+first segment before it returns, so a front door can still answer any failure with a proper status. The
+returned ``SynthesisStream`` yields one post-processed ``AudioChunk`` per segment.
+
+Scheduling: each stream keeps at most one segment in the shared worker pool (it submits segment i+1 when
+segment i is done, before handing i to the consumer). The pool's queue is FIFO, so concurrent requests
+interleave segment by segment and a short request never waits behind a whole long one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from polyvox.audio.chunk import AudioChunk
+from polyvox.audio.dsp import apply_gain, resample, time_stretch
+from polyvox.engines.base import Engine, EngineInfo, SynthesisParams, Voice
+from polyvox.errors import (
+    BusyError,
+    EmptyTextError,
+    EngineFailedError,
+    InvalidParameterError,
+    LanguageNotSupportedError,
+    PolyvoxError,
+    TextTooLongError,
+)
+from polyvox.text.segment import segment_text
+
+if TYPE_CHECKING:
+    from polyvox.config import Settings
+    from polyvox.engines.registry import EngineRegistry
+
+MIN_SPEED, MAX_SPEED = 0.25, 4.0
+MIN_RATE, MAX_RATE = 8000, 48000
+MAX_VOLUME = 4.0
+_SEGMENT_IN_THREAD_CHARS = 2000  # pysbd on long texts is slow enough to keep off the event loop
+
+
+@dataclass(frozen=True, slots=True)
+class SynthesisRequest:
+    """What every front door turns its input into."""
+
+    text: str
+    engine: str | None = None
+    voice: str | None = None
+    language: str | None = None
+    speaker: str | None = None
+    speed: float = 1.0
+    volume: float = 1.0
+    sample_rate: int | None = None
+    """Output rate in Hz; None keeps the engine's native rate."""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Engine-specific parameters (noise_scale, noise_w, pitch...)."""
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass(slots=True)
+class SynthesisStats:
+    """Measured figures of one synthesis."""
+
+    started: float = field(default_factory=time.perf_counter)
+    first_chunk_seconds: float | None = None
+    synthesis_seconds: float = 0.0
+    audio_seconds: float = 0.0
+    segments_done: int = 0
+
+    @property
+    def real_time_factor(self) -> float | None:
+        return self.synthesis_seconds / self.audio_seconds if self.audio_seconds else None
+
+
+def _language_supported(language: str, info: EngineInfo, voices: list[Voice]) -> bool:
+    known = {code.lower() for code in info.languages}
+    for voice in voices:
+        known.add(voice.language.lower())
+        known.update(code.lower() for code in voice.languages)
+    wanted = language.lower().replace("_", "-")
+    return wanted in known or any(code.split("-")[0] == wanted for code in known)
+
+
+def _check_range(value: float, low: float, high: float, param: str) -> None:
+    if not (low <= value <= high) or value != value:  # value != value catches NaN
+        raise InvalidParameterError(f"{param} must be between {low} and {high}, got {value}", param=param)
+
+
+class SynthesisStream:
+    """Audio of one request, segment by segment. Always close it (``async with`` or ``aclose()``)."""
+
+    def __init__(
+        self,
+        synthesizer: Synthesizer,
+        request: SynthesisRequest,
+        engine: Engine,
+        voice: Voice,
+        segments: list[str],
+        sample_rate: int,
+        lease: contextlib.AsyncExitStack,
+    ) -> None:
+        self.request = request
+        self.engine_name = engine.info.name
+        self.voice = voice
+        self.segments = segments
+        self.sample_rate = sample_rate
+        self.stats = SynthesisStats()
+        self._synthesizer = synthesizer
+        self._engine = engine
+        self._lease = lease
+        self._engine_speed = min(max(request.speed, engine.info.speed_range[0]), engine.info.speed_range[1])
+        self._stretch = request.speed / self._engine_speed
+        self._pending: asyncio.Future[AudioChunk] | None = None
+        self._next_index = 0
+        self._primed: AudioChunk | None = None
+        self._closed = False
+
+    # -- one segment, in a worker thread -------------------------------------------------------------
+    def _render(self, index: int) -> AudioChunk:
+        request = self.request
+        params = SynthesisParams(
+            speed=self._engine_speed,
+            language=request.language,
+            speaker=request.speaker,
+            extra=request.extra,
+            request_id=request.request_id,
+            segment_index=index,
+        )
+        started = time.perf_counter()
+        text = self.segments[index]
+        try:
+            parts = list(self._engine.synthesize(text, self.voice, params))
+        except PolyvoxError:
+            raise
+        except Exception as exc:
+            raise EngineFailedError(f"engine {self.engine_name!r} failed: {exc}") from exc
+        native_rate = parts[0].sample_rate if parts else self._engine.info.sample_rate
+        samples = (
+            np.concatenate([p.samples for p in parts]).astype(np.float32, copy=False)
+            if parts
+            else np.zeros(0, dtype=np.float32)
+        )
+        if self._stretch != 1.0 and len(samples):
+            samples = time_stretch(samples, native_rate, self._stretch)
+        if native_rate != self.sample_rate:
+            samples = resample(samples, native_rate, self.sample_rate)
+        if request.volume != 1.0:
+            samples = apply_gain(samples, request.volume)
+        elapsed = time.perf_counter() - started
+        self.stats.synthesis_seconds += elapsed
+        chunk = AudioChunk(samples=samples, sample_rate=self.sample_rate, text=text)
+        self._synthesizer.registry.record(self.engine_name, elapsed, chunk.seconds)
+        return chunk
+
+    def _submit_next(self) -> None:
+        if self._next_index < len(self.segments):
+            index, self._next_index = self._next_index, self._next_index + 1
+            self._pending = asyncio.ensure_future(
+                self._synthesizer.registry.run_blocking(self._render, index)
+            )
+        else:
+            self._pending = None
+
+    async def _take(self) -> AudioChunk:
+        assert self._pending is not None
+        chunk = await self._pending
+        # Queue the next segment before the consumer encodes and sends this one.
+        self._submit_next()
+        self.stats.segments_done += 1
+        self.stats.audio_seconds += chunk.seconds
+        if self.stats.first_chunk_seconds is None:
+            self.stats.first_chunk_seconds = time.perf_counter() - self.stats.started
+        return chunk
+
+    async def prime(self) -> None:
+        """Synthesize the first segment now; any error is raised here, before a response starts."""
+        self._submit_next()
+        try:
+            self._primed = await self._take()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    # -- consumer side -------------------------------------------------------------------------------
+    def __aiter__(self) -> AsyncIterator[AudioChunk]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[AudioChunk]:
+        try:
+            if self._primed is not None:
+                chunk, self._primed = self._primed, None
+                yield chunk
+            while self._pending is not None:
+                yield await self._take()
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop synthesis: a queued segment is cancelled, a running one finishes and is dropped."""
+        if self._closed:
+            return
+        self._closed = True
+        pending, self._pending = self._pending, None
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
+        self._synthesizer._release(self)
+        await self._lease.aclose()
+
+    async def __aenter__(self) -> SynthesisStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class Synthesizer:
+    """Validates requests and runs them through engine, resampling, speed and volume."""
+
+    def __init__(self, settings: Settings, registry: EngineRegistry) -> None:
+        self.settings = settings
+        self.registry = registry
+        self._active: set[SynthesisStream] = set()
+        self._admitted = 0
+
+    @property
+    def active_streams(self) -> int:
+        return len(self._active)
+
+    @property
+    def capacity(self) -> int:
+        """Streams allowed at once: one per worker plus the configured queue."""
+        return self.settings.engines.workers + self.settings.server.max_queue
+
+    def _release(self, stream: SynthesisStream) -> None:
+        if stream in self._active:
+            self._active.discard(stream)
+            self._admitted -= 1
+
+    def validate(self, request: SynthesisRequest) -> tuple[str, Voice]:
+        """Check everything that can be checked without synthesizing; returns engine name and voice."""
+        if not request.text or not request.text.strip():
+            raise EmptyTextError("text is empty", param="text")
+        if len(request.text) > self.settings.max_text_length:
+            raise TextTooLongError(
+                f"text has {len(request.text)} characters; the limit is {self.settings.max_text_length}",
+                param="text",
+            )
+        _check_range(request.speed, MIN_SPEED, MAX_SPEED, "speed")
+        _check_range(request.volume, 0.0, MAX_VOLUME, "volume")
+        if request.sample_rate is not None:
+            _check_range(request.sample_rate, MIN_RATE, MAX_RATE, "sample_rate")
+        name = request.engine or self.registry.default
+        info = self.registry.info(name)
+        voice = self.registry.resolve_voice(name, request.voice)
+        if request.language and not _language_supported(request.language, info, self.registry.voices(name)):
+            raise LanguageNotSupportedError(
+                f"engine {name!r} does not speak {request.language!r}; it speaks {', '.join(info.languages)}",
+                param="language",
+            )
+        return name, voice
+
+    async def open(
+        self, request: SynthesisRequest, *, rate_for: Callable[[int], int] | None = None
+    ) -> SynthesisStream:
+        """Validate, lease the engine and synthesize the first segment.
+
+        ``rate_for`` maps the wanted output rate to one the caller's encoder supports (opus, mp3).
+        """
+        name, voice = self.validate(request)
+        if self._admitted >= self.capacity:
+            raise BusyError(f"{self._admitted} syntheses are running or queued; try again shortly")
+        self._admitted += 1
+        lease = contextlib.AsyncExitStack()
+        try:
+            language = request.language or voice.language
+            if len(request.text) > _SEGMENT_IN_THREAD_CHARS:
+                segments = await asyncio.to_thread(segment_text, request.text, language)
+            else:
+                segments = segment_text(request.text, language)
+            if not segments:
+                raise EmptyTextError("text has nothing to speak", param="text")
+            engine = await lease.enter_async_context(self.registry.acquire(name))
+            rate = request.sample_rate or engine.info.sample_rate
+            if rate_for is not None:
+                rate = rate_for(rate)
+            stream = SynthesisStream(self, request, engine, voice, segments, rate, lease)
+        except BaseException:
+            self._admitted -= 1
+            await lease.aclose()
+            raise
+        self._active.add(stream)
+        await stream.prime()
+        return stream
+
+    async def synthesize(self, request: SynthesisRequest) -> tuple[SynthesisStream, list[AudioChunk]]:
+        """Synthesize a whole request (non-streaming front doors)."""
+        stream = await self.open(request)
+        async with stream:
+            chunks = [chunk async for chunk in stream]
+        return stream, chunks

@@ -1,0 +1,1 @@
+"""Text preparation: clean-up and sentence segmentation."""

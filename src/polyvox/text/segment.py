@@ -1,0 +1,102 @@
+"""Sentence segmentation with pysbd, plus splitting of over-long sentences.
+
+Synthesis is sentence by sentence: the first sentence's audio can be sent while the next is synthesized,
+and requests interleave at sentence boundaries. A run-on "sentence" is split further at clause marks, then
+at word boundaries, so one segment never holds the worker pool for long.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+
+import pysbd
+
+MAX_SEGMENT_CHARS = 400
+_PYSBD_LANGUAGES = frozenset(
+    [
+        "en",
+        "hi",
+        "mr",
+        "zh",
+        "es",
+        "am",
+        "ar",
+        "hy",
+        "bg",
+        "ur",
+        "ru",
+        "pl",
+        "fa",
+        "nl",
+        "da",
+        "fr",
+        "my",
+        "el",
+        "it",
+        "ja",
+        "de",
+        "kk",
+        "sk",
+    ]
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CLAUSE = re.compile(r"(?<=[,;:、，；：])\s+")
+_lock = threading.Lock()
+
+
+def clean_text(text: str) -> str:
+    """Normalize Unicode (NFC), drop control characters and collapse runs of spaces."""
+    text = _CONTROL.sub(" ", unicodedata.normalize("NFC", text))
+    text = re.sub(r"[ \t\u00a0]+", " ", text)
+    return re.sub(r"\s*\n\s*", "\n", text).strip()
+
+
+@lru_cache(maxsize=32)
+def _segmenter(language: str) -> pysbd.Segmenter:
+    return pysbd.Segmenter(language=language, clean=False, char_span=False)
+
+
+def _pysbd_language(language: str | None) -> str:
+    code = (language or "en").lower().replace("_", "-").split("-")[0]
+    if code == "cmn":
+        code = "zh"
+    return code if code in _PYSBD_LANGUAGES else "en"
+
+
+def split_sentences(text: str, language: str | None = None) -> list[str]:
+    """Split text into sentences (paragraph breaks always end a sentence)."""
+    segmenter = _segmenter(_pysbd_language(language))
+    sentences: list[str] = []
+    for paragraph in clean_text(text).split("\n"):
+        if not paragraph.strip():
+            continue
+        with _lock:  # pysbd segmenters keep per-call state
+            parts = segmenter.segment(paragraph)
+        sentences.extend(p.strip() for p in parts if p.strip())
+    return sentences
+
+
+def _split_long(sentence: str, limit: int) -> list[str]:
+    if len(sentence) <= limit:
+        return [sentence]
+    pieces: list[str] = []
+    current = ""
+    for clause in _CLAUSE.split(sentence):
+        for word in clause.split(" ") if len(clause) > limit else [clause]:
+            candidate = f"{current} {word}".strip()
+            if len(candidate) > limit and current:
+                pieces.append(current)
+                current = word
+            else:
+                current = candidate
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def segment_text(text: str, language: str | None = None, max_chars: int = MAX_SEGMENT_CHARS) -> list[str]:
+    """The segments a request is synthesized in: sentences, with over-long ones split."""
+    return [piece for s in split_sentences(text, language) for piece in _split_long(s, max_chars)]

@@ -1,0 +1,152 @@
+"""The pipeline with the deterministic tone engine: streaming, cancellation, fairness, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from tests.conftest import make_settings, read_trace
+
+from polyvox.errors import (
+    BusyError,
+    EmptyTextError,
+    EngineFailedError,
+    InvalidParameterError,
+    LanguageNotSupportedError,
+    TextTooLongError,
+)
+from polyvox.service import Polyvox
+from polyvox.synthesis import SynthesisRequest
+
+SIX = "First one. Second one. Third one. Fourth one. Fifth one. Sixth one."
+TONE_WORD_SECONDS = 0.2  # 150 ms tone + 50 ms gap per word
+
+
+async def test_first_chunk_arrives_before_last_segment_is_synthesized(
+    tone_polyvox: Polyvox, trace_file: Path
+) -> None:
+    request = SynthesisRequest(text=SIX, extra={"delay": 0.2})
+    stream = await tone_polyvox.synthesizer.open(request)
+    async with stream:
+        first_at = None
+        count = 0
+        async for _chunk in stream:
+            first_at = first_at or time.time()
+            count += 1
+    trace = [r for r in read_trace(trace_file) if r["request_id"] == request.request_id]
+    assert count == 6 and len(trace) == 6
+    last_end = max(r["end"] for r in trace)
+    assert first_at is not None and first_at < last_end - 0.5  # about 4 segments of 0.2 s still to go
+
+
+async def test_cancel_after_first_chunk_stops_remaining_work(tone_polyvox: Polyvox, trace_file: Path) -> None:
+    request = SynthesisRequest(text=SIX, extra={"delay": 0.2})
+    stream = await tone_polyvox.synthesizer.open(request)
+    async for _chunk in stream:
+        break  # the consumer goes away after one chunk
+    await stream.aclose()
+    closed_at = time.time()
+    await asyncio.sleep(0.6)  # three segments' worth: a leak would show up in the trace
+    trace = [r for r in read_trace(trace_file) if r["request_id"] == request.request_id]
+    # The first segment, plus at most the one prefetched segment already running when it closed.
+    assert len(trace) <= 2
+    assert all(r["start"] <= closed_at for r in trace)
+    assert tone_polyvox.synthesizer.active_streams == 0
+    assert tone_polyvox.registry.status("tone").users == 0
+
+
+async def test_short_request_is_not_stuck_behind_a_long_one(tmp_path: Path, trace_file: Path) -> None:
+    settings = make_settings(
+        tmp_path, engines={"default": "tone", "workers": 1}, tone={"trace_file": trace_file}
+    )
+    async with Polyvox(settings) as polyvox:
+        long_text = " ".join(f"Long sentence {i}." for i in range(20))
+        long_stream = await polyvox.synthesizer.open(SynthesisRequest(text=long_text, extra={"delay": 0.1}))
+
+        async def drain_long() -> None:
+            async with long_stream:
+                async for _ in long_stream:
+                    pass
+
+        long_task = asyncio.create_task(drain_long())
+        await asyncio.sleep(0.25)
+        started = time.monotonic()
+        short = await polyvox.synthesizer.open(SynthesisRequest(text="Short.", extra={"delay": 0.1}))
+        short_first = time.monotonic() - started
+        await short.aclose()
+        await long_task
+        # One worker: the short request waits for at most the long request's current segment.
+        assert short_first < 0.35
+        assert long_stream.stats.segments_done == 20
+
+
+async def test_output_rate_speed_and_volume(tone_polyvox: Polyvox) -> None:
+    base_stream, base = await tone_polyvox.synthesizer.synthesize(SynthesisRequest(text="one two three four"))
+    assert base_stream.sample_rate == 16000
+    assert abs(sum(c.seconds for c in base) - 4 * TONE_WORD_SECONDS) < 0.01
+    stream, chunks = await tone_polyvox.synthesizer.synthesize(
+        SynthesisRequest(text="one two three four", speed=2.0, sample_rate=44100, volume=0.5)
+    )
+    assert stream.sample_rate == 44100 and all(c.sample_rate == 44100 for c in chunks)
+    assert abs(sum(c.seconds for c in chunks) - 2 * TONE_WORD_SECONDS) < 0.02
+    peak = max(float(abs(c.samples).max()) for c in chunks)
+    base_peak = max(float(abs(c.samples).max()) for c in base)
+    assert peak == pytest.approx(base_peak * 0.5, rel=0.1)
+
+
+@pytest.mark.parametrize(
+    ("request_kwargs", "error", "param"),
+    [
+        ({"text": "   "}, EmptyTextError, "text"),
+        ({"text": "x" * 1001}, TextTooLongError, "text"),
+        ({"text": "hi", "speed": 0.1}, InvalidParameterError, "speed"),
+        ({"text": "hi", "speed": 4.5}, InvalidParameterError, "speed"),
+        ({"text": "hi", "speed": float("nan")}, InvalidParameterError, "speed"),
+        ({"text": "hi", "sample_rate": 7999}, InvalidParameterError, "sample_rate"),
+        ({"text": "hi", "sample_rate": 48001}, InvalidParameterError, "sample_rate"),
+        ({"text": "hi", "volume": -1}, InvalidParameterError, "volume"),
+        ({"text": "hi", "language": "xx-zz"}, LanguageNotSupportedError, "language"),
+    ],
+)
+async def test_invalid_requests_name_their_parameter(
+    tmp_path: Path, request_kwargs: dict[str, object], error: type[Exception], param: str
+) -> None:
+    settings = make_settings(tmp_path, engines={"default": "tone"}, max_text_length=1000)
+    async with Polyvox(settings) as polyvox:
+        with pytest.raises(error) as caught:
+            await polyvox.synthesizer.open(SynthesisRequest(**request_kwargs))  # type: ignore[arg-type]
+        assert getattr(caught.value, "param", None) == param
+        assert polyvox.synthesizer.active_streams == 0
+
+
+async def test_failure_before_first_chunk_is_raised_by_open(tone_polyvox: Polyvox) -> None:
+    with pytest.raises(EngineFailedError):
+        await tone_polyvox.synthesizer.open(SynthesisRequest(text=SIX, extra={"fail_at": 0}))
+    assert tone_polyvox.synthesizer.active_streams == 0
+    assert tone_polyvox.registry.status("tone").users == 0
+
+
+async def test_failure_after_first_chunk_is_raised_in_the_stream(tone_polyvox: Polyvox) -> None:
+    stream = await tone_polyvox.synthesizer.open(SynthesisRequest(text=SIX, extra={"fail_at": 2}))
+    received = 0
+    with pytest.raises(EngineFailedError):
+        async with stream:
+            async for _ in stream:
+                received += 1
+    assert received == 2
+    assert tone_polyvox.registry.status("tone").users == 0
+
+
+async def test_busy_beyond_capacity(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, engines={"default": "tone", "workers": 1}, server={"max_queue": 1})
+    async with Polyvox(settings) as polyvox:
+        streams = [await polyvox.synthesizer.open(SynthesisRequest(text=SIX)) for _ in range(2)]
+        with pytest.raises(BusyError) as busy:
+            await polyvox.synthesizer.open(SynthesisRequest(text=SIX))
+        assert busy.value.status == 429 and busy.value.retry_after >= 1
+        for stream in streams:
+            await stream.aclose()
+        again = await polyvox.synthesizer.open(SynthesisRequest(text=SIX))
+        await again.aclose()
