@@ -281,10 +281,11 @@ class Synthesizer:
         lease = contextlib.AsyncExitStack()
         try:
             language = request.language or voice.language
+            batch = self.registry.info(name).batch_chars
             if len(request.text) > _SEGMENT_IN_THREAD_CHARS:
-                segments = await asyncio.to_thread(segment_text, request.text, language)
+                segments = await asyncio.to_thread(segment_text, request.text, language, batch_chars=batch)
             else:
-                segments = segment_text(request.text, language)
+                segments = segment_text(request.text, language, batch_chars=batch)
             if not segments:
                 raise EmptyTextError("text has nothing to speak", param="text")
             engine = await lease.enter_async_context(self.registry.acquire(name))

@@ -31,3 +31,13 @@ def test_long_sentences_are_split_at_clauses_then_words() -> None:
 
 def test_clean_text_drops_controls_and_collapses_spaces() -> None:
     assert clean_text("a\x00b  \t c\r\n\n d ") == "a b c\nd"
+
+
+def test_batching_keeps_the_first_sentence_alone() -> None:
+    text = "One. Two two. Three three three. Four. Five five five five five."
+    assert segment_text(text, batch_chars=32) == [
+        "One.",
+        "Two two. Three three three.",
+        "Four. Five five five five five.",
+    ]
+    assert segment_text(text) == split_sentences(text)

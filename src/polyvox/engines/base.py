@@ -49,6 +49,12 @@ class EngineInfo:
     """Speeds the engine renders natively; the pipeline time-stretches the rest."""
     parameters: tuple[str, ...] = ()
     """Engine-specific parameters accepted in ``SynthesisParams.extra``."""
+    batch_chars: int = 0
+    """After the first sentence, join sentences into segments of up to this many characters (0: never).
+
+    Engines with a high fixed cost per call (Kokoro) are faster on fewer, longer segments; the first
+    segment stays one sentence so the first audio is not delayed.
+    """
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,6 +97,27 @@ def _split_long(sentence: str, limit: int) -> list[str]:
     return pieces
 
 
-def segment_text(text: str, language: str | None = None, max_chars: int = MAX_SEGMENT_CHARS) -> list[str]:
-    """The segments a request is synthesized in: sentences, with over-long ones split."""
-    return [piece for s in split_sentences(text, language) for piece in _split_long(s, max_chars)]
+def join_after_first(segments: list[str], batch_chars: int) -> list[str]:
+    """Keep the first segment alone (fast first audio); join the rest up to ``batch_chars`` characters."""
+    if batch_chars <= 0 or len(segments) < 3:
+        return segments
+    joined = [segments[0]]
+    current = ""
+    for segment in segments[1:]:
+        candidate = f"{current} {segment}" if current else segment
+        if current and len(candidate) > batch_chars:
+            joined.append(current)
+            current = segment
+        else:
+            current = candidate
+    if current:
+        joined.append(current)
+    return joined
+
+
+def segment_text(
+    text: str, language: str | None = None, max_chars: int = MAX_SEGMENT_CHARS, batch_chars: int = 0
+) -> list[str]:
+    """The segments a request is synthesized in: sentences, over-long ones split, later ones batched."""
+    pieces = [piece for s in split_sentences(text, language) for piece in _split_long(s, max_chars)]
+    return join_after_first(pieces, batch_chars)

@@ -1,0 +1,371 @@
+"""Output formats and incremental encoding of float32 audio into bytes a client can play.
+
+A :class:`StreamEncoder` turns one request's audio into container bytes piece by piece, so the first sentence
+can be on the wire while the next one is still being synthesized. Raw formats (pcm, wav) are written here;
+compressed ones go through PyAV (FFmpeg) with the muxer flushing after every packet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+import tempfile
+from collections.abc import AsyncIterator, Iterable, Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import av
+import numpy as np
+
+from polyvox.audio.chunk import FloatArray
+from polyvox.audio.dsp import Resampler
+from polyvox.errors import InvalidParameterError, UnsupportedFormatError
+
+
+class AudioFormat(StrEnum):
+    """The container/codec pairs Polyvox can produce, named as OpenAI's ``response_format`` names them."""
+
+    WAV = "wav"
+    PCM = "pcm"
+    MP3 = "mp3"
+    OPUS = "opus"
+    AAC = "aac"
+    FLAC = "flac"
+
+
+MEDIA_TYPES: Mapping[AudioFormat, str] = {
+    AudioFormat.WAV: "audio/wav",
+    # OpenAI labels its raw s16le output "audio/pcm"; clients written against it expect exactly that.
+    AudioFormat.PCM: "audio/pcm",
+    AudioFormat.MP3: "audio/mpeg",
+    # The bytes are an Ogg file (RFC 7845). "audio/opus" (RFC 7587) names the bare RTP payload, and browsers
+    # decide playability from the Ogg type, so we say what the body really is.
+    AudioFormat.OPUS: "audio/ogg; codecs=opus",
+    AudioFormat.AAC: "audio/aac",
+    AudioFormat.FLAC: "audio/flac",
+}
+"""The ``Content-Type`` to send with each format."""
+
+FILE_EXTENSIONS: Mapping[AudioFormat, tuple[str, ...]] = {
+    AudioFormat.WAV: (".wav",),
+    AudioFormat.PCM: (".pcm", ".raw"),
+    AudioFormat.MP3: (".mp3",),
+    AudioFormat.OPUS: (".opus", ".ogg"),
+    AudioFormat.AAC: (".aac",),
+    AudioFormat.FLAC: (".flac",),
+}
+"""File name extensions per format, lower case; the first one is what Polyvox writes."""
+
+MIN_SAMPLE_RATE = 8000
+MAX_SAMPLE_RATE = 48000
+BIT_DEPTHS = (16, 24)
+LOSSLESS_24_BIT = frozenset({AudioFormat.WAV, AudioFormat.PCM, AudioFormat.FLAC})
+"""Formats that can carry 24-bit samples; lossy codecs have no bit depth to choose."""
+
+# Input rates each encoder accepts (libopus: the Opus spec's set; MP3: MPEG-1/2/2.5; AAC: MPEG-4 table).
+OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+AAC_RATES = (7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000)
+_CODEC_RATES: Mapping[AudioFormat, tuple[int, ...]] = {
+    AudioFormat.OPUS: OPUS_RATES,
+    AudioFormat.MP3: MP3_RATES,
+    AudioFormat.AAC: AAC_RATES,
+}
+
+# (muxer, encoder) per compressed format.
+_PYAV_FORMATS: Mapping[AudioFormat, tuple[str, str]] = {
+    AudioFormat.MP3: ("mp3", "libmp3lame"),
+    AudioFormat.OPUS: ("ogg", "libopus"),
+    AudioFormat.AAC: ("adts", "aac"),
+    AudioFormat.FLAC: ("flac", "flac"),
+}
+# Ogg pages are closed every second by default, which would hold back a whole sentence; 60 ms keeps the tail
+# that waits for the next sentence short while the per-page overhead stays around 0.5 kB/s.
+_OGG_PAGE_DURATION_US = 60_000
+_UNKNOWN_SIZE = 0xFFFFFFFF  # RIFF "size unknown": the streaming convention OpenAI and FFmpeg use
+
+
+def supported_formats() -> list[str]:
+    """The format names :func:`parse_format` accepts."""
+    return [f.value for f in AudioFormat]
+
+
+def parse_format(value: str, param_name: str = "response_format") -> AudioFormat:
+    """Turn a client's format name (any case) into an :class:`AudioFormat`."""
+    try:
+        return AudioFormat(value.strip().lower())
+    except ValueError:
+        raise UnsupportedFormatError(
+            f"Unsupported audio format {value!r}; supported: {', '.join(supported_formats())}",
+            param=param_name,
+        ) from None
+
+
+def format_from_filename(path: str | os.PathLike[str]) -> AudioFormat:
+    """The format a file name's extension asks for (``.ogg`` and ``.opus`` both mean Ogg Opus)."""
+    suffix = Path(path).suffix.lower()
+    for fmt, extensions in FILE_EXTENSIONS.items():
+        if suffix in extensions:
+            return fmt
+    known = ", ".join(ext for exts in FILE_EXTENSIONS.values() for ext in exts)
+    raise UnsupportedFormatError(
+        f"Cannot tell the audio format from {str(path)!r}; use one of: {known}", param="format"
+    )
+
+
+def validate_output(fmt: AudioFormat, sample_rate: int, bit_depth: int) -> None:
+    """Reject output settings no encoder can honour, before any audio is synthesized."""
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise InvalidParameterError(
+            f"sample_rate must be between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE}, got {sample_rate}",
+            param="sample_rate",
+        )
+    if bit_depth not in BIT_DEPTHS:
+        raise InvalidParameterError(f"bit_depth must be 16 or 24, got {bit_depth}", param="bit_depth")
+    if bit_depth == 24 and fmt not in LOSSLESS_24_BIT:
+        raise InvalidParameterError(
+            f"bit_depth 24 is only available for wav, pcm and flac, not {fmt.value}", param="bit_depth"
+        )
+
+
+def encoded_rate(fmt: AudioFormat, requested_rate: int) -> int:
+    """The sample rate the encoder is fed and the container declares for ``requested_rate``.
+
+    Opus, MP3 and AAC accept only fixed rates: we take the smallest supported rate at or above the request, so
+    no bandwidth the client asked for is lost. Other formats keep the requested rate.
+    """
+    rates = _CODEC_RATES.get(fmt)
+    if rates is None:
+        return requested_rate
+    return next((rate for rate in rates if rate >= requested_rate), rates[-1])
+
+
+def decoded_rate(fmt: AudioFormat, requested_rate: int) -> int:
+    """The rate a decoder reports for the output: Ogg Opus always decodes at 48 kHz (RFC 7845 §5.1)."""
+    return 48000 if fmt is AudioFormat.OPUS else encoded_rate(fmt, requested_rate)
+
+
+def wav_header(sample_rate: int, bit_depth: int = 16, num_samples: int | None = None) -> bytes:
+    """A 44-byte mono PCM RIFF/WAVE header.
+
+    Without ``num_samples`` the RIFF and data sizes are 0xFFFFFFFF, the "unknown length" convention for
+    streamed WAV that FFmpeg and browsers accept. Sizes that do not fit 32 bits are clamped to it as well.
+    """
+    block_align = bit_depth // 8
+    if num_samples is None:
+        data_size = riff_size = _UNKNOWN_SIZE
+    else:
+        data_size = min(num_samples * block_align, _UNKNOWN_SIZE - 36)
+        riff_size = data_size + 36
+    return (
+        b"RIFF"
+        + struct.pack("<I", riff_size)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * block_align, block_align, bit_depth)
+        + b"data"
+        + struct.pack("<I", data_size)
+    )
+
+
+def to_pcm(samples: FloatArray, bit_depth: int = 16) -> bytes:
+    """Float samples to little-endian signed PCM: s16le, or packed 3-byte s24le."""
+    clipped = np.clip(samples.astype(np.float64), -1.0, 1.0)
+    if bit_depth == 16:
+        return np.rint(clipped * 32767.0).astype("<i2").tobytes()
+    ints = np.rint(clipped * 8388607.0).astype("<i4")
+    # Keep the three low bytes of each little-endian int32: that is s24le.
+    return ints.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+
+
+class _Sink:
+    """A write-only, unseekable byte sink; being unseekable keeps muxers from seeking back into sent bytes."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self._buffer += data
+        return len(data)
+
+    def drain(self) -> bytes:
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data
+
+
+class StreamEncoder:
+    """Incremental encoder for one request's audio.
+
+    Feed mono float32 samples at ``sample_rate`` to :meth:`encode` and send what it returns right away, then
+    send :meth:`finish`'s bytes. If the format only supports other rates (see :func:`encoded_rate`) the
+    samples are resampled on the way in, so :attr:`output_rate` may differ from ``sample_rate``.
+
+    With ``output`` (a seekable binary file) the bytes go there instead and the methods return ``b""``;
+    :meth:`finish` then fills in what needs the total length: WAV sizes, FLAC STREAMINFO, the MP3 Xing frame.
+    """
+
+    def __init__(
+        self,
+        fmt: AudioFormat,
+        sample_rate: int,
+        bit_depth: int = 16,
+        *,
+        output: BinaryIO | None = None,
+    ) -> None:
+        validate_output(fmt, sample_rate, bit_depth)
+        self.format = fmt
+        self.sample_rate = sample_rate
+        self.bit_depth = bit_depth
+        self.output_rate = encoded_rate(fmt, sample_rate)
+        self._output = output
+        self._resampler = Resampler(sample_rate, self.output_rate)
+        self._samples_written = 0
+        self._finished = False
+        self._header_pending = fmt is AudioFormat.WAV
+        self._sink = _Sink()
+        self._container: Any = None  # av OutputContainer; PyAV's stubs type it too loosely to help here
+        self._stream: Any = None
+        if fmt in _PYAV_FORMATS:
+            self._open_container()
+
+    @property
+    def media_type(self) -> str:
+        """The ``Content-Type`` for this encoder's bytes."""
+        return MEDIA_TYPES[self.format]
+
+    def _open_container(self) -> None:
+        muxer, codec = _PYAV_FORMATS[self.format]
+        # flush_packets: write each packet to our sink as soon as it is muxed, not when a 32 kB buffer fills.
+        container_options = {"flush_packets": "1"}
+        if self.format is AudioFormat.OPUS:
+            container_options["page_duration"] = str(_OGG_PAGE_DURATION_US)
+        stream_options: dict[str, str] = {}
+        if self.format is AudioFormat.FLAC and self.bit_depth == 24:
+            # FLAC has no s24 sample format: 24-bit goes in s32 with the real width declared to the encoder.
+            stream_options["bits_per_raw_sample"] = "24"
+        target: Any = self._output if self._output is not None else self._sink
+        self._container = av.open(target, mode="w", format=muxer, container_options=container_options)
+        stream = self._container.add_stream(codec, rate=self.output_rate, options=stream_options)
+        stream.layout = "mono"
+        if self.format is AudioFormat.FLAC:
+            stream.format = "s32" if self.bit_depth == 24 else "s16"
+        self._stream = stream
+
+    def _emit(self, data: bytes) -> bytes:
+        """Route raw-format bytes to the file when there is one, else hand them back."""
+        if self._output is not None:
+            self._output.write(data)
+            return b""
+        return data
+
+    def _encode_samples(self, samples: FloatArray) -> bytes:
+        if len(samples) == 0:
+            return b""
+        self._samples_written += len(samples)
+        if self._container is None:
+            return self._emit(to_pcm(samples, self.bit_depth))
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
+        frame.sample_rate = self.output_rate
+        # PyAV re-chunks to the codec's frame size itself (its codec context holds an AudioResampler).
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        return self._sink.drain()
+
+    def encode(self, samples: FloatArray) -> bytes:
+        """Encode the next piece of audio; returns the bytes ready now (possibly ``b""``)."""
+        if self._finished:
+            raise RuntimeError("encode() called after finish()")
+        head = b""
+        if self._header_pending:
+            self._header_pending = False
+            head = self._emit(wav_header(self.output_rate, self.bit_depth))
+        return head + self._encode_samples(self._resampler.process(samples))
+
+    def finish(self) -> bytes:
+        """Flush the resampler, codec and container; returns the last bytes. Call exactly once."""
+        if self._finished:
+            raise RuntimeError("finish() called twice")
+        out = self.encode(np.zeros(0, dtype=np.float32))  # writes the WAV header even for empty audio
+        out += self._encode_samples(self._resampler.flush())
+        self._finished = True
+        if self._container is not None:
+            for packet in self._stream.encode(None):
+                self._container.mux(packet)
+            # With no audio at all nothing was muxed yet; write the header anyway so the output is a valid,
+            # empty file rather than zero bytes.
+            self._container.start_encoding()
+            self._container.close()
+            self._container = None
+            out += self._sink.drain()
+        elif self.format is AudioFormat.WAV and self._output is not None:
+            # A file can be patched: replace the "unknown size" header with the real sizes.
+            end = self._output.tell()
+            self._output.seek(0)
+            self._output.write(wav_header(self.output_rate, self.bit_depth, self._samples_written))
+            self._output.seek(end)
+        return out
+
+    def close(self) -> None:
+        """Release the codec without flushing (for abandoned requests); safe to call more than once."""
+        self._finished = True
+        if self._container is not None:
+            with contextlib.suppress(Exception):  # the output is being thrown away anyway
+                self._container.close()
+            self._container = None
+
+
+def encode_file(
+    chunks: Iterable[FloatArray],
+    path: str | os.PathLike[str],
+    fmt: AudioFormat,
+    sample_rate: int,
+    bit_depth: int = 16,
+) -> None:
+    """Encode ``chunks`` into ``path`` atomically.
+
+    Writes a temporary file next to ``path`` and renames it into place only once everything is encoded, so a
+    failure midway (engine error, Ctrl-C) never leaves a partial or truncated file behind.
+    """
+    validate_output(fmt, sample_rate, bit_depth)
+    target = Path(path)
+    # Same directory, so the final rename is atomic and never crosses file systems.
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            encoder = StreamEncoder(fmt, sample_rate, bit_depth, output=file)
+            try:
+                for samples in chunks:
+                    encoder.encode(samples)
+                encoder.finish()
+            finally:
+                encoder.close()
+        os.replace(tmp_name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+async def encode_stream(
+    chunks: AsyncIterator[FloatArray],
+    fmt: AudioFormat,
+    sample_rate: int,
+    bit_depth: int = 16,
+) -> AsyncIterator[bytes]:
+    """Encode an async stream of sample arrays, yielding each non-empty piece of bytes as soon as it exists.
+
+    Encoding a sentence takes milliseconds, so it runs inline on the event loop.
+    """
+    encoder = StreamEncoder(fmt, sample_rate, bit_depth)
+    try:
+        async for samples in chunks:
+            data = encoder.encode(samples)
+            if data:
+                yield data
+        data = encoder.finish()
+        if data:
+            yield data
+    finally:
+        encoder.close()
