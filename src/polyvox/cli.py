@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from polyvox.audio.encode import (
@@ -23,6 +24,7 @@ from polyvox.audio.encode import (
 )
 from polyvox.config import Settings, get_settings
 from polyvox.errors import PolyvoxError
+from polyvox.logs import configure_logging
 from polyvox.service import Polyvox
 from polyvox.synthesis import MIN_RATE, SynthesisRequest
 
@@ -33,8 +35,22 @@ err = Console(stderr=True)
 
 def _fail(error: PolyvoxError) -> typer.Exit:
     param = f" ({error.param})" if error.param else ""
-    err.print(f"[bold red]error[/] [{error.code}]{param}: {error.message}", highlight=False)
+    err.print(
+        f"[bold red]error[/] {escape(f'[{error.code}]{param}: {error.message}')}",
+        highlight=False,
+        soft_wrap=True,
+    )
     return typer.Exit(code=2)
+
+
+@app.callback()
+def main(
+    log_level: Annotated[
+        str, typer.Option(help="debug, info, warning or error (to standard error).")
+    ] = "warning",
+) -> None:
+    """Polyvox: a self-hosted speech server with many engines."""
+    configure_logging(log_level)
 
 
 async def _say(
@@ -169,6 +185,7 @@ def serve(
     """Run the HTTP server."""
     from polyvox.api.server import serve as run_server
 
+    configure_logging("info")
     settings = get_settings()
     updates = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     if updates:

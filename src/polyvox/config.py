@@ -1,7 +1,8 @@
 """Settings in one typed place.
 
 Every field can be set from the environment (prefix ``POLYVOX_``, nested groups joined with ``__``, e.g.
-``POLYVOX_ENGINES__TTL=0``) or from a YAML file named by ``POLYVOX_CONFIG``. The environment wins over the file.
+``POLYVOX_ENGINES__TTL=0``) or from a YAML file named by ``POLYVOX_CONFIG``. The environment wins over
+the file.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class EngineSettings(BaseModel):
     default: str = Field("piper", description="Engine used when a request names none.")
     default_voices: dict[str, str] = Field(
         default_factory=dict,
-        description="Per-engine default voice, overriding the engine's own default (engine name -> voice id).",
+        description="Per-engine default voice overriding the engine's own (engine name -> voice id).",
     )
     ttl: int = Field(
         300,

@@ -28,6 +28,7 @@ from polyvox.errors import (
     BusyError,
     EmptyTextError,
     EngineFailedError,
+    EngineNotFoundError,
     InvalidParameterError,
     LanguageNotSupportedError,
     PolyvoxError,
@@ -259,6 +260,8 @@ class Synthesizer:
             _check_range(request.sample_rate, MIN_RATE, MAX_RATE, "sample_rate")
         name = request.engine or self.registry.default
         info = self.registry.info(name)
+        if name not in self.registry.names():
+            raise EngineNotFoundError(f"unknown engine {name!r}", param="engine")  # a hidden test engine
         voice = self.registry.resolve_voice(name, request.voice)
         if request.language and not _language_supported(request.language, info, self.registry.voices(name)):
             raise LanguageNotSupportedError(

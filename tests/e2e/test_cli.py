@@ -56,7 +56,7 @@ def decode(path: Path) -> tuple[np.ndarray, int]:
     [
         ((), "hello.mp3"),
         (("--engine", "kokoro", "--voice", "jm_kumo"), "kumo.wav"),
-        (("--engine", "espeak", "--voice", "en"), "espeak.flac"),
+        (("--engine", "espeak", "--voice", "en-us"), "espeak.flac"),
     ],
 )
 def test_say_speaks_english(

@@ -1,0 +1,159 @@
+"""Engines and voices: listing, details, explicit load and unload."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from polyvox.api.deps import RegistryDep
+from polyvox.api.errors import EngineInUseError
+from polyvox.api.routes.common import VALIDATION_RESPONSE, check_engine
+from polyvox.api.schemas import (
+    CapabilitiesOut,
+    EngineList,
+    EngineOut,
+    ErrorResponse,
+    SimpleVoice,
+    SimpleVoiceList,
+    VoiceList,
+    VoiceOut,
+)
+from polyvox.engines.base import Voice
+from polyvox.engines.registry import EngineRegistry
+
+router = APIRouter(tags=["Engines and voices"], responses=VALIDATION_RESPONSE)
+
+_NOT_FOUND: dict[int | str, dict[str, object]] = {
+    404: {"model": ErrorResponse, "description": "Unknown engine (`engine_not_found`)."}
+}
+
+
+def engine_out(registry: EngineRegistry, name: str) -> EngineOut:
+    status = registry.status(name)
+    info = status.info
+    caps = info.capabilities
+    return EngineOut(
+        name=info.name,
+        label=info.label,
+        description=info.description,
+        languages=list(info.languages),
+        sample_rate=info.sample_rate,
+        capabilities=CapabilitiesOut(
+            streaming=caps.streaming,
+            cloning=caps.cloning,
+            phonemes=caps.phonemes,
+            ssml=caps.ssml,
+            alignment=caps.alignment,
+        ),
+        speed_range=info.speed_range,
+        parameters=list(info.parameters),
+        default=name == registry.default,
+        loaded=status.loaded,
+        users=status.users,
+        rss_added=status.rss_added,
+        rtf=status.rtf,
+        load_seconds=round(status.load_seconds, 4),
+        load_count=status.load_count,
+        unload_count=status.unload_count,
+    )
+
+
+@router.get("/v1/engines", summary="List engines", response_model=EngineList)
+async def list_engines(registry: RegistryDep) -> EngineList:
+    """Every engine with its languages, native rate, capabilities and measured state (memory, speed)."""
+    return EngineList(default=registry.default, engines=[engine_out(registry, n) for n in registry.names()])
+
+
+@router.get("/v1/engines/{name}", summary="One engine", response_model=EngineOut, responses=_NOT_FOUND)
+async def get_engine(name: str, registry: RegistryDep) -> EngineOut:
+    """One engine's facts and state."""
+    return engine_out(registry, check_engine(registry, name))
+
+
+@router.post(
+    "/v1/engines/{name}/load", summary="Load an engine", response_model=EngineOut, responses=_NOT_FOUND
+)
+async def load_engine(name: str, registry: RegistryDep) -> EngineOut:
+    """Load the engine now (and run its speed self-test) instead of on first use. Idempotent."""
+    await registry.load(check_engine(registry, name))
+    return engine_out(registry, name)
+
+
+@router.post(
+    "/v1/engines/{name}/unload",
+    summary="Unload an engine",
+    response_model=EngineOut,
+    responses={
+        **_NOT_FOUND,
+        409: {"model": ErrorResponse, "description": "The engine is in use (`engine_in_use`)."},
+    },
+)
+async def unload_engine(name: str, registry: RegistryDep) -> EngineOut:
+    """Free the engine's memory now; it loads again on next use. Idempotent when it is not loaded."""
+    check_engine(registry, name)
+    if not await registry.unload(name) and registry.status(name).users > 0:
+        users = registry.status(name).users
+        raise EngineInUseError(f"engine {name!r} is in use by {users} request(s)", param="name")
+    return engine_out(registry, name)
+
+
+def _voice_matches(voice: Voice, language: str | None) -> bool:
+    if not language:
+        return True
+    wanted = language.lower().replace("_", "-")
+    codes = {voice.language.lower(), *(code.lower() for code in voice.languages)}
+    return any(
+        code == wanted or code.split("-")[0] == wanted or wanted.split("-")[0] == code for code in codes
+    )
+
+
+def _voices(registry: EngineRegistry, engine: str | None, language: str | None) -> list[Voice]:
+    names = [check_engine(registry, engine)] if engine else registry.names()
+    return [v for name in names for v in registry.voices(name) if _voice_matches(v, language)]
+
+
+EngineFilter = Annotated[str | None, Query(description="Only this engine's voices.")]
+LanguageFilter = Annotated[
+    str | None, Query(description="Only voices speaking this language (`en` matches `en-us` and `en-gb`).")
+]
+
+
+@router.get("/v1/voices", summary="List voices", response_model=VoiceList, responses=_NOT_FOUND)
+async def list_voices(
+    registry: RegistryDep, engine: EngineFilter = None, language: LanguageFilter = None
+) -> VoiceList:
+    """Voices of every engine (or one), optionally only those speaking a language."""
+    return VoiceList(
+        voices=[
+            VoiceOut(
+                id=v.id,
+                name=v.name,
+                engine=v.engine,
+                language=v.language,
+                gender=v.gender,
+                speakers=list(v.speakers),
+                languages=list(v.languages),
+            )
+            for v in _voices(registry, engine, language)
+        ]
+    )
+
+
+@router.get(
+    "/v1/audio/voices",
+    summary="List voices (Kokoro-FastAPI / speaches style)",
+    response_model=SimpleVoiceList,
+    responses=_NOT_FOUND,
+    tags=["OpenAI compatible"],
+)
+async def list_audio_voices(
+    registry: RegistryDep, engine: EngineFilter = None, language: LanguageFilter = None
+) -> SimpleVoiceList:
+    """`{"voices": [{"id", "name", "language", "engine", "gender"}]}`, for clients of other servers."""
+    return SimpleVoiceList(
+        voices=[
+            SimpleVoice(id=v.id, name=v.name, language=v.language, engine=v.engine, gender=v.gender)
+            for v in _voices(registry, engine, language)
+        ]
+    )

@@ -1,0 +1,259 @@
+"""Request and response bodies, described field by field for ``/openapi.json`` and ``/docs``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from polyvox.audio.encode import supported_formats
+
+_FORMATS: list[JsonValue] = list(supported_formats())
+ENGINE_PARAMETERS = (
+    "length_scale",
+    "noise_scale",
+    "noise_w",
+    "temperature",
+    "top_k",
+    "top_p",
+    "pitch",
+    "delay",
+    "fail_at",
+)
+"""Native-route fields handed to the engine in ``SynthesisRequest.extra`` (only those that are set)."""
+
+
+# -- requests ------------------------------------------------------------------------------------------
+class SpeechRequest(BaseModel):
+    """OpenAI's ``POST /v1/audio/speech`` body, plus a few Polyvox extensions."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(
+        "tts-1",
+        description="`tts-1`, `tts-1-hd` or `gpt-4o-mini-tts` use the default engine; an engine name "
+        "(`piper`, `kokoro`, `espeak`) picks that engine; `engine/voice` picks both.",
+        examples=["tts-1", "kokoro", "piper/joe"],
+    )
+    input: str = Field(..., description="The text to speak.", examples=["Hello there. How are you today?"])
+    voice: str | None = Field(
+        None,
+        description="An engine voice id (`joe`, `jf_alpha`), `engine/voice`, or an OpenAI voice name (alloy, "
+        "ash, ballad, coral, echo, fable, onyx, nova, sage, shimmer, verse) mapped through the "
+        "`openai_voices` setting. When the mapping points at another engine than the request's, that "
+        "engine's default voice is used. Omitted: the engine's default voice.",
+        examples=["alloy", "joe"],
+    )
+    response_format: str = Field(
+        "mp3",
+        description="Audio format: mp3, opus (Ogg), aac (ADTS), flac, wav or pcm (raw s16le mono, or s24le "
+        "with `bit_depth` 24).",
+        json_schema_extra={"enum": _FORMATS},
+    )
+    speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking speed, 0.25 to 4.0.")
+    instructions: str | None = Field(
+        None,
+        description="Voice instructions; accepted for compatibility and ignored by engines that cannot use "
+        "them (none of the bundled engines can).",
+    )
+    stream_format: Literal["audio", "sse"] = Field(
+        "audio",
+        description="`audio`: the encoded audio as a chunked body, sent sentence by sentence. `sse`: "
+        'server-sent events `{"type":"speech.audio.delta","audio":"<base64>"}` then '
+        '`{"type":"speech.audio.done","usage":{...}}`.',
+    )
+    sample_rate: int | None = Field(
+        None,
+        description="Polyvox extension: output rate in Hz (8000-48000); default the engine's native rate.",
+    )
+    language: str | None = Field(
+        None, description="Polyvox extension: language code (`en-us`, `ja`) for multilingual voices."
+    )
+    engine: str | None = Field(None, description="Polyvox extension: engine name; overrides `model`.")
+    bit_depth: int = Field(16, description="Polyvox extension: 16, or 24 for wav, pcm and flac.")
+
+
+class SynthesizeRequest(BaseModel):
+    """``POST /v1/synthesize``: form fields or a JSON object."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: str = Field(..., description="The text to speak.")
+    engine: str | None = Field(None, description="Engine name; default: the default engine.")
+    voice: str | None = Field(
+        None, description="Voice id of the engine; default: the engine's default voice."
+    )
+    language: str | None = Field(None, description="Language code (`en-us`, `ja`) for multilingual voices.")
+    speaker: str | None = Field(None, description="Speaker name of a multi-speaker voice.")
+    speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking speed, 0.25 to 4.0.")
+    volume: float = Field(1.0, ge=0.0, le=4.0, description="Linear gain, 0 to 4.")
+    format: str = Field(
+        "wav",
+        description="Audio format: wav, pcm, mp3, opus, aac or flac.",
+        json_schema_extra={"enum": _FORMATS},
+    )
+    sample_rate: int | None = Field(None, description="Output rate in Hz (8000-48000); default: native rate.")
+    bit_depth: int = Field(16, description="16, or 24 for wav, pcm and flac.")
+    stream: bool = Field(
+        False,
+        description="Send audio sentence by sentence as a chunked body. Streamed responses carry only "
+        "X-Engine, X-Voice, X-Sample-Rate and X-Request-ID headers; the figures (X-Audio-Seconds...) are "
+        "only known, and sent, on non-streamed responses.",
+    )
+    length_scale: float | None = Field(None, description="Piper: phoneme duration scale (>1 slower).")
+    noise_scale: float | None = Field(None, description="Piper: generator noise (expressiveness).")
+    noise_w: float | None = Field(None, description="Piper: phoneme duration noise.")
+    temperature: float | None = Field(None, description="Sampling temperature, for engines that sample.")
+    top_k: int | None = Field(None, description="Top-k sampling, for engines that sample.")
+    top_p: float | None = Field(None, description="Nucleus sampling, for engines that sample.")
+    pitch: float | None = Field(None, description="eSpeak: pitch 0-100 (default 50).")
+    delay: float | None = Field(None, description="Tone test engine: seconds to sleep per sentence.")
+    fail_at: int | None = Field(None, description="Tone test engine: sentence index at which to fail.")
+
+    def engine_extra(self) -> dict[str, Any]:
+        """The engine parameters that were given."""
+        values = {name: getattr(self, name) for name in ENGINE_PARAMETERS}
+        return {name: value for name, value in values.items() if value is not None}
+
+
+# -- responses -----------------------------------------------------------------------------------------
+class ErrorDetail(BaseModel):
+    code: str = Field(..., description="Stable machine code, e.g. `voice_not_found`.")
+    message: str = Field(..., description="What went wrong, for people.")
+    param: str | None = Field(None, description="The request field at fault, when there is one.")
+    type: str = Field(..., description="`invalid_request_error` (4xx) or `server_error` (5xx), as OpenAI.")
+
+
+class ErrorResponse(BaseModel):
+    """Every error, on every route."""
+
+    error: ErrorDetail = Field(..., description="What went wrong.")
+
+
+class CapabilitiesOut(BaseModel):
+    streaming: bool = Field(..., description="Yields audio sentence by sentence.")
+    cloning: bool = Field(..., description="Speaks with the voice of a reference recording.")
+    phonemes: bool = Field(..., description="Accepts phoneme input.")
+    ssml: bool = Field(..., description="Accepts SSML markup.")
+    alignment: bool = Field(..., description="Reports word timings.")
+
+
+class EngineOut(BaseModel):
+    """One engine, its static facts and its measured state."""
+
+    name: str = Field(..., description="Engine name used in requests.")
+    label: str = Field(..., description="Human-readable name.")
+    description: str = Field(..., description="What the engine is good at.")
+    languages: list[str] = Field(..., description="Language codes the engine speaks.")
+    sample_rate: int = Field(..., description="Native output rate in Hz.")
+    capabilities: CapabilitiesOut = Field(..., description="What the engine can do.")
+    speed_range: tuple[float, float] = Field(
+        ..., description="Speeds rendered natively; others are stretched."
+    )
+    parameters: list[str] = Field(..., description="Engine-specific parameters the native route accepts.")
+    default: bool = Field(..., description="Whether this is the default engine.")
+    loaded: bool = Field(..., description="Whether the model is in memory now.")
+    users: int = Field(..., description="Syntheses using the engine now.")
+    rss_added: int = Field(..., description="Resident memory (bytes) the engine added when it loaded.")
+    rtf: float | None = Field(
+        None,
+        description="Measured real-time factor (synthesis seconds per audio second): a self-test on load, "
+        "then a running average of real requests. Lower is faster; null until measured.",
+    )
+    load_seconds: float = Field(..., description="Seconds the last load took (including the self-test).")
+    load_count: int = Field(..., description="Times the engine was loaded.")
+    unload_count: int = Field(..., description="Times the engine was unloaded.")
+
+
+class EngineList(BaseModel):
+    default: str = Field(..., description="The default engine.")
+    engines: list[EngineOut] = Field(..., description="Every engine, in name order.")
+
+
+class VoiceOut(BaseModel):
+    id: str = Field(..., description="Voice id used in requests.")
+    name: str = Field(..., description="Display name.")
+    engine: str = Field(..., description="Engine the voice belongs to.")
+    language: str = Field(..., description="Primary language code.")
+    gender: str | None = Field(None, description="`female`, `male` or null when unknown.")
+    speakers: list[str] = Field(default_factory=list, description="Speakers of a multi-speaker voice.")
+    languages: list[str] = Field(default_factory=list, description="Other languages the voice can speak.")
+
+
+class VoiceList(BaseModel):
+    voices: list[VoiceOut] = Field(..., description="The matching voices.")
+
+
+class SimpleVoice(BaseModel):
+    id: str = Field(..., description="Voice id (use as `voice`, together with `model` = the engine).")
+    name: str = Field(..., description="Display name.")
+    language: str = Field(..., description="Primary language code.")
+    engine: str = Field(..., description="Engine the voice belongs to.")
+    gender: str | None = Field(None, description="`female`, `male` or null when unknown.")
+
+
+class SimpleVoiceList(BaseModel):
+    """Kokoro-FastAPI / speaches style voice listing."""
+
+    voices: list[SimpleVoice] = Field(..., description="The matching voices.")
+
+
+class ModelOut(BaseModel):
+    id: str = Field(..., description="Model id for the `model` field: tts-1, tts-1-hd or an engine name.")
+    object: Literal["model"] = Field("model", description="Always `model`.")
+    created: int = Field(..., description="Unix time the server started.")
+    owned_by: str = Field("polyvox", description="Always `polyvox`.")
+
+
+class ModelList(BaseModel):
+    """OpenAI's model list shape."""
+
+    object: Literal["list"] = Field("list", description="Always `list`.")
+    data: list[ModelOut] = Field(..., description="tts-1, tts-1-hd, then every engine.")
+
+
+class EngineModel(BaseModel):
+    id: str = Field(..., description="Engine name.")
+    label: str = Field(..., description="Human-readable name.")
+    loaded: bool = Field(..., description="Whether the model is in memory now.")
+    default: bool = Field(..., description="Whether this is the default engine.")
+
+
+class EngineModelList(BaseModel):
+    current: str = Field(..., description="The default engine.")
+    models: list[EngineModel] = Field(..., description="Every engine.")
+
+
+class CurrentModel(BaseModel):
+    model: str = Field(..., description="The default engine.")
+    loaded: bool = Field(..., description="Whether it is in memory now.")
+
+
+class SwitchResult(BaseModel):
+    model: str = Field(..., description="The default engine now.")
+    previous: str = Field(..., description="The default engine before the switch.")
+    loaded: bool = Field(
+        ..., description="Whether the new default is loaded (it is loaded before switching)."
+    )
+
+
+class EngineHealth(BaseModel):
+    loaded: bool = Field(..., description="Whether the model is in memory now.")
+    users: int = Field(..., description="Syntheses using the engine now.")
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = Field("ok", description="Always `ok` while the process serves requests.")
+    version: str = Field(..., description="Polyvox version.")
+    uptime_seconds: float = Field(..., description="Seconds since the server started.")
+    default_engine: str = Field(..., description="The default engine.")
+    ready: bool = Field(..., description="Same as `GET /ready` answering 200.")
+    active_streams: int = Field(..., description="Syntheses running or queued now.")
+    capacity: int = Field(..., description="Syntheses allowed at once (workers + queue); beyond: 429.")
+    engines: dict[str, EngineHealth] = Field(..., description="Engine name -> state.")
+
+
+class Readiness(BaseModel):
+    ready: bool = Field(..., description="Whether the default engine has been loaded.")
+    default_engine: str = Field(..., description="The default engine.")
+    detail: str | None = Field(None, description="Why the server is not ready, when it is not.")

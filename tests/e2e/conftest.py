@@ -1,0 +1,107 @@
+"""A real Polyvox HTTP server in a subprocess, for end-to-end tests over sockets.
+
+The server is started with ``python -m polyvox.api.server --host 127.0.0.1 --port N`` (the same
+``serve(settings)`` the ``polyvox serve`` command calls), configured only through ``POLYVOX_*`` environment
+variables, and is considered up once ``GET /ready`` answers 200.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+STARTUP_TIMEOUT = 90.0
+
+
+@dataclass
+class Server:
+    """A running server: where it listens and what it writes."""
+
+    url: str
+    port: int
+    trace_file: Path
+    log_file: Path
+    process: subprocess.Popen[bytes]
+
+    def trace(self, request_id: str | None = None) -> list[dict[str, Any]]:
+        """The tone engine's trace records (of one request when ``request_id`` is given)."""
+        if not self.trace_file.exists():
+            return []
+        records = [json.loads(line) for line in self.trace_file.read_text().splitlines() if line.strip()]
+        return [r for r in records if request_id is None or r["request_id"] == request_id]
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_ready(server: Server) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.url}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server not ready after {STARTUP_TIMEOUT} s:\n{server.log()}")
+
+
+@contextmanager
+def run_server(directory: Path, **env: str) -> Iterator[Server]:
+    """Start a server with a private data dir, the tone engine enabled and a trace file; stop it after."""
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    trace_file = directory / "tone-trace.jsonl"
+    log_file = directory / "server.log"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("POLYVOX_")}
+    environment |= {
+        "POLYVOX_DATA_DIR": str(directory / "data"),
+        "POLYVOX_ENGINES__ENABLE_TEST_ENGINES": "true",
+        "POLYVOX_ENGINES__ONNX_THREADS": "2",
+        "POLYVOX_TONE__TRACE_FILE": str(trace_file),
+        **env,
+    }
+    command = [sys.executable, "-m", "polyvox.api.server", "--host", "127.0.0.1", "--port", str(port)]
+    with open(log_file, "wb") as log:
+        process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(f"http://127.0.0.1:{port}", port, trace_file, log_file, process)
+    try:
+        _wait_ready(server)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One shared server for the session: piper as the default engine, tone visible."""
+    with run_server(tmp_path_factory.mktemp("server")) as running:
+        yield running
+    # Nothing a test did may have crashed the process.
+    assert running.process.returncode in (0, -15), running.log()
