@@ -44,7 +44,10 @@ class EngineSettings(BaseModel):
         description="Threads that run blocking inference; bounds concurrent synthesis.",
     )
     onnx_threads: int = Field(
-        0, ge=0, description="onnxruntime intra-op threads per engine session (0: onnxruntime decides)."
+        0,
+        ge=0,
+        description="onnxruntime intra-op threads per engine session (0: the engine's own choice: "
+        "1 for piper, onnxruntime's default for kokoro).",
     )
     enable_test_engines: bool = Field(
         False, description="List the deterministic 'tone' test engine alongside the real ones."
