@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
 
 import numpy as np
 import pytest
+from tests.integration.speech import SENTENCE, SPOKEN, SpeechCheck, join, voice
 
 from polyvox.audio.chunk import AudioChunk
 from polyvox.config import Settings
-from polyvox.engines.base import SynthesisParams, Voice
+from polyvox.engines.base import SynthesisParams
 from polyvox.engines.espeak import EspeakEngine
 from polyvox.errors import InvalidParameterError
-
-SENTENCE = "The quick brown fox jumps over the lazy dog."
-# Long enough that one misheard word stays under 10% WER; no numbers (Whisper writes digits).
-SPOKEN = (
-    "The weather today is sunny and warm, so we will walk to the park after lunch "
-    "and read a book under the old tree."
-)
-
-
-SpeechCheck = Callable[[Iterable[AudioChunk], str], AudioChunk]
-
-
-def join(chunks: Iterable[AudioChunk]) -> AudioChunk:
-    chunks = list(chunks)
-    assert chunks, "the engine yielded no audio"
-    return AudioChunk(samples=np.concatenate([c.samples for c in chunks]), sample_rate=chunks[0].sample_rate)
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +20,6 @@ def engine(settings: Settings) -> EspeakEngine:
     engine = EspeakEngine(settings)
     engine.load()
     return engine
-
-
-def voice(engine: EspeakEngine, voice_id: str) -> Voice:
-    return next(v for v in engine.voices() if v.id == voice_id)
 
 
 def test_lists_every_installed_voice(engine: EspeakEngine) -> None:

@@ -3,36 +3,20 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.integration.speech import SENTENCE, SPOKEN, SpeechCheck, join, voice
 
-from polyvox.audio.chunk import AudioChunk
 from polyvox.config import Settings
-from polyvox.engines.base import SynthesisParams, Voice
+from polyvox.engines.base import SynthesisParams
 from polyvox.engines.espeak import EspeakEngine
 from polyvox.engines.kokoro import BUILTIN_VOICES, KokoroEngine, read_voice_file
 from polyvox.errors import LanguageNotSupportedError
 
 pytestmark = pytest.mark.slow
-
-SENTENCE = "The quick brown fox jumps over the lazy dog."
-# Long enough that one misheard word stays under 10% WER; no numbers (Whisper writes digits).
-SPOKEN = (
-    "The weather today is sunny and warm, so we will walk to the park after lunch "
-    "and read a book under the old tree."
-)
-
-
-SpeechCheck = Callable[[Iterable[AudioChunk], str], AudioChunk]
-
-
-def join(chunks: Iterable[AudioChunk]) -> AudioChunk:
-    chunks = list(chunks)
-    assert chunks, "the engine yielded no audio"
-    return AudioChunk(samples=np.concatenate([c.samples for c in chunks]), sample_rate=chunks[0].sample_rate)
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +25,6 @@ def engine(settings: Settings) -> Iterator[KokoroEngine]:
     engine.load()
     yield engine
     engine.unload()
-
-
-def voice(engine: KokoroEngine, voice_id: str) -> Voice:
-    return next(v for v in engine.voices() if v.id == voice_id)
 
 
 def test_model_is_cached_in_data_dir(engine: KokoroEngine, data_dir: Path) -> None:

