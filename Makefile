@@ -5,11 +5,10 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-test lint bench clean
+.PHONY: run test install install-test install-browser lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
 install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
@@ -21,18 +20,25 @@ install-test: $(BIN)/python
 run: install
 	$(BIN)/polyvox serve --host $(HOST) --port $(PORT)
 
+## Debian's Chromium drives the web page tests (installed when we may; otherwise those tests skip).
+install-browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "chromium not installed: the browser tests will be skipped"
+
 lint:
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 ## Set up and run the whole test suite (lint, types, unit, integration, end-to-end).
-test: install-test lint
+test: install-test install-browser lint
 	$(BIN)/python -m pytest
 
 bench: install-test
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python bench/bench_core.py
+	$(BIN)/python bench/bench_http.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from polyvox import cli_services
 from polyvox.audio.encode import (
     AudioFormat,
     encode_file,
@@ -25,8 +27,12 @@ from polyvox.audio.encode import (
 from polyvox.config import Settings, get_settings
 from polyvox.errors import PolyvoxError
 from polyvox.logs import configure_logging
+from polyvox.ops.cli_config import config_app
 from polyvox.service import Polyvox
 from polyvox.synthesis import MIN_RATE, SynthesisRequest
+
+if TYPE_CHECKING:
+    from polyvox.longform import LongformResult
 
 app = typer.Typer(help="Polyvox: a self-hosted speech server with many engines.", no_args_is_help=True)
 out = Console()
@@ -51,6 +57,33 @@ def main(
 ) -> None:
     """Polyvox: a self-hosted speech server with many engines."""
     configure_logging(log_level)
+
+
+async def _long_job(settings: Settings, request: SynthesisRequest, fmt: AudioFormat) -> LongformResult:
+    """A long-form job with word timestamps (parallel chunks, loudness, Whisper-timed words)."""
+    from polyvox.longform import synthesize_long
+
+    async with Polyvox(settings) as polyvox:
+        return await synthesize_long(
+            polyvox.synthesizer, request, captions=True, rate_for=lambda rate: encoded_rate(fmt, rate)
+        )
+
+
+def _say_captioned(
+    request: SynthesisRequest, fmt: AudioFormat, bit_depth: int, output: str, path: Path
+) -> None:
+    """Speak into ``output`` and write captions as SRT, VTT or JSON (by ``path``'s suffix)."""
+    from polyvox import captions
+
+    result = asyncio.run(_long_job(get_settings(), request, fmt))
+    encode_file([result.audio.samples], Path(output), fmt, result.audio.sample_rate, bit_depth)
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        text = json.dumps(captions.to_json(result.words), indent=1)
+    else:
+        text = captions.to_vtt(result.words) if suffix == ".vtt" else captions.to_srt(result.words)
+    path.write_text(text, encoding="utf-8")
+    err.print(f"wrote {path} ({len(result.words)} words)", highlight=False)
 
 
 async def _say(
@@ -97,6 +130,12 @@ def say(
     volume: Annotated[float, typer.Option(help="Linear volume, 0.0 to 4.0.")] = 1.0,
     sample_rate: Annotated[int | None, typer.Option("--sample-rate", "-r", help="Output rate in Hz.")] = None,
     bit_depth: Annotated[int, typer.Option(help="16 or 24 (24 for wav, pcm and flac).")] = 16,
+    captions: Annotated[
+        Path | None, typer.Option(help="Also write word captions (.srt, .vtt or .json) to this file.")
+    ] = None,
+    normalize: Annotated[
+        bool, typer.Option("--normalize/--no-normalize", help="Read numbers, dates, units as words.")
+    ] = True,
 ) -> None:
     """Speak TEXT into an audio file."""
     if text == "-":
@@ -123,8 +162,14 @@ def say(
             speed=speed,
             volume=volume,
             sample_rate=sample_rate,
+            normalize=normalize,
         )
-        asyncio.run(_say(get_settings(), request, fmt, bit_depth, output))
+        if captions is not None:
+            if output == "-":
+                raise PolyvoxError("--captions needs an output file (-o FILE)", param="captions")
+            _say_captioned(request, fmt, bit_depth, output, captions)
+        else:
+            asyncio.run(_say(get_settings(), request, fmt, bit_depth, output))
     except PolyvoxError as error:
         raise _fail(error) from None
     if output != "-":
@@ -181,8 +226,12 @@ def serve(
         str | None, typer.Option(help="Address to bind (default from settings: 127.0.0.1).")
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default from settings: 8000).")] = None,
+    wyoming: Annotated[
+        str | None, typer.Option(help="Also serve Wyoming (Home Assistant) here, e.g. tcp://0.0.0.0:10200.")
+    ] = None,
+    zeroconf: Annotated[bool, typer.Option(help="Announce the Wyoming server over mDNS.")] = False,
 ) -> None:
-    """Run the HTTP server."""
+    """Run the HTTP server (and, with --wyoming, a Wyoming server beside it)."""
     from polyvox.api.server import serve as run_server
 
     configure_logging("info")
@@ -190,7 +239,19 @@ def serve(
     updates = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     if updates:
         settings = settings.model_copy(update={"server": settings.server.model_copy(update=updates)})
+    if wyoming or zeroconf:
+        group = settings.wyoming.model_copy(
+            update={"uri": wyoming or settings.wyoming.uri, "zeroconf": zeroconf}
+        )
+        settings = settings.model_copy(update={"wyoming": group})
     run_server(settings)
+
+
+app.command()(cli_services.wyoming)
+app.command()(cli_services.monitor)
+
+
+app.add_typer(config_app, name="config")
 
 
 if __name__ == "__main__":

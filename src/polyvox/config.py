@@ -19,6 +19,11 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from polyvox.interop.wyoming_settings import WyomingSettings
+from polyvox.monitor.settings import MonitorSettings
+from polyvox.ops.settings import AuthSettings, LimitSettings, LoggingSettings, StorageSettings
+from polyvox.realtime.settings import LLMSettings, RealtimeSettings
+
 
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -77,6 +82,53 @@ class ServerSettings(BaseModel):
     preload_default: bool = Field(True, description="Load the default engine at startup.")
 
 
+class TextSettings(BaseModel):
+    """Text preparation before segmentation."""
+
+    normalize: bool = Field(
+        True, description="Rewrite numbers, dates, units... into words for English (per-request override)."
+    )
+    lexicon_file: Path | None = Field(
+        None, description="User pronunciation lexicon (JSON); defaults to DATA_DIR/lexicon.json."
+    )
+
+
+class PostprocessSettings(BaseModel):
+    """Loudness, trimming and pauses applied to non-streamed (long-form) jobs."""
+
+    target_lufs: float = Field(-18.0, le=0.0, description="Integrated loudness target (LUFS).")
+    true_peak_db: float = Field(-1.0, le=0.0, description="True-peak ceiling (dBTP).")
+    trim_db: float = Field(-50.0, le=0.0, description="Level below which leading/trailing audio is trimmed.")
+    sentence_pause: float = Field(0.25, ge=0.0, description="Seconds of silence between chunks.")
+    paragraph_pause: float = Field(0.6, ge=0.0, description="Seconds of silence between paragraphs.")
+    crossfade: float = Field(0.01, ge=0.0, description="Seconds of fade at each chunk edge (no clicks).")
+
+
+class LongformSettings(BaseModel):
+    """Non-streamed long jobs: chunking, parallelism and Whisper validation."""
+
+    threshold_chars: int = Field(
+        2000, ge=0, description="Non-streamed native requests at least this long run as long-form jobs."
+    )
+    max_chars: int = Field(1_000_000, ge=1, description="Longest text (characters) of one long-form job.")
+    chunk_chars: int = Field(400, ge=50, description="Target characters per chunk (within one paragraph).")
+    validate_threshold: float = Field(
+        0.35, ge=0.0, description="Chunks whose Whisper WER exceeds this are re-synthesized."
+    )
+    validate_retries: int = Field(2, ge=0, description="Re-synthesis attempts per failed chunk.")
+    fallback_engine: str | None = Field(
+        "piper", description="Engine for retries when the request's engine is not stochastic."
+    )
+
+
+class CacheSettings(BaseModel):
+    """Content-addressed cache of synthesized chunks (long-form jobs and audiobooks)."""
+
+    enabled: bool = Field(True, description="Keep synthesized chunks on disk and reuse them.")
+    max_bytes: int = Field(512 * 1024 * 1024, ge=0, description="Size cap; least recently used evicted.")
+    directory: Path | None = Field(None, description="Where chunks are kept; defaults to DATA_DIR/cache.")
+
+
 class Settings(BaseSettings):
     """Polyvox settings."""
 
@@ -103,6 +155,18 @@ class Settings(BaseSettings):
     engines: EngineSettings = Field(default_factory=EngineSettings)
     tone: ToneSettings = Field(default_factory=ToneSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    text: TextSettings = Field(default_factory=TextSettings)
+    postprocess: PostprocessSettings = Field(default_factory=PostprocessSettings)
+    longform: LongformSettings = Field(default_factory=LongformSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    wyoming: WyomingSettings = Field(default_factory=WyomingSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
 
     @property
     def resolved_voices_dir(self) -> Path:

@@ -27,13 +27,15 @@ from polyvox.engines.base import Engine, EngineInfo, SynthesisParams, Voice
 from polyvox.errors import (
     BusyError,
     EmptyTextError,
-    EngineFailedError,
     EngineNotFoundError,
     InvalidParameterError,
     LanguageNotSupportedError,
     PolyvoxError,
     TextTooLongError,
 )
+from polyvox.ops.isolation import run_isolated
+from polyvox.text.lexicon import Lexicon
+from polyvox.text.prepare import prepare_text, takes_phoneme_blocks
 from polyvox.text.segment import segment_text
 
 if TYPE_CHECKING:
@@ -62,6 +64,10 @@ class SynthesisRequest:
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Engine-specific parameters (noise_scale, noise_w, pitch...)."""
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    normalize: bool | None = None
+    """Rewrite numbers, dates, units... into words (English only); None: the ``text.normalize`` setting."""
+    lexicon: bool = True
+    """Apply the user pronunciation lexicon."""
 
 
 @dataclass(slots=True)
@@ -121,8 +127,14 @@ class SynthesisStream:
         self._next_index = 0
         self._primed: AudioChunk | None = None
         self._closed = False
+        self.error: PolyvoxError | None = None
+        """The error that ended the stream, if one did."""
 
     # -- one segment, in a worker thread -------------------------------------------------------------
+    def render(self, index: int) -> AudioChunk:
+        """Synthesize segment ``index`` (blocking; long-form jobs call it from several workers at once)."""
+        return self._render(index)
+
     def _render(self, index: int) -> AudioChunk:
         request = self.request
         params = SynthesisParams(
@@ -135,12 +147,12 @@ class SynthesisStream:
         )
         started = time.perf_counter()
         text = self.segments[index]
-        try:
-            parts = list(self._engine.synthesize(text, self.voice, params))
-        except PolyvoxError:
-            raise
-        except Exception as exc:
-            raise EngineFailedError(f"engine {self.engine_name!r} failed: {exc}") from exc
+        # Retries a transient failure once; a failing engine is marked for reload (polyvox.ops.isolation).
+        parts = run_isolated(
+            self._synthesizer.registry,
+            self.engine_name,
+            lambda: list(self._engine.synthesize(text, self.voice, params)),
+        )
         native_rate = parts[0].sample_rate if parts else self._engine.info.sample_rate
         samples = (
             np.concatenate([p.samples for p in parts]).astype(np.float32, copy=False)
@@ -170,7 +182,11 @@ class SynthesisStream:
 
     async def _take(self) -> AudioChunk:
         assert self._pending is not None
-        chunk = await self._pending
+        try:
+            chunk = await self._pending
+        except PolyvoxError as exc:
+            self.error = exc
+            raise
         # Queue the next segment before the consumer encodes and sends this one.
         self._submit_next()
         self.stats.segments_done += 1
@@ -230,6 +246,10 @@ class Synthesizer:
         self.registry = registry
         self._active: set[SynthesisStream] = set()
         self._admitted = 0
+        self.lexicon = Lexicon(settings.text.lexicon_file or settings.data_dir / "lexicon.json")
+        """The user pronunciation lexicon (reloaded when its file changes)."""
+        self.listeners: list[Callable[[SynthesisStream], None]] = []
+        """Called with each stream when it is released (metrics, request logs)."""
 
     @property
     def active_streams(self) -> int:
@@ -244,6 +264,9 @@ class Synthesizer:
         if stream in self._active:
             self._active.discard(stream)
             self._admitted -= 1
+            for listener in self.listeners:
+                with contextlib.suppress(Exception):
+                    listener(stream)
 
     def validate(self, request: SynthesisRequest) -> tuple[str, Voice]:
         """Check everything that can be checked without synthesizing; returns engine name and voice."""
@@ -270,12 +293,34 @@ class Synthesizer:
             )
         return name, voice
 
+    def prepare(self, request: SynthesisRequest, engine: str, language: str | None) -> str:
+        """The text the engine reads: lexicon, English normalization, inline phoneme overrides."""
+        normalize = self.settings.text.normalize if request.normalize is None else request.normalize
+        return prepare_text(
+            request.text,
+            language,
+            normalize=normalize,
+            lexicon=self.lexicon if request.lexicon else None,
+            phonemes_ok=takes_phoneme_blocks(engine),
+        )
+
+    def _segments(self, request: SynthesisRequest, engine: str, language: str | None) -> list[str]:
+        text = self.prepare(request, engine, language)
+        return segment_text(text, language, batch_chars=self.registry.info(engine).batch_chars)
+
     async def open(
-        self, request: SynthesisRequest, *, rate_for: Callable[[int], int] | None = None
+        self,
+        request: SynthesisRequest,
+        *,
+        rate_for: Callable[[int], int] | None = None,
+        segments: list[str] | None = None,
+        prime: bool = True,
     ) -> SynthesisStream:
         """Validate, lease the engine and synthesize the first segment.
 
         ``rate_for`` maps the wanted output rate to one the caller's encoder supports (opus, mp3).
+        ``segments`` (already prepared text) replaces the request's own segmentation, and ``prime=False``
+        returns without synthesizing anything: long-form jobs render the segments themselves, in parallel.
         """
         name, voice = self.validate(request)
         if self._admitted >= self.capacity:
@@ -284,11 +329,10 @@ class Synthesizer:
         lease = contextlib.AsyncExitStack()
         try:
             language = request.language or voice.language
-            batch = self.registry.info(name).batch_chars
-            if len(request.text) > _SEGMENT_IN_THREAD_CHARS:
-                segments = await asyncio.to_thread(segment_text, request.text, language, batch_chars=batch)
-            else:
-                segments = segment_text(request.text, language, batch_chars=batch)
+            if segments is None and len(request.text) > _SEGMENT_IN_THREAD_CHARS:
+                segments = await asyncio.to_thread(self._segments, request, name, language)
+            elif segments is None:
+                segments = self._segments(request, name, language)
             if not segments:
                 raise EmptyTextError("text has nothing to speak", param="text")
             engine = await lease.enter_async_context(self.registry.acquire(name))
@@ -301,7 +345,8 @@ class Synthesizer:
             await lease.aclose()
             raise
         self._active.add(stream)
-        await stream.prime()
+        if prime:
+            await stream.prime()
         return stream
 
     async def synthesize(self, request: SynthesisRequest) -> tuple[SynthesisStream, list[AudioChunk]]:

@@ -18,10 +18,16 @@ from fastapi import FastAPI
 
 from polyvox import __version__
 from polyvox.api.errors import install_error_handlers
-from polyvox.api.routes import engines, health, models, native, openai
+from polyvox.api.routes import captioned as captioned_routes
+from polyvox.api.routes import engines, health, models, native, openai, ws_converse, ws_tts
+from polyvox.api.routes import monitor as monitor_routes
+from polyvox.api.routes import web as web_routes
 from polyvox.config import Settings, get_settings
 from polyvox.engines.base import EngineFactory
 from polyvox.errors import PolyvoxError
+from polyvox.interop import marytts
+from polyvox.interop.wyoming import wyoming_alongside
+from polyvox.ops.install import install_ops, ops_lifespan
 from polyvox.service import Polyvox
 
 log = structlog.get_logger(__name__)
@@ -67,7 +73,8 @@ def create_app(
         else:
             app.state.preload_done.set()
         try:
-            yield
+            async with ops_lifespan(app, service), wyoming_alongside(service):
+                yield
         finally:
             if preload is not None and not preload.done():
                 preload.cancel()
@@ -83,6 +90,13 @@ def create_app(
         license_info={"name": "GPL-3.0-or-later", "identifier": "GPL-3.0-or-later"},
     )
     install_error_handlers(app)
+    install_ops(app, settings)  # middleware, /metrics, /v1/config (polyvox.ops.install)
     for module in (openai, native, engines, models, health):
         app.include_router(module.router)
+    app.include_router(monitor_routes.router)
+    app.include_router(web_routes.router)
+    app.include_router(ws_tts.router)
+    app.include_router(ws_converse.router)
+    app.include_router(captioned_routes.router)
+    app.include_router(marytts.router)
     return app

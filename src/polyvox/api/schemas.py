@@ -109,6 +109,17 @@ class SynthesizeRequest(BaseModel):
     pitch: float | None = Field(None, description="eSpeak: pitch 0-100 (default 50).")
     delay: float | None = Field(None, description="Tone test engine: seconds to sleep per sentence.")
     fail_at: int | None = Field(None, description="Tone test engine: sentence index at which to fail.")
+    normalize: bool | None = Field(
+        None,
+        description="Rewrite numbers, dates, currency, units, abbreviations, URLs into words (English "
+        "only). Default: on (the `text.normalize` setting).",
+    )
+    validate_speech: bool = Field(
+        False,
+        alias="validate",
+        description="Non-streamed only: transcribe every chunk with Whisper, re-synthesize chunks whose WER "
+        "exceeds the threshold, and report the WER in X-WER / X-Resynthesized headers.",
+    )
 
     def engine_extra(self) -> dict[str, Any]:
         """The engine parameters that were given."""
@@ -251,6 +262,10 @@ class Health(BaseModel):
     active_streams: int = Field(..., description="Syntheses running or queued now.")
     capacity: int = Field(..., description="Syntheses allowed at once (workers + queue); beyond: 429.")
     engines: dict[str, EngineHealth] = Field(..., description="Engine name -> state.")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Operator warnings: storage directories at 80% of a limit, engines marked unhealthy.",
+    )
 
 
 class Readiness(BaseModel):

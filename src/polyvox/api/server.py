@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from collections.abc import Sequence
 
 import uvicorn
@@ -11,20 +12,30 @@ from polyvox.api.app import create_app
 from polyvox.config import Settings
 from polyvox.logs import configure_logging
 
-GRACEFUL_SHUTDOWN_SECONDS = 10
-
 
 def serve(settings: Settings) -> None:
-    """Serve the API on ``settings.server.host``/``port`` until interrupted."""
+    """Serve the API on ``settings.server.host``/``port`` until interrupted.
+
+    On SIGTERM/SIGINT uvicorn stops accepting connections and lets requests in flight (streams included)
+    finish for up to ``limits.shutdown_grace`` seconds; then it cancels what is left and the app's lifespan
+    unloads the engines. The process exits with status 0.
+    """
+    configure_logging(settings.logging.level, json=settings.logging.format == "json")
     app = create_app(settings)
     config = uvicorn.Config(
         app,
         host=settings.server.host,
         port=settings.server.port,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_graceful_shutdown=max(1, round(settings.limits.shutdown_grace)),
         log_level="info",
     )
+    # uvicorn re-raises the SIGTERM it handled once its graceful shutdown is over; a planned stop exits 0.
+    signal.signal(signal.SIGTERM, _ignore_signal)
     uvicorn.Server(config).run()
+
+
+def _ignore_signal(signum: int, frame: object) -> None:
+    """Installed for SIGTERM while uvicorn runs (uvicorn replaces it with its own handler meanwhile)."""
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -50,6 +50,11 @@ class EngineState:
     """Measured real-time factor (synthesis seconds / audio seconds): self-test, then a running average."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     unload_timer: asyncio.TimerHandle | None = None
+    healthy: bool = True
+    """False after the engine failed; it is reloaded on its next use (polyvox.ops.isolation)."""
+    last_error: str | None = None
+    failures: int = 0
+    retries: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +69,10 @@ class EngineStatus:
     rss_added: int
     load_seconds: float
     rtf: float | None
+    healthy: bool = True
+    last_error: str | None = None
+    failures: int = 0
+    retries: int = 0
 
 
 def discover_factories() -> dict[str, EngineFactory]:
@@ -130,7 +139,23 @@ class EngineRegistry:
             rss_added=s.rss_added if s.loaded else 0,
             load_seconds=s.load_seconds,
             rtf=s.rtf,
+            healthy=s.healthy,
+            last_error=s.last_error,
+            failures=s.failures,
+            retries=s.retries,
         )
+
+    # -- isolation (called from worker threads; plain assignments only) ---------------------------
+    def mark_unhealthy(self, name: str, error: str) -> None:
+        """Record a failure; the engine is reloaded on its next use once nobody else holds it."""
+        state = self._state(name)
+        state.healthy = False
+        state.last_error = error
+        state.failures += 1
+        log.warning("engine_unhealthy", engine=name, error=error)
+
+    def note_retry(self, name: str) -> None:
+        self._state(name).retries += 1
 
     def voices(self, name: str) -> list[Voice]:
         return self.instance(name).voices()
@@ -174,13 +199,23 @@ class EngineRegistry:
     async def load(self, name: str) -> None:
         state = self._state(name)
         async with state.lock:
+            if state.loaded and not state.healthy and state.users <= 1:
+                await self._drop(name, state, reason="reload_unhealthy")
             if state.loaded:
                 return
             engine = self.instance(name)
             before = rss_bytes()
             started = time.perf_counter()
+            timeout = self._settings.limits.engine_load_timeout
             try:
-                await self.run_blocking(engine.load)
+                await asyncio.wait_for(self.run_blocking(engine.load), timeout or None)
+            except TimeoutError:
+                state.instance = None  # the load may still finish in its thread: forget that object
+                raise EngineFailedError(f"engine {name!r} did not load within {timeout} s") from None
+            except Exception as exc:
+                await self.run_blocking(engine.unload)
+                raise EngineFailedError(f"engine {name!r} failed to load: {exc}") from exc
+            try:
                 rtf = await self.run_blocking(self._self_test, engine)
             except Exception as exc:
                 await self.run_blocking(engine.unload)
@@ -189,6 +224,7 @@ class EngineRegistry:
             state.rss_added = max(0, rss_bytes() - before)
             state.rtf = rtf
             state.loaded = True
+            state.healthy = True
             state.load_count += 1
             log.info("engine_loaded", engine=name, seconds=round(state.load_seconds, 3), rtf=rtf)
 
@@ -212,16 +248,20 @@ class EngineRegistry:
         async with state.lock:
             if not state.loaded or state.users > 0:
                 return False
-            self._cancel_timer(state)
-            engine = self.instance(name)
-            await self.run_blocking(engine.unload)
-            # Drop the instance too: whatever it still references is freed with it.
-            state.instance = None
-            state.loaded = False
-            state.unload_count += 1
-            await self.run_blocking(release_memory)
-            log.info("engine_unloaded", engine=name)
+            await self._drop(name, state)
             return True
+
+    async def _drop(self, name: str, state: EngineState, reason: str = "engine_unloaded") -> None:
+        """Unload and forget the instance (the caller holds ``state.lock``)."""
+        self._cancel_timer(state)
+        engine = self.instance(name)
+        await self.run_blocking(engine.unload)
+        # Drop the instance too: whatever it still references is freed with it.
+        state.instance = None
+        state.loaded = False
+        state.unload_count += 1
+        await self.run_blocking(release_memory)
+        log.info(reason, engine=name)
 
     def record(self, name: str, synthesis_seconds: float, audio_seconds: float) -> None:
         """Fold one measured segment into the engine's running real-time factor."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from fastapi import APIRouter, Request
@@ -43,7 +44,21 @@ async def health(request: Request, service: ServiceDep) -> Health:
             for name in registry.names()
             for s in [registry.status(name)]
         },
+        warnings=await operator_warnings(request, service),
     )
+
+
+async def operator_warnings(request: Request, service: Polyvox) -> list[str]:
+    """Storage directories near a bound (polyvox.ops.storage) and engines waiting to be reloaded."""
+    found: list[str] = []
+    storage = getattr(request.app.state, "storage", None)
+    if storage is not None:
+        found += await asyncio.to_thread(storage.warnings)
+    for name in service.registry.names():
+        status = service.registry.status(name)
+        if not status.healthy:
+            found.append(f"engine {name!r} failed ({status.last_error}); it is reloaded on next use")
+    return found
 
 
 @router.get(

@@ -19,6 +19,7 @@ from polyvox.api.deps import (
     limit_body,
     require_json_or_form,
 )
+from polyvox.api.routes.captioned import longform_response
 from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine
 from polyvox.api.schemas import SynthesizeRequest
 from polyvox.api.streaming import audio_response, open_stream, whole_response
@@ -120,7 +121,13 @@ async def synthesize(
         sample_rate=body.sample_rate,
         extra=body.engine_extra(),
         request_id=request_id,
+        normalize=body.normalize,
     )
+    if not body.stream and (
+        body.validate_speech or len(body.text) >= synthesizer.settings.longform.threshold_chars
+    ):
+        # Long or validated texts run as a parallel long-form job (chunked, post-processed, joined).
+        return await longform_response(synthesizer, request, fmt, body.bit_depth, body.validate_speech)
     stream = await open_stream(synthesizer, request, fmt, body.bit_depth)
     if body.stream:
         return audio_response(stream, fmt, body.bit_depth, request_id)

@@ -1,0 +1,84 @@
+"""Long-running ``polyvox`` commands besides ``serve``: a Wyoming server alone, and the file monitor."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from polyvox.config import get_settings
+from polyvox.errors import PolyvoxError
+from polyvox.logs import configure_logging
+
+err = Console(stderr=True)
+
+
+def _exit_for(error: PolyvoxError) -> typer.Exit:
+    param = f" ({error.param})" if error.param else ""
+    err.print(f"[bold red]error[/] {escape(f'[{error.code}]{param}: {error.message}')}", soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+def wyoming(
+    uri: Annotated[str, typer.Option(help="Where to listen: tcp://HOST:PORT or unix://PATH.")] = (
+        "tcp://127.0.0.1:10200"
+    ),
+    zeroconf: Annotated[bool, typer.Option(help="Announce the server over mDNS for Home Assistant.")] = False,
+) -> None:
+    """Run only the Wyoming server (Home Assistant), with the default engine loaded."""
+    from polyvox.interop.wyoming import run_wyoming
+    from polyvox.service import Polyvox
+
+    configure_logging("info")
+    settings = get_settings()
+
+    async def main() -> None:
+        async with Polyvox(settings) as polyvox:
+            await polyvox.registry.load(polyvox.registry.default)
+            await run_wyoming(polyvox, uri, zeroconf=zeroconf, zeroconf_name=settings.wyoming.zeroconf_name)
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(main())
+    except PolyvoxError as error:
+        raise _exit_for(error) from None
+
+
+def monitor(
+    path: Annotated[Path, typer.Argument(help="Text file to watch; each new line is spoken.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory for 000001.wav, 000002.wav...")],
+    engine: Annotated[str | None, typer.Option("--engine", "-e", help="Engine name.")] = None,
+    voice: Annotated[str | None, typer.Option("--voice", "-v", help="Voice id.")] = None,
+    language: Annotated[str | None, typer.Option("--language", "-l", help="Language code.")] = None,
+    mode: Annotated[str, typer.Option(help="'lines' or 'paragraphs' (blank-line separated).")] = "lines",
+    from_start: Annotated[bool, typer.Option(help="Speak what the file already holds too.")] = False,
+    speed: Annotated[float, typer.Option(help="Speaking speed, 0.25 to 4.0.")] = 1.0,
+) -> None:
+    """Speak every line appended to PATH into numbered WAV files, until interrupted."""
+    from polyvox.monitor.cli import run_monitor_cli
+
+    if mode not in ("lines", "paragraphs"):
+        raise _exit_for(PolyvoxError("mode must be 'lines' or 'paragraphs'", param="mode"))
+    chosen: Literal["lines", "paragraphs"] = "lines" if mode == "lines" else "paragraphs"
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(
+                run_monitor_cli(
+                    path,
+                    output,
+                    settings=get_settings(),
+                    engine=engine,
+                    voice=voice,
+                    language=language,
+                    mode=chosen,
+                    from_start=from_start,
+                    speed=speed,
+                )
+            )
+    except PolyvoxError as error:
+        raise _exit_for(error) from None

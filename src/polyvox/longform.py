@@ -1,0 +1,322 @@
+"""Non-streamed long jobs: paragraph-aware chunks synthesized in parallel, validated, joined in order.
+
+A streamed request keeps one segment in the worker pool so requests interleave; a long non-streamed job
+(a chapter, a 1,000,000-character text) instead keeps up to ``workers`` chunks in flight, which is what
+makes it finish ~2x faster on two cores. Each chunk is trimmed and brought to the loudness target, optionally
+checked with Whisper (and re-synthesized when it does not say its text), then all chunks are joined in
+input order with a pause after each (longer at paragraph ends). Captions come from engine alignments when
+the engine reports them, otherwise from Whisper's word timestamps of each chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from polyvox import captions
+from polyvox.asr import Transcriber, word_error_rate
+from polyvox.audio.chunk import AudioChunk, FloatArray, WordTiming
+from polyvox.cache import ChunkCache, chunk_key
+from polyvox.errors import PolyvoxError, TextTooLongError
+from polyvox.postprocess import join, normalize_loudness, trim_silence
+from polyvox.synthesis import SynthesisRequest, SynthesisStream, Synthesizer
+from polyvox.text.normalize import normalize_text
+from polyvox.text.segment import clean_text, segment_text
+
+_transcribers: weakref.WeakKeyDictionary[Synthesizer, Transcriber] = weakref.WeakKeyDictionary()
+_caches: weakref.WeakKeyDictionary[Synthesizer, ChunkCache] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One unit of parallel work: whole sentences of one paragraph."""
+
+    index: int
+    text: str
+    paragraph_end: bool
+
+
+@dataclass(slots=True)
+class ChunkResult:
+    """What became of one chunk."""
+
+    index: int
+    text: str
+    samples: FloatArray
+    engine: str
+    attempts: int = 1
+    wer: float | None = None
+    """Whisper WER of the kept audio (validation only)."""
+    wers: list[float] = field(default_factory=list)
+    """WER of every attempt, in order."""
+    words: list[WordTiming] = field(default_factory=list)
+    """Word timings relative to the chunk start."""
+    cached: bool = False
+
+
+@dataclass(slots=True)
+class LongformResult:
+    """A finished long job."""
+
+    audio: AudioChunk
+    chunks: list[ChunkResult]
+    words: list[WordTiming]
+    engine: str
+    voice: str
+    wall_seconds: float
+    synthesis_seconds: float
+
+    @property
+    def wer(self) -> float | None:
+        """Word-weighted WER over validated chunks."""
+        scored = [(c.wer, len(c.text.split())) for c in self.chunks if c.wer is not None]
+        total = sum(n for _, n in scored)
+        return sum(w * n for w, n in scored) / total if total else None
+
+
+def chunk_text(text: str, language: str | None, chunk_chars: int) -> list[Chunk]:
+    """Paragraphs (lines) → sentences → chunks of up to ``chunk_chars``; a chunk never spans paragraphs."""
+    chunks: list[Chunk] = []
+    for paragraph in clean_text(text).split("\n"):
+        current = ""
+        pieces = segment_text(paragraph, language)
+        for sentence in pieces:
+            if current and len(current) + 1 + len(sentence) > chunk_chars:
+                chunks.append(Chunk(len(chunks), current, False))
+                current = sentence
+            else:
+                current = f"{current} {sentence}" if current else sentence
+        if current:
+            chunks.append(Chunk(len(chunks), current, True))
+    return chunks
+
+
+def transcriber_for(synthesizer: Synthesizer) -> Transcriber:
+    """One Whisper model per process (per synthesizer), loaded on first use."""
+    if synthesizer not in _transcribers:
+        _transcribers[synthesizer] = Transcriber(threads=1)
+    return _transcribers[synthesizer]
+
+
+def cache_for(synthesizer: Synthesizer) -> ChunkCache | None:
+    """The chunk cache of this process, or None when disabled."""
+    settings = synthesizer.settings.cache
+    if not settings.enabled:
+        return None
+    if synthesizer not in _caches:
+        directory = settings.directory or synthesizer.settings.data_dir / "cache" / "chunks"
+        _caches[synthesizer] = ChunkCache(directory, settings.max_bytes)
+    return _caches[synthesizer]
+
+
+class LongformJob:
+    """One long request; ``run()`` does the work."""
+
+    def __init__(
+        self,
+        synthesizer: Synthesizer,
+        request: SynthesisRequest,
+        *,
+        validate: bool = False,
+        captions: bool = False,
+        rate_for: Callable[[int], int] | None = None,
+        progress: Callable[[int, int, float], None] | None = None,
+    ) -> None:
+        self.synthesizer = synthesizer
+        self.settings = synthesizer.settings
+        self.request = request
+        self.validate = validate
+        self.captions = captions
+        self.rate_for = rate_for
+        self.progress = progress
+        """Called with (chunks done, chunks in all, audio seconds of the chunk just done)."""
+        self._done = 0
+
+    async def run(self) -> LongformResult:
+        """Chunk, synthesize in parallel, post-process, validate, join."""
+        started = time.perf_counter()
+        request = self.request
+        if len(request.text) > self.settings.longform.max_chars:
+            raise TextTooLongError(
+                f"text has {len(request.text)} characters; the limit is {self.settings.longform.max_chars}",
+                param="text",
+            )
+        # validate() checks max_text_length, which long jobs replace by longform.max_chars.
+        probe = dataclasses.replace(request, text=request.text.strip()[: self.settings.max_text_length])
+        name, voice = self.synthesizer.validate(probe)
+        language = request.language or voice.language
+        prepared = await asyncio.to_thread(self.synthesizer.prepare, request, name, language)
+        chunks = await asyncio.to_thread(chunk_text, prepared, language, self.settings.longform.chunk_chars)
+        stream = await self.synthesizer.open(
+            probe, rate_for=self.rate_for, segments=[c.text for c in chunks], prime=False
+        )
+        try:
+            # Bound the chunks in flight to the worker count: the pool stays FIFO-fair to other requests.
+            gate = asyncio.Semaphore(self.settings.engines.workers)
+            tasks = [asyncio.ensure_future(self._chunk(stream, c, gate, len(chunks))) for c in chunks]
+            try:
+                results = await asyncio.gather(*tasks)
+            except BaseException:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+            synthesis_seconds = stream.stats.synthesis_seconds
+            # Listeners (metrics, request logs) read the stream's figures when it is released.
+            stream.stats.audio_seconds = sum(len(r.samples) for r in results) / stream.sample_rate
+            stream.stats.segments_done = len(results)
+        finally:
+            await stream.aclose()
+        return self._assemble(results, chunks, stream, started, synthesis_seconds)
+
+    def _assemble(
+        self,
+        results: list[ChunkResult],
+        chunks: list[Chunk],
+        stream: SynthesisStream,
+        started: float,
+        synthesis_seconds: float,
+    ) -> LongformResult:
+        post = self.settings.postprocess
+        pauses = [post.paragraph_pause if c.paragraph_end else post.sentence_pause for c in chunks]
+        samples, starts = join([r.samples for r in results], stream.sample_rate, pauses, post.crossfade)
+        words = [w for r, s in zip(results, starts, strict=True) for w in captions.shift(r.words, s)]
+        return LongformResult(
+            audio=AudioChunk(samples, stream.sample_rate, self.request.text, words=tuple(words)),
+            chunks=results,
+            words=words,
+            engine=stream.engine_name,
+            voice=stream.voice.id,
+            wall_seconds=time.perf_counter() - started,
+            synthesis_seconds=synthesis_seconds,
+        )
+
+    # -- one chunk -----------------------------------------------------------------------------------
+    def _key(self, stream: SynthesisStream, text: str, engine: str, extra: object) -> str:
+        r = self.request
+        return chunk_key(
+            {
+                "engine": engine,
+                "voice": stream.voice.id if engine == stream.engine_name else "",
+                "speaker": r.speaker,
+                "language": r.language,
+                "speed": r.speed,
+                "volume": r.volume,
+                "rate": stream.sample_rate,
+                "extra": extra,
+                "text": text,
+            }
+        )
+
+    async def _render(self, stream: SynthesisStream, chunk: Chunk, attempt: int) -> tuple[AudioChunk, str]:
+        """Attempt 0 renders with the request as given; later attempts vary params or change engine."""
+        registry = self.synthesizer.registry
+        if attempt == 0:
+            return await registry.run_blocking(stream.render, chunk.index), stream.engine_name
+        info = registry.info(stream.engine_name)
+        stochastic = bool({"noise_scale", "temperature"} & set(info.parameters))
+        engine = stream.engine_name if stochastic and attempt == 1 else self.settings.longform.fallback_engine
+        if engine is None:
+            raise PolyvoxError("chunk failed validation and no fallback engine is configured")
+        extra = dict(self.request.extra) if engine == stream.engine_name else {}
+        if engine == stream.engine_name:
+            extra |= {"noise_scale": 0.5, "noise_w": 0.6}  # calmer sampling than piper's 0.667/0.8
+        retry = dataclasses.replace(
+            self.request,
+            text=chunk.text,
+            engine=engine,
+            voice=None if engine != stream.engine_name else self.request.voice,
+            extra=extra,
+            sample_rate=stream.sample_rate,
+            lexicon=False,
+            normalize=False,
+        )
+        other = await self.synthesizer.open(retry, segments=[chunk.text], prime=False)
+        async with other:
+            return await registry.run_blocking(other.render, 0), engine
+
+    async def _chunk(
+        self, stream: SynthesisStream, chunk: Chunk, gate: asyncio.Semaphore, total: int
+    ) -> ChunkResult:
+        async with gate:
+            result = await self._attempts(stream, chunk)
+        self._done += 1
+        if self.progress is not None:
+            self.progress(self._done, total, len(result.samples) / stream.sample_rate)
+        return result
+
+    async def _attempts(self, stream: SynthesisStream, chunk: Chunk) -> ChunkResult:
+        settings = self.settings.longform
+        cache = cache_for(self.synthesizer)
+        rate = stream.sample_rate
+        result: ChunkResult | None = None
+        for attempt in range(settings.validate_retries + 1 if self.validate else 1):
+            key = self._key(stream, chunk.text, stream.engine_name, self.request.extra)
+            raw = cache.get(key) if cache is not None and attempt == 0 else None
+            engine_words: tuple[WordTiming, ...] = ()
+            engine = stream.engine_name
+            hit = raw is not None
+            if raw is None:
+                try:
+                    rendered, engine = await self._render(stream, chunk, attempt)
+                except PolyvoxError:
+                    if not self.validate or attempt == settings.validate_retries:
+                        raise
+                    continue  # a failing engine is a failed attempt: go on to the retry strategy
+                raw, engine_words = rendered.samples, rendered.words
+                if cache is not None and attempt == 0:
+                    await asyncio.to_thread(cache.put, key, raw)
+            samples = await asyncio.to_thread(self._post, raw, rate)
+            candidate = ChunkResult(chunk.index, chunk.text, samples, engine, attempt + 1)
+            candidate.cached = hit
+            if engine_words:  # engine alignments beat Whisper's, when an engine reports them
+                candidate.words = list(engine_words)
+            if self.validate or (self.captions and not engine_words):
+                heard = await self.synthesizer.registry.run_blocking(self._listen, samples, rate)
+                if self.captions and not engine_words:
+                    words = captions.input_words(chunk.text)
+                    candidate.words = captions.align_words(words, heard[1], len(samples) / rate)
+                # Whisper writes "42" for "forty-two": normalize what it heard the way the input was.
+                candidate.wer = word_error_rate(captions.readable(chunk.text), normalize_text(heard[0], "en"))
+            wers = ([*result.wers] if result else []) + ([candidate.wer] if candidate.wer is not None else [])
+            candidate.wers = wers
+            if result is None or (candidate.wer or 0.0) < (result.wer or 0.0):
+                result = candidate
+            result.wers, result.attempts = wers, attempt + 1
+            if not self.validate or (result.wer or 0.0) <= settings.validate_threshold:
+                break
+        if result is None:
+            raise PolyvoxError(f"chunk {chunk.index} could not be synthesized")
+        return result
+
+    def _post(self, raw: FloatArray, rate: int) -> FloatArray:
+        post = self.settings.postprocess
+        trimmed = trim_silence(raw, rate, post.trim_db)
+        samples, _ = normalize_loudness(trimmed, rate, post.target_lufs, post.true_peak_db)
+        return samples
+
+    def _listen(self, samples: FloatArray, rate: int) -> tuple[str, list[WordTiming]]:
+        transcript = transcriber_for(self.synthesizer).transcribe(
+            samples, rate, word_timestamps=self.captions
+        )
+        return transcript.text, [WordTiming(w, s, e) for w, s, e in transcript.words]
+
+
+async def synthesize_long(
+    synthesizer: Synthesizer,
+    request: SynthesisRequest,
+    *,
+    validate: bool = False,
+    captions: bool = False,
+    rate_for: Callable[[int], int] | None = None,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> LongformResult:
+    """Run a long-form job (see :class:`LongformJob`)."""
+    job = LongformJob(
+        synthesizer, request, validate=validate, captions=captions, rate_for=rate_for, progress=progress
+    )
+    return await job.run()

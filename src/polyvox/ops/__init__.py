@@ -1,0 +1,1 @@
+"""Operations: metrics, request context, auth, rate limits, storage bounds and lifecycle."""

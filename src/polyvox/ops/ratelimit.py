@@ -1,0 +1,115 @@
+"""Per-key and per-IP token buckets, and the request-body size cap, as one ASGI middleware.
+
+Each client IP (``limits.ip_rate`` requests per second, bursts of ``limits.ip_burst``) and each API key
+(``limits.key_rate``/``key_burst``; the key was accepted by :mod:`polyvox.ops.auth`, which runs first) has a
+bucket. An empty bucket answers 429 ``rate_limited`` with ``Retry-After`` in whole seconds (a WebSocket
+handshake gets the same as a denial response). Open paths (health, readiness, metrics) are never limited.
+Bodies declaring a ``Content-Length`` above ``limits.max_body_bytes`` get 413 before they are read.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from polyvox.errors import BusyError, PayloadTooLargeError
+from polyvox.ops.auth import KEY_ID_STATE, deny, is_open
+from polyvox.ops.settings import LimitSettings
+
+MAX_BUCKETS = 10_000
+"""Buckets kept per kind; beyond, full (idle) ones are forgotten."""
+
+
+class RateLimitedError(BusyError):
+    code = "rate_limited"
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    stamp: float
+
+
+class TokenBuckets:
+    """Buckets of ``burst`` tokens refilled at ``rate`` per second, one per client name."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self._buckets: dict[str, _Bucket] = {}
+
+    def take(self, name: str, now: float | None = None) -> float:
+        """Take one token; returns 0 when allowed, else the seconds until a token is there."""
+        now = time.monotonic() if now is None else now
+        bucket = self._buckets.get(name)
+        if bucket is None:
+            if len(self._buckets) >= MAX_BUCKETS:
+                self._forget_full(now)
+            bucket = self._buckets[name] = _Bucket(self.burst, now)
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
+        bucket.stamp = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return 0.0
+        return (1.0 - bucket.tokens) / self.rate
+
+    def _forget_full(self, now: float) -> None:
+        for name, bucket in list(self._buckets.items()):
+            if bucket.tokens + (now - bucket.stamp) * self.rate >= self.burst:
+                del self._buckets[name]
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+def client_ip(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+class LimitsMiddleware:
+    """429 when a client's or key's bucket is empty; 413 for oversized declared bodies."""
+
+    def __init__(self, app: ASGIApp, settings: LimitSettings, open_paths: list[str]) -> None:
+        self.app = app
+        self.settings = settings
+        self.open_paths = open_paths
+        self.by_ip = TokenBuckets(settings.ip_rate, settings.ip_burst) if settings.ip_rate > 0 else None
+        self.by_key = TokenBuckets(settings.key_rate, settings.key_burst) if settings.key_rate > 0 else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or is_open(scope["path"], self.open_paths):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "http":
+            length = _content_length(scope)
+            if length is not None and length > self.settings.max_body_bytes:
+                error = PayloadTooLargeError(
+                    f"request body of {length} bytes exceeds {self.settings.max_body_bytes} bytes",
+                    param="body",
+                )
+                await deny(scope, send, 413, error.to_dict(), {})
+                return
+        wait = 0.0
+        if self.by_ip is not None:
+            wait = self.by_ip.take(client_ip(scope))
+        key = scope.get("state", {}).get(KEY_ID_STATE)
+        if not wait and self.by_key is not None and key is not None:
+            wait = self.by_key.take(str(key))
+        if wait:
+            retry = max(1, math.ceil(wait))
+            limited = RateLimitedError(f"rate limit exceeded; retry in {retry} s", retry_after=retry)
+            await deny(scope, send, 429, limited.to_dict(), {"Retry-After": str(retry)})
+            return
+        await self.app(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"content-length":
+            text = value.decode("latin-1").strip()
+            return int(text) if text.isdigit() else None
+    return None

@@ -1,0 +1,77 @@
+"""Settings of the WebSocket front doors and the upstream LLM.
+
+``LLMSettings`` and ``RealtimeSettings`` are meant to live in :class:`polyvox.config.Settings` as ``llm`` and
+``realtime``. Until they are wired there, :func:`llm_settings` and :func:`realtime_settings` read the same
+``POLYVOX_LLM__*`` / ``POLYVOX_REALTIME__*`` environment variables themselves, so nothing changes for users
+when the fields move.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:  # config.py may import this module once it holds these groups
+    from polyvox.config import Settings
+
+
+class LLMSettings(BaseModel):
+    """An OpenAI-compatible chat completions endpoint (Ollama, vLLM, llama.cpp's server, ...)."""
+
+    base_url: str = Field(
+        "http://127.0.0.1:11434/v1", description="Base URL; '/chat/completions' is appended to it."
+    )
+    model: str = Field("llama3.2", description="Model name sent with every request.")
+    api_key: str | None = Field(None, description="Sent as 'Authorization: Bearer ...' when set.")
+    timeout: float = Field(30.0, gt=0, description="Seconds to connect, and at most between two tokens.")
+    system_prompt: str = Field(
+        "You are a helpful voice assistant. Answer briefly, in plain sentences without markup.",
+        description="First message of every conversation.",
+    )
+    history_turns: int = Field(8, ge=0, description="User/assistant exchanges kept per connection.")
+    max_tokens: int | None = Field(
+        None, ge=1, description="Upper bound on tokens per reply (None: no bound)."
+    )
+
+
+class RealtimeSettings(BaseModel):
+    """Limits and timing of ``/v1/ws/tts`` and ``/v1/ws/converse``."""
+
+    max_wait: float = Field(
+        2.0,
+        ge=0,
+        description="Seconds buffered text may wait for more text before it is spoken anyway (0: no limit).",
+    )
+    max_segment_chars: int = Field(
+        250, ge=20, description="Buffered text without a sentence end is spoken once it is this long."
+    )
+    max_message_bytes: int = Field(64 * 1024, ge=1024, description="Largest text message a client may send.")
+    max_contexts: int = Field(8, ge=1, description="Contexts (context_id) one socket may have open.")
+    max_turn_seconds: float = Field(60.0, gt=0, description="Longest user turn of microphone audio.")
+    vad_silence_ms: int = Field(
+        700, ge=100, description="Server VAD ends a turn after this much silence following speech."
+    )
+    vad_threshold: float = Field(0.5, gt=0, lt=1, description="Silero VAD speech probability threshold.")
+
+
+class _FromEnvironment(BaseSettings):
+    """The two groups read from the environment, for as long as ``Settings`` lacks them."""
+
+    model_config = SettingsConfigDict(env_prefix="POLYVOX_", env_nested_delimiter="__", extra="ignore")
+
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+
+
+def llm_settings(settings: Settings) -> LLMSettings:
+    """``settings.llm`` once wired into Settings, else the environment's ``POLYVOX_LLM__*``."""
+    found = getattr(settings, "llm", None)
+    return found if isinstance(found, LLMSettings) else _FromEnvironment().llm
+
+
+def realtime_settings(settings: Settings) -> RealtimeSettings:
+    """``settings.realtime`` once wired into Settings, else the environment's ``POLYVOX_REALTIME__*``."""
+    found = getattr(settings, "realtime", None)
+    return found if isinstance(found, RealtimeSettings) else _FromEnvironment().realtime

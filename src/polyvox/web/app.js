@@ -1,0 +1,358 @@
+// Polyvox web page: uses only the public HTTP API (/v1/engines, /v1/voices, /v1/synthesize, /v1/monitor/*).
+"use strict";
+
+const STORE_KEY = "polyvox.ui.v1";
+const HISTORY_SIZE = 8;
+const $ = (id) => document.getElementById(id);
+
+const state = Object.assign(
+  { engine: null, voices: {}, languages: {}, speed: 1, format: "wav", sampleRate: "", text: null,
+    monitorPath: "", monitorMode: "lines", monitorFrom: "end", history: [] },
+  readStore(),
+);
+let engines = [];
+let audio = null; // { ctx, sources, controller }
+
+function readStore() {
+  try { return JSON.parse(localStorage.getItem(STORE_KEY) || "{}") || {}; } catch { return {}; }
+}
+function save() { localStorage.setItem(STORE_KEY, JSON.stringify(state)); }
+
+function setText(el, text, isError = false) {
+  el.textContent = text;
+  el.classList.toggle("error", isError);
+}
+
+async function api(path, options = {}) {
+  const init = Object.assign({}, options);
+  if (init.json !== undefined) {
+    init.method = init.method || "POST";
+    init.headers = { "Content-Type": "application/json" };
+    init.body = JSON.stringify(init.json);
+    delete init.json;
+  }
+  const response = await fetch(path, init);
+  if (!response.ok) {
+    let error = { code: "http_" + response.status, message: response.statusText };
+    try { error = (await response.json()).error || error; } catch { /* not JSON */ }
+    const failure = new Error(`${error.code}: ${error.message}`);
+    failure.code = error.code;
+    throw failure;
+  }
+  return response;
+}
+
+// ---- engines ------------------------------------------------------------------------------------
+async function loadEngines() {
+  const data = await (await api("/v1/engines")).json();
+  engines = data.engines;
+  if (!engines.some((e) => e.name === state.engine)) state.engine = data.default;
+  renderTabs();
+  await selectEngine(state.engine, false);
+  setText($("server-status"), `${engines.length} engines · default ${data.default}`);
+}
+
+function renderTabs() {
+  const tabs = $("engine-tabs");
+  tabs.replaceChildren();
+  for (const engine of engines) {
+    const tab = document.createElement("button");
+    tab.type = "button";
+    tab.role = "tab";
+    tab.id = "tab-" + engine.name;
+    tab.dataset.engine = engine.name;
+    tab.setAttribute("aria-controls", "engine-panel");
+    const selected = engine.name === state.engine;
+    tab.setAttribute("aria-selected", String(selected));
+    tab.tabIndex = selected ? 0 : -1;
+    tab.append(engine.label || engine.name);
+    const dot = document.createElement("span");
+    dot.className = "dot" + (engine.loaded ? " on" : "");
+    dot.title = engine.loaded ? "loaded" : "not loaded";
+    tab.append(dot);
+    tab.addEventListener("click", () => selectEngine(engine.name, true));
+    tab.addEventListener("keydown", onTabKey);
+    tabs.append(tab);
+  }
+}
+
+function onTabKey(event) {
+  const names = engines.map((e) => e.name);
+  let index = names.indexOf(event.currentTarget.dataset.engine);
+  if (event.key === "ArrowRight") index = (index + 1) % names.length;
+  else if (event.key === "ArrowLeft") index = (index - 1 + names.length) % names.length;
+  else if (event.key === "Home") index = 0;
+  else if (event.key === "End") index = names.length - 1;
+  else return;
+  event.preventDefault();
+  selectEngine(names[index], true).then(() => $("tab-" + names[index]).focus());
+}
+
+function renderEngine() {
+  const engine = engines.find((e) => e.name === state.engine);
+  if (!engine) return;
+  $("engine-panel").setAttribute("aria-labelledby", "tab-" + engine.name);
+  $("engine-description").textContent = engine.description;
+  $("engine-rtf").textContent = engine.rtf == null ? "not measured yet" : `${engine.rtf.toFixed(3)} (×${(1 / engine.rtf).toFixed(1)} real time)`;
+  $("engine-state").textContent = engine.loaded ? `loaded · ${engine.users} in use` : "not loaded";
+  $("engine-languages").textContent = engine.languages.join(", ");
+  const caps = Object.entries(engine.capabilities).filter(([, on]) => on).map(([name]) => name);
+  $("engine-capabilities").textContent = caps.join(", ") || "none";
+  $("engine-rate").textContent = `${engine.sample_rate} Hz`;
+  $("engine-load").disabled = engine.loaded;
+  $("engine-unload").disabled = !engine.loaded;
+  renderParameters(engine);
+}
+
+function renderParameters(engine) {
+  const box = $("parameters");
+  box.replaceChildren();
+  for (const name of engine.parameters) {
+    const label = document.createElement("label");
+    label.htmlFor = "param-" + name;
+    label.textContent = name;
+    const input = document.createElement("input");
+    input.type = "text";
+    input.inputMode = "decimal";
+    input.id = "param-" + name;
+    input.dataset.param = name;
+    input.placeholder = "default";
+    label.append(input);
+    box.append(label);
+  }
+}
+
+async function selectEngine(name, persist) {
+  state.engine = name;
+  if (persist) save();
+  for (const tab of $("engine-tabs").children) {
+    const selected = tab.dataset.engine === name;
+    tab.setAttribute("aria-selected", String(selected));
+    tab.tabIndex = selected ? 0 : -1;
+  }
+  renderEngine();
+  const engine = engines.find((e) => e.name === name);
+  const language = $("language");
+  language.replaceChildren(new Option("any", ""), ...engine.languages.map((code) => new Option(code, code)));
+  language.value = state.languages[name] || "";
+  await loadVoices();
+}
+
+async function loadVoices() {
+  const params = new URLSearchParams({ engine: state.engine });
+  if ($("language").value) params.set("language", $("language").value);
+  const data = await (await api("/v1/voices?" + params)).json();
+  const select = $("voice");
+  select.replaceChildren(new Option("default voice", ""),
+    ...data.voices.map((v) => new Option(`${v.name} (${v.language})`, v.id)));
+  const saved = state.voices[state.engine] || "";
+  select.value = data.voices.some((v) => v.id === saved) ? saved : "";
+}
+
+async function refreshEngines() {
+  engines = (await (await api("/v1/engines")).json()).engines;
+  renderTabs();
+  renderEngine();
+}
+
+async function loadOrUnload(action) {
+  const button = $("engine-" + action);
+  button.disabled = true;
+  setText($("engine-state"), action === "load" ? "loading…" : "unloading…");
+  try {
+    await api(`/v1/engines/${encodeURIComponent(state.engine)}/${action}`, { method: "POST" });
+  } catch (error) {
+    setText($("engine-state"), error.message, true);
+    return;
+  }
+  await refreshEngines();
+}
+
+// ---- speaking ------------------------------------------------------------------------------------
+function request(format, stream) {
+  const body = { text: $("text").value, engine: state.engine, speed: Number($("speed").value), format, stream };
+  if ($("voice").value) body.voice = $("voice").value;
+  if ($("language").value) body.language = $("language").value;
+  if ($("sample-rate").value) body.sample_rate = Number($("sample-rate").value);
+  for (const input of document.querySelectorAll("[data-param]")) {
+    if (input.value.trim() !== "") body[input.dataset.param] = Number(input.value);
+  }
+  return body;
+}
+
+function stopAudio() {
+  if (!audio) return;
+  audio.controller.abort();
+  for (const source of audio.sources) { try { source.stop(); } catch { /* not started */ } }
+  audio.sources = [];
+}
+
+async function speak() {
+  stopAudio();
+  const player = $("player");
+  const ctx = (audio && audio.ctx) || new AudioContext();
+  audio = { ctx, sources: [], controller: new AbortController() };
+  const mine = audio;
+  await ctx.resume();
+  const counters = { samples: 0, seconds: 0, chunks: 0 };
+  const show = (extra) => {
+    player.dataset.samplesReceived = counters.samples;
+    player.dataset.secondsScheduled = counters.seconds.toFixed(3);
+    player.dataset.chunks = counters.chunks;
+    if (extra) setText(player, extra);
+  };
+  player.dataset.state = "requesting";
+  show("Synthesizing…");
+  const started = performance.now();
+  const body = request("pcm", true);
+  let response;
+  try {
+    response = await api("/v1/synthesize", { json: body, signal: mine.controller.signal });
+  } catch (error) {
+    player.dataset.state = "error";
+    setText(player, error.message, true);
+    return;
+  }
+  const rate = Number(response.headers.get("X-Sample-Rate"));
+  const reader = response.body.getReader();
+  let carry = new Uint8Array(0);
+  let next = ctx.currentTime + 0.05;
+  player.dataset.state = "streaming";
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const bytes = new Uint8Array(carry.length + value.length);
+      bytes.set(carry);
+      bytes.set(value, carry.length);
+      const even = bytes.length - (bytes.length % 2);
+      carry = bytes.slice(even);
+      const count = even / 2;
+      if (!count) continue;
+      const view = new DataView(bytes.buffer, 0, even);
+      const samples = new Float32Array(count);
+      for (let i = 0; i < count; i++) samples[i] = view.getInt16(i * 2, true) / 32768;
+      const buffer = ctx.createBuffer(1, count, rate);
+      buffer.copyToChannel(samples, 0);
+      const source = ctx.createBufferSource();
+      source.buffer = buffer;
+      source.connect(ctx.destination);
+      next = Math.max(next, ctx.currentTime + 0.02);
+      source.start(next);
+      next += count / rate;
+      mine.sources.push(source);
+      if (!counters.chunks) player.dataset.firstAudioMs = Math.round(performance.now() - started);
+      counters.samples += count;
+      counters.seconds += count / rate;
+      counters.chunks += 1;
+      show(`Playing… ${counters.seconds.toFixed(1)} s received`);
+    }
+  } catch (error) {
+    if (mine.controller.signal.aborted) { player.dataset.state = "stopped"; show("Stopped."); return; }
+    player.dataset.state = "error";
+    setText(player, "stream ended early: " + error.message, true);
+    return;
+  }
+  player.dataset.doneMs = Math.round(performance.now() - started);
+  player.dataset.state = "done";
+  show(`${counters.seconds.toFixed(2)} s of audio from ${response.headers.get("X-Engine")} / ${response.headers.get("X-Voice")}` +
+       ` (first audio after ${player.dataset.firstAudioMs} ms)`);
+  addHistory({ text: body.text, engine: body.engine, voice: body.voice || "", language: body.language || "",
+               seconds: Number(counters.seconds.toFixed(2)) });
+}
+
+async function download() {
+  const player = $("player");
+  const format = $("format").value;
+  setText(player, `Preparing ${format}…`);
+  try {
+    const response = await api("/v1/synthesize", { json: request(format, false) });
+    const blob = await response.blob();
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = `polyvox.${format === "opus" ? "ogg" : format}`;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+    player.dataset.downloadBytes = blob.size;
+    setText(player, `Downloaded ${blob.size} bytes of ${format}.`);
+  } catch (error) {
+    setText(player, error.message, true);
+  }
+}
+
+function addHistory(entry) {
+  state.history = [entry, ...state.history.filter((h) => h.text !== entry.text)].slice(0, HISTORY_SIZE);
+  save();
+  renderHistory();
+}
+
+function renderHistory() {
+  const list = $("history");
+  list.replaceChildren();
+  for (const entry of state.history) {
+    const item = document.createElement("li");
+    const short = entry.text.length > 60 ? entry.text.slice(0, 57) + "…" : entry.text;
+    item.append(`${short} — ${entry.engine}${entry.voice ? "/" + entry.voice : ""}, ${entry.seconds} s`);
+    const again = document.createElement("button");
+    again.type = "button";
+    again.textContent = "Use";
+    again.setAttribute("aria-label", "Use again: " + short);
+    again.addEventListener("click", async () => {
+      $("text").value = entry.text;
+      state.text = entry.text;
+      state.voices[entry.engine] = entry.voice;
+      state.languages[entry.engine] = entry.language;
+      if (engines.some((e) => e.name === entry.engine)) await selectEngine(entry.engine, true);
+      $("text").focus();
+    });
+    item.append(again);
+    list.append(item);
+  }
+}
+
+// ---- wiring --------------------------------------------------------------------------------------
+function bindControls() {
+  $("speed").value = state.speed;
+  $("speed-value").textContent = Number(state.speed).toFixed(2);
+  $("format").value = state.format;
+  $("sample-rate").value = state.sampleRate;
+  if (state.text !== null) $("text").value = state.text;
+  $("speed").addEventListener("input", () => {
+    state.speed = Number($("speed").value);
+    $("speed-value").textContent = state.speed.toFixed(2);
+    save();
+  });
+  $("format").addEventListener("change", () => { state.format = $("format").value; save(); });
+  $("sample-rate").addEventListener("change", () => { state.sampleRate = $("sample-rate").value; save(); });
+  $("text").addEventListener("input", () => { state.text = $("text").value; save(); });
+  $("language").addEventListener("change", async () => {
+    state.languages[state.engine] = $("language").value;
+    save();
+    await loadVoices();
+  });
+  $("voice").addEventListener("change", () => { state.voices[state.engine] = $("voice").value; save(); });
+  $("engine-load").addEventListener("click", () => loadOrUnload("load"));
+  $("engine-unload").addEventListener("click", () => loadOrUnload("unload"));
+  $("speak").addEventListener("click", speak);
+  $("stop").addEventListener("click", stopAudio);
+  $("download").addEventListener("click", download);
+  $("text").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); speak(); }
+  });
+}
+
+window.polyvox = { state, selectEngine, currentVoice: () => $("voice").value, currentLanguage: () => $("language").value };
+
+document.addEventListener("DOMContentLoaded", async () => {
+  bindControls();
+  renderHistory();
+  try {
+    await loadEngines();
+    document.body.dataset.ready = "true";
+  } catch (error) {
+    setText($("server-status"), "Cannot reach the server: " + error.message, true);
+  }
+  if (window.polyvoxMonitor) window.polyvoxMonitor.init();
+});
