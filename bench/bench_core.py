@@ -89,9 +89,10 @@ def compare(label: str, raw: Any, ours: Any, repeats: int) -> None:
         a = median_timing(lambda t=text: raw(t), repeats)  # type: ignore[misc]
         b = median_timing(lambda t=text: ours(t), repeats)  # type: ignore[misc]
         print(
-            f"{label:7} {name:12} raw total {a.total * 1000:7.1f} ms  first {a.first * 1000:6.1f} ms | "
-            f"polyvox total {b.total * 1000:7.1f} ms  first {b.first * 1000:6.1f} ms | "
-            f"ratio total {b.total / a.total:.3f}  first {b.first / a.first:.3f}"
+            f"{label:7} {name:12} raw total {a.total * 1000:7.1f} ms  first {a.first * 1000:6.1f} ms  "
+            f"cpu {a.cpu * 1000:7.1f} ms | polyvox total {b.total * 1000:7.1f} ms  "
+            f"first {b.first * 1000:6.1f} ms  cpu {b.cpu * 1000:7.1f} ms | ratio total {b.total / a.total:.3f}  "
+            f"first {b.first / a.first:.3f}  cpu {b.cpu / a.cpu:.3f}"
         )
 
 

@@ -31,6 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import PARAGRAPH, TEXTS, Timing, median_timing, now
 
 MB = 1024 * 1024
+THREADS = int(os.environ.get("POLYVOX_ENGINES__ONNX_THREADS", "0"))
+"""onnxruntime threads of the raw piper processes: the same as the server's, for a fair comparison."""
 
 
 def free_port() -> int:

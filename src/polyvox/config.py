@@ -23,6 +23,8 @@ from polyvox.interop.wyoming_settings import WyomingSettings
 from polyvox.monitor.settings import MonitorSettings
 from polyvox.ops.settings import AuthSettings, LimitSettings, LoggingSettings, StorageSettings
 from polyvox.realtime.settings import LLMSettings, RealtimeSettings
+from polyvox.scaleout.settings import RaySettings
+from polyvox.voices.settings import VoiceLibrarySettings
 
 
 def _default_data_dir() -> Path:
@@ -51,8 +53,8 @@ class EngineSettings(BaseModel):
     onnx_threads: int = Field(
         0,
         ge=0,
-        description="onnxruntime intra-op threads per engine session (0: the engine's own choice: "
-        "1 for piper, onnxruntime's default for kokoro).",
+        description="onnxruntime intra-op threads per engine session (0: onnxruntime's default, the lowest "
+        "latency for one request; 1 gives more throughput when many requests run at once).",
     )
     enable_test_engines: bool = Field(
         False, description="List the deterministic 'tone' test engine alongside the real ones."
@@ -167,6 +169,8 @@ class Settings(BaseSettings):
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+    voices: VoiceLibrarySettings = Field(default_factory=VoiceLibrarySettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
 
     @property
     def resolved_voices_dir(self) -> Path:

@@ -41,3 +41,4 @@ def test_batching_keeps_the_first_sentence_alone() -> None:
         "Four. Five five five five five.",
     ]
     assert segment_text(text) == split_sentences(text)
+    assert segment_text(text, batch_chars=len(text) + 1) == [text]  # fits in one call

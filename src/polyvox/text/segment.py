@@ -98,9 +98,14 @@ def _split_long(sentence: str, limit: int) -> list[str]:
 
 
 def join_after_first(segments: list[str], batch_chars: int) -> list[str]:
-    """Keep the first segment alone (fast first audio); join the rest up to ``batch_chars`` characters."""
-    if batch_chars <= 0 or len(segments) < 3:
+    """Keep the first segment alone (fast first audio); join the rest up to ``batch_chars`` characters.
+
+    A text that fits in one batch altogether is one segment.
+    """
+    if batch_chars <= 0 or len(segments) < 2:
         return segments
+    if sum(len(s) + 1 for s in segments) <= batch_chars:
+        return [" ".join(segments)]  # a short text costs one call: as fast as the raw engine in total
     joined = [segments[0]]
     current = ""
     for segment in segments[1:]:
