@@ -91,8 +91,8 @@ def compare(label: str, raw: Any, ours: Any, repeats: int) -> None:
         print(
             f"{label:7} {name:12} raw total {a.total * 1000:7.1f} ms  first {a.first * 1000:6.1f} ms  "
             f"cpu {a.cpu * 1000:7.1f} ms | polyvox total {b.total * 1000:7.1f} ms  "
-            f"first {b.first * 1000:6.1f} ms  cpu {b.cpu * 1000:7.1f} ms | ratio total {b.total / a.total:.3f}  "
-            f"first {b.first / a.first:.3f}  cpu {b.cpu / a.cpu:.3f}"
+            f"first {b.first * 1000:6.1f} ms  cpu {b.cpu * 1000:7.1f} ms | "
+            f"ratio total {b.total / a.total:.3f}  first {b.first / a.first:.3f}  cpu {b.cpu / a.cpu:.3f}"
         )
 
 
