@@ -1,7 +1,9 @@
 """Load: N concurrent streaming clients for S seconds against a fresh server (tone engine by default).
 
 Reports requests, errors, p50/p95 latency and the server's RSS before and after (growth should stay <= 5 %
-over 1,000 requests). ``python bench/bench_load.py --clients 32 --seconds 60 [--engine piper]``
+over 1,000 requests). The warm-up runs at full concurrency, so the "before" RSS already holds what N
+streams in flight need (engine arenas, buffers) and the growth measures leaks, not the first peak.
+``python bench/bench_load.py --clients 32 --seconds 60 [--engine piper] [--warmup 15]``
 """
 
 from __future__ import annotations
@@ -55,12 +57,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--engine", default="tone")
+    parser.add_argument("--warmup", type=float, default=15.0, help="seconds at full concurrency first")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = {"POLYVOX_ENGINES__DEFAULT": args.engine, "POLYVOX_SERVER__MAX_QUEUE": str(args.clients * 2)}
         with run_server(Path(tmp), **env) as server:
             process = psutil.Process(server.process.pid)
-            asyncio.run(run(server.url, 4, 3.0, args.engine))  # warm up
+            asyncio.run(run(server.url, args.clients, args.warmup, args.engine))  # warm up
             rss_before = process.memory_info().rss
             latencies, errors = asyncio.run(run(server.url, args.clients, args.seconds, args.engine))
             rss_after = process.memory_info().rss
@@ -72,7 +75,9 @@ def main() -> None:
     print(f"requests ok={ok} errors={len(errors)} {sorted(set(errors))}")
     print(f"latency p50={p50:.3f}s p95={p95:.3f}s throughput={ok / args.seconds:.1f}/s")
     before, after = rss_before / 2**20, rss_after / 2**20
-    print(f"server rss before={before:.1f} MiB after={after:.1f} MiB growth={growth:+.2f}%")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"server rss before={before:.1f} MiB after={after:.1f} MiB growth={growth:+.2f}% ({ok} requests)")
+    print(f"load average at the end: {load}")
 
 
 if __name__ == "__main__":

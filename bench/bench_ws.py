@@ -34,8 +34,8 @@ PARAGRAPH = (
     "fragments of speech. Modern neural models learn the sound of a voice from hours of recordings."
 )
 FIRST = PARAGRAPH.split(". ")[0] + "."
-REPLY = "The capital of France is Paris. It is known for the Eiffel Tower and its museums."
-REPLY_FIRST = "The capital of France is Paris."
+REPLY = "Paris is the capital of France. It is famous for the Eiffel Tower and many fine museums."
+REPLY_FIRST = "Paris is the capital of France."
 
 
 def raw_piper_seconds(text: str, repeats: int) -> float:

@@ -24,6 +24,7 @@ from polyvox.audio.encode import (
     parse_format,
     validate_output,
 )
+from polyvox.audiobook import cli as audiobook_cli
 from polyvox.config import Settings, get_settings
 from polyvox.errors import PolyvoxError
 from polyvox.logs import configure_logging
@@ -230,6 +231,12 @@ def serve(
         str | None, typer.Option(help="Also serve Wyoming (Home Assistant) here, e.g. tcp://0.0.0.0:10200.")
     ] = None,
     zeroconf: Annotated[bool, typer.Option(help="Announce the Wyoming server over mDNS.")] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            help="Run engines on Ray Serve: 'auto', a cluster address, or 'local' (needs polyvox[ray])."
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP server (and, with --wyoming, a Wyoming server beside it)."""
     from polyvox.api.server import serve as run_server
@@ -244,11 +251,14 @@ def serve(
             update={"uri": wyoming or settings.wyoming.uri, "zeroconf": zeroconf}
         )
         settings = settings.model_copy(update={"wyoming": group})
+    if ray:
+        settings = settings.model_copy(update={"ray": settings.ray.model_copy(update={"address": ray})})
     run_server(settings)
 
 
 app.command()(cli_services.wyoming)
 app.command()(cli_services.monitor)
+app.command()(audiobook_cli.audiobook)
 
 
 app.add_typer(config_app, name="config")

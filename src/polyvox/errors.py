@@ -99,3 +99,10 @@ class EngineFailedError(PolyvoxError):
 
     status = 500
     code = "engine_failed"
+
+
+class RequestTimeoutError(PolyvoxError):
+    """The synthesis ran past ``limits.request_timeout``; it was stopped and its queued work cancelled."""
+
+    status = 504
+    code = "timeout"

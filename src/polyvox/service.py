@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from polyvox.config import Settings
 from polyvox.engines.base import EngineFactory
 from polyvox.engines.registry import EngineRegistry
+from polyvox.scaleout.runner import LocalRunner, SegmentRunner, scale_out
 from polyvox.synthesis import Synthesizer
 
 
@@ -18,12 +19,16 @@ class Polyvox:
         self.executor = ThreadPoolExecutor(
             max_workers=settings.engines.workers, thread_name_prefix="polyvox-engine"
         )
+        # With ray.address set, segments render on Ray Serve replicas (polyvox.scaleout); else, here.
+        remote, factories = scale_out(settings, factories)
         self.registry = EngineRegistry(settings, self.executor, factories)
-        self.synthesizer = Synthesizer(settings, self.registry)
+        self.runner: SegmentRunner = remote or LocalRunner(self.registry)
+        self.synthesizer = Synthesizer(settings, self.registry, self.runner)
 
     async def aclose(self) -> None:
         """Unload engines and stop the worker pool."""
         await self.registry.aclose()
+        await self.runner.aclose()
         self.executor.shutdown(wait=True, cancel_futures=True)
 
     async def __aenter__(self) -> Polyvox:

@@ -31,12 +31,16 @@ from polyvox.errors import (
     InvalidParameterError,
     LanguageNotSupportedError,
     PolyvoxError,
+    RequestTimeoutError,
     TextTooLongError,
 )
 from polyvox.ops.isolation import run_isolated
+from polyvox.scaleout.runner import LocalRunner, SegmentRunner
 from polyvox.text.lexicon import Lexicon
 from polyvox.text.prepare import prepare_text, takes_phoneme_blocks
 from polyvox.text.segment import segment_text
+from polyvox.text.ssml import Piece, is_ssml, parse_ssml, plain_text
+from polyvox.voices.cloning import VoiceRouter
 
 if TYPE_CHECKING:
     from polyvox.config import Settings
@@ -68,6 +72,13 @@ class SynthesisRequest:
     """Rewrite numbers, dates, units... into words (English only); None: the ``text.normalize`` setting."""
     lexicon: bool = True
     """Apply the user pronunciation lexicon."""
+    input_type: str | None = None
+    """``"text"``, ``"ssml"`` or None: SSML when the text starts with ``<speak``."""
+
+    @property
+    def is_ssml(self) -> bool:
+        """Whether the text is read as SSML (pauses, rates, say-as...; see polyvox.text.ssml)."""
+        return self.input_type == "ssml" or (self.input_type is None and is_ssml(self.text))
 
 
 @dataclass(slots=True)
@@ -99,6 +110,15 @@ def _check_range(value: float, low: float, high: float, param: str) -> None:
         raise InvalidParameterError(f"{param} must be between {low} and {high}, got {value}", param=param)
 
 
+@dataclass(frozen=True, slots=True)
+class SegmentCall:
+    """One segment's engine call: its text and parameters, and the time-stretch applied afterwards."""
+
+    text: str
+    params: SynthesisParams
+    stretch: float
+
+
 class SynthesisStream:
     """Audio of one request, segment by segment. Always close it (``async with`` or ``aclose()``)."""
 
@@ -111,6 +131,7 @@ class SynthesisStream:
         segments: list[str],
         sample_rate: int,
         lease: contextlib.AsyncExitStack,
+        deadline: float | None = None,
     ) -> None:
         self.request = request
         self.engine_name = engine.info.name
@@ -127,6 +148,12 @@ class SynthesisStream:
         self._next_index = 0
         self._primed: AudioChunk | None = None
         self._closed = False
+        # A library voice on an engine that cannot clone: convert each segment toward it.
+        self._conversion = synthesizer.voices.session(voice)
+        self._deadline = deadline
+        """``time.monotonic()`` past which waiting for a segment fails (``limits.request_timeout``)."""
+        self.plan: list[Piece] | None = None
+        """Per segment, for SSML: its rate, or (no text) the pause it stands for."""
         self.error: PolyvoxError | None = None
         """The error that ended the stream, if one did."""
 
@@ -136,31 +163,55 @@ class SynthesisStream:
         return self._render(index)
 
     def _render(self, index: int) -> AudioChunk:
+        call = self.segment_call(index)
+        if isinstance(call, AudioChunk):
+            return call
+        started = time.perf_counter()
+        # Retries a transient failure once; a failing engine is marked for reload (polyvox.ops.isolation).
+        parts = run_isolated(
+            self._synthesizer.registry,
+            self.engine_name,
+            lambda: list(self._engine.synthesize(call.text, self.voice, call.params)),
+        )
+        return self.finish(call, parts, started)
+
+    def segment_call(self, index: int) -> SegmentCall | AudioChunk:
+        """What the engine is asked for segment ``index``, or the finished chunk of an SSML pause."""
         request = self.request
+        engine_speed, stretch = self._engine_speed, self._stretch
+        piece = self.plan[index] if self.plan is not None else None
+        if piece is not None and not piece.text:  # an SSML <break>: silence, no engine call
+            silence = np.zeros(round(piece.pause * self.sample_rate), dtype=np.float32)
+            return AudioChunk(samples=silence, sample_rate=self.sample_rate, text="")
+        if piece is not None and piece.rate != 1.0:  # <prosody rate>: this segment's own speed
+            speed = min(max(request.speed * piece.rate, MIN_SPEED), MAX_SPEED)
+            low, high = self._engine.info.speed_range
+            engine_speed = min(max(speed, low), high)
+            stretch = speed / engine_speed
         params = SynthesisParams(
-            speed=self._engine_speed,
+            speed=engine_speed,
             language=request.language,
             speaker=request.speaker,
             extra=request.extra,
             request_id=request.request_id,
             segment_index=index,
         )
-        started = time.perf_counter()
-        text = self.segments[index]
-        # Retries a transient failure once; a failing engine is marked for reload (polyvox.ops.isolation).
-        parts = run_isolated(
-            self._synthesizer.registry,
-            self.engine_name,
-            lambda: list(self._engine.synthesize(text, self.voice, params)),
-        )
+        return SegmentCall(self.segments[index], params, stretch)
+
+    def finish(self, call: SegmentCall, parts: list[AudioChunk], started: float) -> AudioChunk:
+        """Post-process the engine's audio of one segment: conversion, speed, rate, volume; count it."""
+        request, text, stretch = self.request, call.text, call.stretch
         native_rate = parts[0].sample_rate if parts else self._engine.info.sample_rate
         samples = (
             np.concatenate([p.samples for p in parts]).astype(np.float32, copy=False)
             if parts
             else np.zeros(0, dtype=np.float32)
         )
-        if self._stretch != 1.0 and len(samples):
-            samples = time_stretch(samples, native_rate, self._stretch)
+        if self._conversion is not None and len(samples):
+            samples = np.concatenate(list(self._conversion.convert(samples, native_rate)))
+            native_rate = self._conversion.sample_rate
+        if stretch != 1.0 and len(samples):
+            samples = time_stretch(samples, native_rate, stretch)
         if native_rate != self.sample_rate:
             samples = resample(samples, native_rate, self.sample_rate)
         if request.volume != 1.0:
@@ -174,16 +225,14 @@ class SynthesisStream:
     def _submit_next(self) -> None:
         if self._next_index < len(self.segments):
             index, self._next_index = self._next_index, self._next_index + 1
-            self._pending = asyncio.ensure_future(
-                self._synthesizer.registry.run_blocking(self._render, index)
-            )
+            self._pending = asyncio.ensure_future(self._synthesizer.runner.render(self, index))
         else:
             self._pending = None
 
     async def _take(self) -> AudioChunk:
         assert self._pending is not None
         try:
-            chunk = await self._pending
+            chunk = await self._wait(self._pending)
         except PolyvoxError as exc:
             self.error = exc
             raise
@@ -194,6 +243,21 @@ class SynthesisStream:
         if self.stats.first_chunk_seconds is None:
             self.stats.first_chunk_seconds = time.perf_counter() - self.stats.started
         return chunk
+
+    async def _wait(self, pending: asyncio.Future[AudioChunk]) -> AudioChunk:
+        if self._deadline is None:
+            return await pending
+        remaining = self._deadline - time.monotonic()
+        try:
+            # On expiry wait_for cancels the segment: dropped from the pool's queue if it has not started
+            # (a running engine call cannot be interrupted; its result is discarded).
+            return await asyncio.wait_for(pending, max(remaining, 0.0))
+        except TimeoutError:
+            timeout = self._synthesizer.settings.limits.request_timeout
+            raise RequestTimeoutError(
+                f"synthesis took longer than {timeout} s (limits.request_timeout); "
+                f"{self.stats.segments_done} of {len(self.segments)} segments done"
+            ) from None
 
     async def prime(self) -> None:
         """Synthesize the first segment now; any error is raised here, before a response starts."""
@@ -241,13 +305,19 @@ class SynthesisStream:
 class Synthesizer:
     """Validates requests and runs them through engine, resampling, speed and volume."""
 
-    def __init__(self, settings: Settings, registry: EngineRegistry) -> None:
+    def __init__(
+        self, settings: Settings, registry: EngineRegistry, runner: SegmentRunner | None = None
+    ) -> None:
         self.settings = settings
         self.registry = registry
+        self.runner: SegmentRunner = runner or LocalRunner(registry)
+        """Renders each segment: this process's worker pool, or Ray Serve replicas (polyvox.scaleout)."""
         self._active: set[SynthesisStream] = set()
         self._admitted = 0
         self.lexicon = Lexicon(settings.text.lexicon_file or settings.data_dir / "lexicon.json")
         """The user pronunciation lexicon (reloaded when its file changes)."""
+        self.voices = VoiceRouter(settings, registry)
+        """Resolves engine voices, Kokoro blends and library voices (polyvox.voices.cloning)."""
         self.listeners: list[Callable[[SynthesisStream], None]] = []
         """Called with each stream when it is released (metrics, request logs)."""
 
@@ -281,11 +351,13 @@ class Synthesizer:
         _check_range(request.volume, 0.0, MAX_VOLUME, "volume")
         if request.sample_rate is not None:
             _check_range(request.sample_rate, MIN_RATE, MAX_RATE, "sample_rate")
+        if request.input_type not in (None, "text", "ssml"):
+            raise InvalidParameterError("input_type must be 'text' or 'ssml'", param="input_type")
         name = request.engine or self.registry.default
         info = self.registry.info(name)
         if name not in self.registry.names():
             raise EngineNotFoundError(f"unknown engine {name!r}", param="engine")  # a hidden test engine
-        voice = self.registry.resolve_voice(name, request.voice)
+        voice = self.voices.resolve(name, request.voice)
         if request.language and not _language_supported(request.language, info, self.registry.voices(name)):
             raise LanguageNotSupportedError(
                 f"engine {name!r} does not speak {request.language!r}; it speaks {', '.join(info.languages)}",
@@ -295,9 +367,15 @@ class Synthesizer:
 
     def prepare(self, request: SynthesisRequest, engine: str, language: str | None) -> str:
         """The text the engine reads: lexicon, English normalization, inline phoneme overrides."""
+        text = request.text
+        if request.is_ssml:  # long-form jobs read SSML's words; pauses and rates need the segment plan
+            text = plain_text(parse_ssml(text, takes_phoneme_blocks(engine)))
+        return self._prepare_text(text, request, engine, language)
+
+    def _prepare_text(self, text: str, request: SynthesisRequest, engine: str, language: str | None) -> str:
         normalize = self.settings.text.normalize if request.normalize is None else request.normalize
         return prepare_text(
-            request.text,
+            text,
             language,
             normalize=normalize,
             lexicon=self.lexicon if request.lexicon else None,
@@ -307,6 +385,24 @@ class Synthesizer:
     def _segments(self, request: SynthesisRequest, engine: str, language: str | None) -> list[str]:
         text = self.prepare(request, engine, language)
         return segment_text(text, language, batch_chars=self.registry.info(engine).batch_chars)
+
+    def _ssml_segments(
+        self, request: SynthesisRequest, engine: str, language: str | None
+    ) -> tuple[list[str], list[Piece]]:
+        """SSML pieces as segments, with the plan that gives each its rate or pause."""
+        segments: list[str] = []
+        plan: list[Piece] = []
+        batch_chars = self.registry.info(engine).batch_chars
+        for piece in parse_ssml(request.text, takes_phoneme_blocks(engine)):
+            if not piece.text:
+                segments.append("")
+                plan.append(piece)
+                continue
+            text = self._prepare_text(piece.text, request, engine, language)
+            for segment in segment_text(text, language, batch_chars=batch_chars):
+                segments.append(segment)
+                plan.append(Piece(segment, rate=piece.rate))
+        return segments, plan
 
     async def open(
         self,
@@ -326,10 +422,16 @@ class Synthesizer:
         if self._admitted >= self.capacity:
             raise BusyError(f"{self._admitted} syntheses are running or queued; try again shortly")
         self._admitted += 1
+        timeout = self.settings.limits.request_timeout
+        # The clock starts at admission; long-form jobs (prime=False) render on their own and are exempt.
+        deadline = time.monotonic() + timeout if timeout > 0 and prime else None
         lease = contextlib.AsyncExitStack()
         try:
             language = request.language or voice.language
-            if segments is None and len(request.text) > _SEGMENT_IN_THREAD_CHARS:
+            plan: list[Piece] | None = None
+            if segments is None and request.is_ssml:
+                segments, plan = self._ssml_segments(request, name, language)
+            elif segments is None and len(request.text) > _SEGMENT_IN_THREAD_CHARS:
                 segments = await asyncio.to_thread(self._segments, request, name, language)
             elif segments is None:
                 segments = self._segments(request, name, language)
@@ -339,7 +441,8 @@ class Synthesizer:
             rate = request.sample_rate or engine.info.sample_rate
             if rate_for is not None:
                 rate = rate_for(rate)
-            stream = SynthesisStream(self, request, engine, voice, segments, rate, lease)
+            stream = SynthesisStream(self, request, engine, voice, segments, rate, lease, deadline)
+            stream.plan = plan
         except BaseException:
             self._admitted -= 1
             await lease.aclose()

@@ -28,7 +28,7 @@ from websockets.asyncio.client import connect
 from polyvox.asr import Transcriber, word_error_rate
 
 QUESTION = "What is the capital of France?"
-REPLY = "The capital of France is Paris. It is known for the Eiffel Tower and its museums."
+REPLY = "Paris is the capital of France. It is famous for the Eiffel Tower and many fine museums."
 
 
 class ScriptedLLM:

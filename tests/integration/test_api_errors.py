@@ -160,6 +160,9 @@ CASES: list[tuple[str, str, str, dict[str, Any], int, str, str | None]] = [
     ("voices-unknown-engine", "GET", "/v1/voices?engine=nope", {}, 404, "engine_not_found", "engine"),
     ("model-unknown", "GET", "/v1/models/nope", {}, 404, "engine_not_found", "model"),
     ("switch-unknown", "POST", "/models/switch/nope", {}, 404, "engine_not_found", "engine"),
+    ("library-unknown", "GET", "/v1/voices/my", {}, 404, "voice_not_found", "voice"),
+    ("library-preview-unknown", "GET", "/v1/voices/my/preview", {}, 404, "voice_not_found", "voice"),
+    ("library-delete-unknown", "DELETE", "/v1/voices/my", {}, 404, "voice_not_found", "voice"),
     ("no-route", "GET", "/v2/nothing", {}, 404, "not_found", None),
     ("wrong-method", "GET", SPEECH, {}, 405, "method_not_allowed", None),
 ]

@@ -19,7 +19,8 @@ from fastapi import FastAPI
 from polyvox import __version__
 from polyvox.api.errors import install_error_handlers
 from polyvox.api.routes import captioned as captioned_routes
-from polyvox.api.routes import engines, health, models, native, openai, ws_converse, ws_tts
+from polyvox.api.routes import engines, health, models, native, openai, voices_library, ws_converse, ws_tts
+from polyvox.api.routes import lexicon as lexicon_routes
 from polyvox.api.routes import monitor as monitor_routes
 from polyvox.api.routes import web as web_routes
 from polyvox.config import Settings, get_settings
@@ -98,5 +99,7 @@ def create_app(
     app.include_router(ws_tts.router)
     app.include_router(ws_converse.router)
     app.include_router(captioned_routes.router)
+    app.include_router(lexicon_routes.router)
+    app.include_router(voices_library.router)
     app.include_router(marytts.router)
     return app

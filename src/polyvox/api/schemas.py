@@ -120,6 +120,11 @@ class SynthesizeRequest(BaseModel):
         description="Non-streamed only: transcribe every chunk with Whisper, re-synthesize chunks whose WER "
         "exceeds the threshold, and report the WER in X-WER / X-Resynthesized headers.",
     )
+    input_type: Literal["text", "ssml"] | None = Field(
+        None,
+        description="`ssml` reads `text` as SSML (speak, break, prosody rate, say-as, sub, phoneme); "
+        "default: SSML when the text starts with `<speak`, plain text otherwise.",
+    )
 
     def engine_extra(self) -> dict[str, Any]:
         """The engine parameters that were given."""
@@ -147,6 +152,11 @@ class CapabilitiesOut(BaseModel):
     phonemes: bool = Field(..., description="Accepts phoneme input.")
     ssml: bool = Field(..., description="Accepts SSML markup.")
     alignment: bool = Field(..., description="Reports word timings.")
+    cloning_mode: str = Field(
+        "conversion",
+        description="How a library voice is spoken: `native` (the engine clones from the reference) or "
+        "`conversion` (a base voice converted toward it).",
+    )
 
 
 class EngineOut(BaseModel):

@@ -23,6 +23,7 @@ import numpy as np
 from polyvox.audio.chunk import AudioChunk, FloatArray
 from polyvox.engines.base import Capabilities, EngineInfo, SynthesisParams, Voice
 from polyvox.errors import EngineFailedError, LanguageNotSupportedError, VoiceNotFoundError
+from polyvox.voices.blend import blend_styles, is_blend, parse_blend
 
 if TYPE_CHECKING:
     from kokoro_onnx import Kokoro
@@ -210,6 +211,8 @@ class KokoroEngine:
         return DEFAULT_VOICE
 
     def _style(self, voice_id: str) -> FloatArray:
+        if is_blend(voice_id):  # "jf_alpha(2)+jm_kumo(1)": a weighted mix of styles (polyvox.voices.blend)
+            return blend_styles(parse_blend(voice_id), self._style)
         style = self._styles.get(voice_id)
         if style is None:
             # A file dropped into the voices directory after load(): read the directory again.

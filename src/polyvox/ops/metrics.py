@@ -3,7 +3,8 @@
 Each app owns one :class:`Metrics` (its own ``CollectorRegistry``), so several apps in one process (tests)
 never collide. Counters and histograms are fed by the request-context middleware (HTTP requests) and by a
 listener on the synthesizer (every finished stream, whichever front door opened it); gauges such as active
-streams, queue depth and engine memory are read from the service when ``GET /metrics`` is scraped.
+streams, queue depth and engine memory, and the chunk cache's hit and miss counts, are read from the service
+when ``GET /metrics`` is scraped.
 """
 
 from __future__ import annotations
@@ -69,6 +70,20 @@ class _ServiceCollector(Collector):
             failures.add_metric([name], float(status.failures))
             retries.add_metric([name], float(status.retries))
         yield from (loaded, healthy, memory, loads, failures, retries)
+        yield from _cache_counters(service)
+
+
+def _cache_counters(service: Polyvox) -> Iterator[Metric]:
+    """Hits and misses of the chunk cache long-form jobs and audiobooks share (absent when it is off)."""
+    from polyvox.longform import cache_for  # late: longform pulls in the whole synthesis stack
+
+    cache = cache_for(service.synthesizer)
+    if cache is None:
+        return
+    yield CounterMetricFamily("polyvox_cache_hits", "Chunks found in the chunk cache.", value=cache.hits)
+    yield CounterMetricFamily(
+        "polyvox_cache_misses", "Chunks looked up in the chunk cache and not found.", value=cache.misses
+    )
 
 
 class Metrics:

@@ -4,7 +4,8 @@ Each client IP (``limits.ip_rate`` requests per second, bursts of ``limits.ip_bu
 (``limits.key_rate``/``key_burst``; the key was accepted by :mod:`polyvox.ops.auth`, which runs first) has a
 bucket. An empty bucket answers 429 ``rate_limited`` with ``Retry-After`` in whole seconds (a WebSocket
 handshake gets the same as a denial response). Open paths (health, readiness, metrics) are never limited.
-Bodies declaring a ``Content-Length`` above ``limits.max_body_bytes`` get 413 before they are read.
+Bodies declaring a ``Content-Length`` above ``limits.max_body_bytes`` get 413 before they are read; bodies
+without one (chunked transfer) are counted as they stream in and get the same 413 once past the cap.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import math
 import time
 from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polyvox.errors import BusyError, PayloadTooLargeError
 from polyvox.ops.auth import KEY_ID_STATE, deny, is_open
@@ -25,6 +27,32 @@ MAX_BUCKETS = 10_000
 
 class RateLimitedError(BusyError):
     code = "rate_limited"
+
+
+class BodyTooLargeError(HTTPException):
+    """Raised into the app by :class:`_CountedReceive` when a streamed body passes the cap."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body exceeds {limit} bytes")
+
+
+class _CountedReceive:
+    """Wraps ``receive``: counts body bytes and raises :class:`BodyTooLargeError` once past ``limit``."""
+
+    def __init__(self, receive: Receive, limit: int) -> None:
+        self.receive = receive
+        self.limit = limit
+        self.seen = 0
+        self.exceeded = False
+
+    async def __call__(self) -> Message:
+        message = await self.receive()
+        if message["type"] == "http.request":
+            self.seen += len(message.get("body", b""))
+            if self.seen > self.limit:
+                self.exceeded = True
+                raise BodyTooLargeError(self.limit)
+        return message
 
 
 @dataclass(slots=True)
@@ -104,7 +132,45 @@ class LimitsMiddleware:
             limited = RateLimitedError(f"rate limit exceeded; retry in {retry} s", retry_after=retry)
             await deny(scope, send, 429, limited.to_dict(), {"Retry-After": str(retry)})
             return
+        if scope["type"] == "http":
+            await self._counted(scope, receive, send)
+            return
         await self.app(scope, receive, send)
+
+    async def _counted(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app with its body counted; past the cap, answer 413 ourselves.
+
+        Whatever the app makes of the exception raised from ``receive`` (its own 413, FastAPI's generic 400
+        for an unreadable body, an unhandled error), the client gets one consistent 413 as long as no response
+        has started; the app's own answer is dropped.
+        """
+        limit = self.settings.max_body_bytes
+        counted = _CountedReceive(receive, limit)
+        started = denied = False
+
+        async def deny_once() -> None:
+            nonlocal started, denied
+            if not started and not denied:
+                denied = True
+                error = PayloadTooLargeError(f"request body exceeds {limit} bytes", param="body")
+                await deny(scope, send, 413, error.to_dict(), {"Connection": "close"})
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if counted.exceeded:
+                await deny_once()
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, guarded_send)
+        except Exception:
+            if not counted.exceeded:
+                raise
+        if counted.exceeded:
+            await deny_once()
 
 
 def _content_length(scope: Scope) -> int | None:

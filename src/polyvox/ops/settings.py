@@ -54,6 +54,12 @@ class LimitSettings(BaseModel):
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="Largest declared request body (Content-Length); beyond: 413."
     )
+    request_timeout: float = Field(
+        0.0,
+        ge=0.0,
+        description="Seconds one streamed synthesis may run from admission before it is stopped: 504 "
+        "`timeout` before the first audio, an in-band error after (0: no limit; long-form jobs exempt).",
+    )
     engine_load_timeout: float = Field(
         120.0, ge=0.0, description="Seconds an engine may take to load before it fails (0: no limit)."
     )

@@ -47,7 +47,18 @@ class RealtimeSettings(BaseModel):
     max_segment_chars: int = Field(
         250, ge=20, description="Buffered text without a sentence end is spoken once it is this long."
     )
-    max_message_bytes: int = Field(64 * 1024, ge=1024, description="Largest text message a client may send.")
+    max_message_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="Largest message (text, or binary audio on /v1/ws/converse) a client may send; a larger "
+        "one is answered with a `message_too_large` error and dropped, the socket stays open.",
+    )
+    idle_timeout: float = Field(
+        300.0,
+        ge=0,
+        description="Seconds a socket may go without a frame in either direction before it is closed "
+        "(error `idle_timeout`, close code 1001; 0: never).",
+    )
     max_contexts: int = Field(8, ge=1, description="Contexts (context_id) one socket may have open.")
     max_turn_seconds: float = Field(60.0, gt=0, description="Longest user turn of microphone audio.")
     vad_silence_ms: int = Field(

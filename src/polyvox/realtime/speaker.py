@@ -40,6 +40,8 @@ class Sender:
         self.websocket = websocket
         self.lock = asyncio.Lock()
         self.closed = False
+        self.last_sent = time.monotonic()
+        """When a frame last went out (the idle timeout counts traffic in both directions)."""
         self._ids = itertools.count(1)
 
     def next_chunk_id(self) -> int:
@@ -57,6 +59,7 @@ class Sender:
                         await self.websocket.send_bytes(frame)
                     else:
                         await self.websocket.send_text(json.dumps(frame))
+                    self.last_sent = time.monotonic()
                 except Exception:  # the peer went away; the receive loop will see it and clean up
                     self.closed = True
 

@@ -78,6 +78,12 @@ class Lexicon:
             self._refresh()
             return dict(self._entries.get(_language_key(language), {}))
 
+    def all(self) -> dict[str, dict[str, Entry]]:
+        """Every entry of every language (language → lower-case word → entry)."""
+        with self._lock:
+            self._refresh()
+            return {language: dict(words) for language, words in self._entries.items()}
+
     def set(self, word: str, entry: Entry, language: str | None = None) -> None:
         """Add or replace ``word`` and write the file."""
         if not word.strip() or " " in word.strip():

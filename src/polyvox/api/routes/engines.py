@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from polyvox.api.deps import RegistryDep
+from polyvox.api.deps import RegistryDep, SynthesizerDep
 from polyvox.api.errors import EngineInUseError
 from polyvox.api.routes.common import VALIDATION_RESPONSE, check_engine
 from polyvox.api.schemas import (
@@ -21,6 +21,7 @@ from polyvox.api.schemas import (
 )
 from polyvox.engines.base import Voice
 from polyvox.engines.registry import EngineRegistry
+from polyvox.voices.cloning import cloning_mode, library_voices
 
 router = APIRouter(tags=["Engines and voices"], responses=VALIDATION_RESPONSE)
 
@@ -45,6 +46,7 @@ def engine_out(registry: EngineRegistry, name: str) -> EngineOut:
             phonemes=caps.phonemes,
             ssml=caps.ssml,
             alignment=caps.alignment,
+            cloning_mode=cloning_mode(registry, name),
         ),
         speed_range=info.speed_range,
         parameters=list(info.parameters),
@@ -121,9 +123,16 @@ LanguageFilter = Annotated[
 
 @router.get("/v1/voices", summary="List voices", response_model=VoiceList, responses=_NOT_FOUND)
 async def list_voices(
-    registry: RegistryDep, engine: EngineFilter = None, language: LanguageFilter = None
+    registry: RegistryDep,
+    synthesizer: SynthesizerDep,
+    engine: EngineFilter = None,
+    language: LanguageFilter = None,
 ) -> VoiceList:
-    """Voices of every engine (or one), optionally only those speaking a language."""
+    """Voices of every engine (or one), then the library voices (engine `library`, usable with every
+    engine), optionally only those speaking a language."""
+    voices = _voices(registry, engine, language)
+    if engine is None:
+        voices += [v for v in library_voices(synthesizer.voices.library) if _voice_matches(v, language)]
     return VoiceList(
         voices=[
             VoiceOut(
@@ -135,7 +144,7 @@ async def list_voices(
                 speakers=list(v.speakers),
                 languages=list(v.languages),
             )
-            for v in _voices(registry, engine, language)
+            for v in voices
         ]
     )
 

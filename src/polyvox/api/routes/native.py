@@ -122,6 +122,7 @@ async def synthesize(
         extra=body.engine_extra(),
         request_id=request_id,
         normalize=body.normalize,
+        input_type=body.input_type,
     )
     if not body.stream and (
         body.validate_speech or len(body.text) >= synthesizer.settings.longform.threshold_chars

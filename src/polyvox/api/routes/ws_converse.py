@@ -6,7 +6,9 @@ output_sample_rate, vad, tts, system_prompt, extra), binary frames of pcm s16le 
 Server → client: ``started``; per turn ``transcript``, then the reply as ``text_chunk`` + binary audio
 (``has_audio: false`` when TTS is off or failing), then ``turn_done`` with ``asr_ms``,
 ``llm_first_token_ms``, ``ttfa_ms``, ``total_ms``; ``interrupted`` when a new turn cut a reply short.
-Errors (``llm_unavailable``, ``llm_failed``, ``no_speech``, bad messages) never close the socket.
+Errors (``llm_unavailable``, ``llm_failed``, ``no_speech``, bad messages, ``message_too_large`` for a text or
+audio frame over ``realtime.max_message_bytes``) never close the socket; ``idle_timeout`` does (1001), after
+``realtime.idle_timeout`` s without a frame either way (see :mod:`polyvox.realtime.limits`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from polyvox.audio.dsp import Resampler
 from polyvox.errors import PolyvoxError
 from polyvox.realtime.align import shared_transcriber
 from polyvox.realtime.conversation import Conversation, pcm_to_float
+from polyvox.realtime.limits import IdleWatch, check_size
 from polyvox.realtime.llm import ChatClient
 from polyvox.realtime.protocol import (
     Cancel,
@@ -56,6 +59,7 @@ class ConverseSession:
         self.limits = realtime_settings(service.settings)
         self.llm_settings = llm_settings(service.settings)
         self.sender = Sender(websocket)
+        self.idle = IdleWatch(websocket, self.sender, self.limits.idle_timeout)
         self.conversation: Conversation | None = None
         self.llm: ChatClient | None = None
         self.reply: asyncio.Task[None] | None = None
@@ -155,13 +159,11 @@ class ConverseSession:
     async def handle(self, raw: Mapping[str, Any]) -> None:
         """One received frame; errors go back to the client and the socket stays open."""
         try:
+            check_size(raw, self.limits.max_message_bytes)
             if raw.get("bytes") is not None:
                 await self.on_audio(raw["bytes"])
                 return
-            text = raw.get("text") or ""
-            if len(text.encode()) > self.limits.max_message_bytes:
-                raise MessageError(f"message longer than {self.limits.max_message_bytes} bytes")
-            message = parse_converse(text)
+            message = parse_converse(raw.get("text") or "")
             if isinstance(message, ConverseStart):
                 await self.on_start(message)
             elif isinstance(message, EndOfTurn):
@@ -178,7 +180,10 @@ class ConverseSession:
     async def run(self) -> None:
         try:
             while not self.stopping:
-                raw = await self.websocket.receive()
+                raw = await self.idle.receive()
+                if raw is None:
+                    await self.idle.close_idle()
+                    return
                 if raw["type"] == "websocket.disconnect":
                     return
                 await self.handle(raw)
@@ -187,6 +192,7 @@ class ConverseSession:
         except WebSocketDisconnect:
             return
         finally:
+            await self.idle.aclose()
             if self.reply is not None and not self.reply.done():
                 self.reply.cancel()
                 with contextlib.suppress(BaseException):

@@ -5,7 +5,9 @@ context_id, extra), ``text`` (a fragment, optionally ``flush``), ``flush``, ``ca
 message but ``start`` and ``stop`` takes an optional ``context_id`` (default: the first context).
 Server → client: ``started``; per segment a ``text_chunk`` then its binary audio frame(s); ``alignment``
 when asked for; ``cancelled``; on ``stop`` one ``done`` per context, then the socket closes (1000).
-Errors are ``{"type": "error", "code", "message"}`` and never close the socket.
+Errors are ``{"type": "error", "code", "message"}`` and never close the socket, except ``idle_timeout``
+(nothing either way for ``realtime.idle_timeout`` s: closed with 1001); a message over
+``realtime.max_message_bytes`` gets ``message_too_large`` and is dropped (see :mod:`polyvox.realtime.limits`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from polyvox.errors import PolyvoxError
 from polyvox.realtime.align import shared_transcriber
+from polyvox.realtime.limits import IdleWatch, check_size
 from polyvox.realtime.protocol import (
     Cancel,
     Flush,
@@ -59,6 +62,7 @@ class TTSSession:
         self.service = service
         self.limits = limits
         self.sender = Sender(websocket)
+        self.idle = IdleWatch(websocket, self.sender, limits.idle_timeout)
         self.contexts: dict[str, Speaker] = {}
         self.default_context: str | None = None
         self.default_config: VoiceConfig | None = None
@@ -146,12 +150,10 @@ class TTSSession:
     async def handle(self, raw: Mapping[str, Any]) -> None:
         """One received frame; errors are reported to the client and the socket stays open."""
         try:
+            check_size(raw, self.limits.max_message_bytes)
             if raw.get("bytes") is not None:
                 raise MessageError("this socket takes JSON text messages only", param="type")
-            text = raw.get("text") or ""
-            if len(text.encode()) > self.limits.max_message_bytes:
-                raise MessageError(f"message longer than {self.limits.max_message_bytes} bytes")
-            message = parse_tts(text)
+            message = parse_tts(raw.get("text") or "")
             handler = self._handlers[message.type]
             await handler(self, message)
         except PolyvoxError as exc:
@@ -167,7 +169,10 @@ class TTSSession:
         ticker = asyncio.create_task(self.tick())
         try:
             while not self.stopping:
-                raw = await self.websocket.receive()
+                raw = await self.idle.receive()
+                if raw is None:
+                    await self.idle.close_idle()
+                    return
                 if raw["type"] == "websocket.disconnect":
                     return
                 await self.handle(raw)
@@ -177,6 +182,7 @@ class TTSSession:
             return
         finally:
             ticker.cancel()
+            await self.idle.aclose()
             for speaker in self.contexts.values():
                 await speaker.aclose()
 

@@ -1,0 +1,1 @@
+"""Voice library, Kokoro blends, voice conversion, cloning for every engine and SSRF-safe URL fetching."""

@@ -1,0 +1,157 @@
+"""Voice resolution beyond an engine's own voices: Kokoro blends and library voices on every engine.
+
+``VoiceRouter.resolve(engine, voice)`` is what the synthesizer calls instead of the registry's plain lookup:
+1. an engine voice id wins (the registry's rules, case-insensitive);
+2. a blend (``jf_alpha(2)+jm_kumo(1)``) on an engine that mixes styles becomes a voice with the canonical id;
+3. a library voice id (or ``library:<id>``): a library voice saved from a blend speaks that blend on Kokoro;
+   an engine that clones natively gets the reference (``ClonedVoice.reference``); every other engine speaks
+   with a base voice picked by language and gender and its audio is converted toward the library voice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from polyvox.engines.base import Voice
+from polyvox.errors import VoiceNotFoundError
+from polyvox.voices.blend import BLEND_ENGINES, canonical, is_blend, parse_blend
+from polyvox.voices.convert import ConversionSession, ConverterRegistry
+from polyvox.voices.library import REFERENCE_FILE, VoiceLibrary
+
+if TYPE_CHECKING:
+    from polyvox.config import Settings
+    from polyvox.engines.registry import EngineRegistry
+
+LIBRARY_PREFIX = "library:"
+
+
+@dataclass(frozen=True, slots=True)
+class ClonedVoice(Voice):
+    """An engine voice standing in for a library voice: the engine speaks as ``id``, then it is converted."""
+
+    target: str = ""
+    """The library voice id to sound like."""
+    reference: Path | None = None
+    """The target's normalized reference recording (for engines that clone natively)."""
+    native: bool = False
+    """The engine clones from ``reference`` itself; no conversion afterwards."""
+
+
+def library_for(settings: Settings) -> VoiceLibrary:
+    """The voice library of these settings (``DATA_DIR/voices/library``)."""
+    return VoiceLibrary(
+        settings.resolved_voices_dir / "library",
+        max_seconds=settings.voices.max_reference_seconds,
+        min_seconds=settings.voices.min_reference_seconds,
+    )
+
+
+def cloning_mode(registry: EngineRegistry, engine: str) -> str:
+    """``native`` when the engine clones from a reference itself, else ``conversion``."""
+    return "native" if registry.info(engine).capabilities.cloning else "conversion"
+
+
+class VoiceRouter:
+    """Resolves request voices (see the module docstring) and opens conversion sessions for clones."""
+
+    def __init__(self, settings: Settings, registry: EngineRegistry) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.library = library_for(settings)
+        self.converters = ConverterRegistry(settings)
+
+    def resolve(self, engine: str, voice_id: str | None) -> Voice:
+        try:
+            return self.registry.resolve_voice(engine, voice_id)
+        except VoiceNotFoundError:
+            if not voice_id:
+                raise
+            wanted = voice_id.strip()
+            if is_blend(wanted):
+                return self.blend_voice(engine, wanted)
+            slug = wanted.removeprefix(LIBRARY_PREFIX)
+            if not self.library.exists(slug):
+                raise
+            return self.library_voice(engine, slug)
+
+    def blend_voice(self, engine: str, spec: str) -> Voice:
+        """A Voice for a blend of ``engine``'s voices (each part must exist)."""
+        if engine not in BLEND_ENGINES:
+            raise VoiceNotFoundError(
+                f"engine {engine!r} cannot blend voices; blends work on {', '.join(sorted(BLEND_ENGINES))}",
+                param="voice",
+            )
+        parts = parse_blend(spec)
+        voices = [self.registry.resolve_voice(engine, voice_id) for voice_id, _ in parts]
+        parts = [(voice.id, weight) for voice, (_, weight) in zip(voices, parts, strict=True)]
+        main = max(zip(voices, parts, strict=True), key=lambda pair: pair[1][1])[0]
+        blend_id = canonical(parts)
+        return Voice(
+            id=blend_id,
+            name=blend_id,
+            engine=engine,
+            language=main.language,
+            gender=main.gender,
+            languages=main.languages,
+        )
+
+    def library_voice(self, engine: str, slug: str) -> Voice:
+        """How ``engine`` speaks library voice ``slug``."""
+        stored = self.library.get(slug)
+        if stored.blend and engine in BLEND_ENGINES:
+            return self.blend_voice(engine, stored.blend)
+        native = cloning_mode(self.registry, engine) == "native"
+        base = (
+            self.registry.resolve_voice(engine, None)
+            if native
+            else self.base_voice(engine, stored.language, stored.gender)
+        )
+        return ClonedVoice(
+            id=base.id,
+            name=stored.name,
+            engine=engine,
+            language=stored.language if native else base.language,
+            gender=stored.gender,
+            speakers=base.speakers,
+            languages=base.languages,
+            target=slug,
+            reference=self.library.path(slug) / REFERENCE_FILE,
+            native=native,
+        )
+
+    def base_voice(self, engine: str, language: str, gender: str | None) -> Voice:
+        """The engine voice closest to the target: same language and gender first, the default last."""
+        default = self.registry.resolve_voice(engine, None)
+        wanted = language.lower().split("-")[0]
+
+        def speaks(voice: Voice) -> int:
+            codes = [voice.language.lower(), *(code.lower() for code in voice.languages)]
+            if language.lower() == voice.language.lower():
+                return 2
+            return 1 if any(code.split("-")[0] == wanted for code in codes) else 0
+
+        def score(voice: Voice) -> tuple[int, int, int]:
+            return (
+                speaks(voice),
+                int(gender is not None and voice.gender == gender),
+                int(voice.id == default.id),
+            )
+
+        return max(self.registry.voices(engine), key=score, default=default)
+
+    def session(self, voice: Voice) -> ConversionSession | None:
+        """A conversion session for a cloned voice that needs one (None for every other voice)."""
+        if not isinstance(voice, ClonedVoice) or voice.native:
+            return None
+        target = self.library.get(voice.target)
+        return self.converters.get().open(target, self.library.reference(voice.target))
+
+
+def library_voices(library: VoiceLibrary) -> list[Voice]:
+    """The library's voices as ``Voice`` entries of the pseudo-engine ``library`` (for listings)."""
+    return [
+        Voice(id=v.id, name=v.name, engine="library", language=v.language, gender=v.gender)
+        for v in library.list()
+    ]
