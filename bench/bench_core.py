@@ -99,6 +99,7 @@ def compare(label: str, raw: Any, ours: Any, repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--engines", default="piper,kokoro", help="comma-separated: piper, kokoro")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="polyvox-bench-"))
     settings = Settings(data_dir=data, engines={"ttl": -1})
@@ -108,23 +109,23 @@ def main() -> None:
     rss_start = rss_bytes()
     loop.run_until_complete(polyvox.registry.load("piper"))
     rss_loaded = rss_bytes()
-    compare("piper", raw_piper(), polyvox_runner(polyvox, loop, "piper", "joe"), args.repeats)
-    compare(
-        "kokoro",
-        raw_kokoro(data / "models" / "kokoro"),
-        polyvox_runner(polyvox, loop, "kokoro", "jm_kumo"),
-        max(2, args.repeats // 2),
-    )
+    engines = args.engines.split(",")
+    if "piper" in engines:
+        compare("piper", raw_piper(), polyvox_runner(polyvox, loop, "piper", "joe"), args.repeats)
+    if "kokoro" in engines:
+        kokoro = polyvox_runner(polyvox, loop, "kokoro", "jm_kumo")
+        compare("kokoro", raw_kokoro(data / "models" / "kokoro"), kokoro, max(2, args.repeats // 2))
 
     print(
         f"RSS at start {rss_start / MB:.0f} MB; with Polyvox piper loaded {rss_loaded / MB:.0f} MB "
         f"(registry measured +{polyvox.registry.status('piper').rss_added / MB:.0f} MB)"
     )
-    before = rss_bytes()
-    loop.run_until_complete(polyvox.registry.unload("kokoro"))
-    after = rss_bytes()
-    freed = (before - after) / MB
-    print(f"kokoro unload: RSS {before / MB:.0f} MB -> {after / MB:.0f} MB ({freed:.0f} MB freed)")
+    for name in engines:
+        before = rss_bytes()
+        loop.run_until_complete(polyvox.registry.unload(name))
+        after = rss_bytes()
+        freed = (before - after) / MB
+        print(f"{name} unload: RSS {before / MB:.0f} MB -> {after / MB:.0f} MB ({freed:.0f} MB freed)")
     print(f"peak RSS of the whole run {peak_rss_bytes() / MB:.0f} MB")
     loop.run_until_complete(polyvox.aclose())
 
