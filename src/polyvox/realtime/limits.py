@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import structlog
 from starlette.types import Message
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from polyvox.realtime.protocol import MessageError, error_message
 from polyvox.realtime.speaker import Sender
@@ -88,3 +88,25 @@ class IdleWatch:
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
+
+
+async def receive_until_stopped(
+    websocket: WebSocket,
+    idle: IdleWatch,
+    handle: Callable[[Message], Awaitable[None]],
+    stopping: Callable[[], bool],
+) -> None:
+    """Hand each message to ``handle`` until a stop (then close normally), a disconnect or idle timeout."""
+    try:
+        while not stopping():
+            raw = await idle.receive()
+            if raw is None:
+                await idle.close_idle()
+                return
+            if raw["type"] == "websocket.disconnect":
+                return
+            await handle(raw)
+        with contextlib.suppress(Exception):
+            await websocket.close(1000)
+    except WebSocketDisconnect:
+        return

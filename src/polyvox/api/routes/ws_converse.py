@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import structlog
 from fastapi import APIRouter, WebSocket
-from starlette.websockets import WebSocketDisconnect
 
 from polyvox.api.routes.ws_tts import NotStartedError
 from polyvox.audio.chunk import FloatArray
@@ -30,7 +29,7 @@ from polyvox.audio.dsp import Resampler
 from polyvox.errors import PolyvoxError
 from polyvox.realtime.align import shared_transcriber
 from polyvox.realtime.conversation import Conversation, pcm_to_float
-from polyvox.realtime.limits import IdleWatch, check_size
+from polyvox.realtime.limits import IdleWatch, check_size, receive_until_stopped
 from polyvox.realtime.llm import ChatClient
 from polyvox.realtime.protocol import (
     Cancel,
@@ -179,18 +178,7 @@ class ConverseSession:
 
     async def run(self) -> None:
         try:
-            while not self.stopping:
-                raw = await self.idle.receive()
-                if raw is None:
-                    await self.idle.close_idle()
-                    return
-                if raw["type"] == "websocket.disconnect":
-                    return
-                await self.handle(raw)
-            with contextlib.suppress(Exception):
-                await self.websocket.close(1000)
-        except WebSocketDisconnect:
-            return
+            await receive_until_stopped(self.websocket, self.idle, self.handle, lambda: self.stopping)
         finally:
             await self.idle.aclose()
             if self.reply is not None and not self.reply.done():

@@ -13,17 +13,15 @@ Errors are ``{"type": "error", "code", "message"}`` and never close the socket, 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import structlog
 from fastapi import APIRouter, WebSocket
-from starlette.websockets import WebSocketDisconnect
 
 from polyvox.errors import PolyvoxError
 from polyvox.realtime.align import shared_transcriber
-from polyvox.realtime.limits import IdleWatch, check_size
+from polyvox.realtime.limits import IdleWatch, check_size, receive_until_stopped
 from polyvox.realtime.protocol import (
     Cancel,
     Flush,
@@ -168,18 +166,7 @@ class TTSSession:
     async def run(self) -> None:
         ticker = asyncio.create_task(self.tick())
         try:
-            while not self.stopping:
-                raw = await self.idle.receive()
-                if raw is None:
-                    await self.idle.close_idle()
-                    return
-                if raw["type"] == "websocket.disconnect":
-                    return
-                await self.handle(raw)
-            with contextlib.suppress(Exception):
-                await self.websocket.close(1000)
-        except WebSocketDisconnect:
-            return
+            await receive_until_stopped(self.websocket, self.idle, self.handle, lambda: self.stopping)
         finally:
             ticker.cancel()
             await self.idle.aclose()
