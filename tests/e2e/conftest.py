@@ -105,3 +105,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield running
     # Nothing a test did may have crashed the process.
     assert running.process.returncode in (0, -15), running.log()
+
+
+@contextmanager
+def run_monitor_site(base: Path) -> Iterator[tuple[Server, Path]]:
+    """A tone-engine server whose one allowed monitor root is ``base/logs``."""
+    logs = base / "logs"
+    logs.mkdir()
+    roots = json.dumps([str(logs)])
+    with run_server(
+        base / "server", POLYVOX_ENGINES__DEFAULT="tone", POLYVOX_MONITOR__ALLOWED_ROOTS=roots
+    ) as srv:
+        yield srv, logs

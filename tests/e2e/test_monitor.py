@@ -11,21 +11,15 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.e2e.conftest import Server, run_server
+from tests.e2e.conftest import Server, run_monitor_site
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
-    base = tmp_path_factory.mktemp("monitor")
-    logs = base / "logs"
-    logs.mkdir()
-    roots = json.dumps([str(logs)])
-    with run_server(
-        base / "server", POLYVOX_ENGINES__DEFAULT="tone", POLYVOX_MONITOR__ALLOWED_ROOTS=roots
-    ) as srv:
-        yield srv, logs
+    with run_monitor_site(tmp_path_factory.mktemp("monitor")) as site:
+        yield site
 
 
 def _error(response: httpx.Response) -> tuple[int, str]:

@@ -6,7 +6,6 @@ with what the HTTP API returns for the same request. Screenshots go to ``tests/o
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.e2e.conftest import Server, run_server
+from tests.e2e.conftest import Server, run_monitor_site
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -41,14 +40,8 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright f
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
     """A server whose default engine is the tone engine and whose one allowed root is ``logs``."""
-    base = tmp_path_factory.mktemp("web")
-    logs = base / "logs"
-    logs.mkdir()
-    roots = json.dumps([str(logs)])
-    with run_server(
-        base / "server", POLYVOX_ENGINES__DEFAULT="tone", POLYVOX_MONITOR__ALLOWED_ROOTS=roots
-    ) as srv:
-        yield srv, logs
+    with run_monitor_site(tmp_path_factory.mktemp("web")) as site:
+        yield site
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +140,8 @@ def test_selected_engine_survives_a_reload(site: tuple[Server, Path], browser: A
     page.page.keyboard.press("Home")  # keyboard navigation selects the first tab
     page.page.wait_for_selector("#tab-espeak[aria-selected=true]")
     assert page.page.evaluate("document.activeElement.id") == "tab-espeak"
+    # Let the tab's voice list arrive first: a reload mid-fetch logs an aborted request as a console error.
+    page.page.wait_for_load_state("networkidle")
     page.page.reload()
     page.page.wait_for_selector("body[data-ready=true]", timeout=WAIT_MS)
     assert page.page.get_attribute("#tab-espeak", "aria-selected") == "true"
