@@ -116,7 +116,8 @@ def test_concurrent_requests_spread_over_both_replicas(app_server: tuple[str, An
     per_replica.subtract(before)
     counts = {replica: n for replica, n in per_replica.items() if n > 0}
     print("segments per replica:", counts)
-    assert sum(counts.values()) == 16
+    # 8 requests x 2 segments; a segment re-sent after a slow call may be counted on both replicas.
+    assert 16 <= sum(counts.values()) <= 18, counts
     assert len(counts) == 2, counts
 
 
