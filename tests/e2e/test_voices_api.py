@@ -84,6 +84,10 @@ def test_upload_list_synthesize_delete(vserver: Server, reference: bytes) -> Non
     assert {"id": "alpha-reference", "engine": "library"}.items() <= next(
         v for v in listed if v["id"] == "alpha-reference"
     ).items()
+    simple = httpx.get(f"{vserver.url}/v1/audio/voices").json()["voices"]
+    assert {"id": "alpha-reference", "engine": "library"}.items() <= next(
+        v for v in simple if v["id"] == "alpha-reference"
+    ).items()
     assert httpx.get(f"{vserver.url}/v1/voices/alpha-reference").json()["name"] == "Alpha Reference"
     preview = httpx.get(f"{vserver.url}/v1/voices/alpha-reference/preview")
     assert preview.status_code == 200 and preview.content[:4] == b"RIFF"

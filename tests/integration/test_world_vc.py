@@ -62,3 +62,29 @@ def test_conversion_moves_pitch_and_timbre(settings: Settings, transcriber: Tran
     heard = transcriber.transcribe(converted, LIBRARY_RATE).text
     wer = word_error_rate(SOURCE_TEXT, heard)
     assert wer <= 0.10, f"WER {wer:.2f}: heard {heard!r}"
+
+
+def test_conversion_raises_speaker_similarity(settings: Settings) -> None:
+    """A speaker encoder (resemblyzer, the `similarity` extra) rates the converted voice nearer the target."""
+    resemblyzer = pytest.importorskip(
+        "resemblyzer", reason="speaker similarity needs `pip install polyvox[similarity]`"
+    )
+    piper, kokoro = PiperEngine(settings), KokoroEngine(settings)
+    source = _speak(piper, "joe", SOURCE_TEXT, None)
+    library = VoiceLibrary(settings.data_dir / "similarity-library")
+    target = library.add("alpha", _speak(kokoro, "jf_alpha", REFERENCE_TEXT, "en-us"), language="en-us")
+    reference = library.reference("alpha")
+    converted = np.concatenate(
+        list(WorldConverter(settings).open(target, reference).convert(source, LIBRARY_RATE))
+    )
+
+    encoder = resemblyzer.VoiceEncoder(device="cpu")
+
+    def embedding(samples: np.ndarray) -> np.ndarray:
+        wav = resemblyzer.preprocess_wav(resample(samples, LIBRARY_RATE, 16000), source_sr=16000)
+        return np.asarray(encoder.embed_utterance(wav))
+
+    goal = embedding(reference)
+    before, after = float(goal @ embedding(source)), float(goal @ embedding(converted))
+    print(f"cosine similarity to the target: {before:.3f} -> {after:.3f}")
+    assert after > before + 0.1

@@ -21,6 +21,7 @@ from polyvox.api.schemas import (
 )
 from polyvox.engines.base import Voice
 from polyvox.engines.registry import EngineRegistry
+from polyvox.synthesis import Synthesizer
 from polyvox.voices.cloning import cloning_mode, library_voices
 
 router = APIRouter(tags=["Engines and voices"], responses=VALIDATION_RESPONSE)
@@ -115,6 +116,16 @@ def _voices(registry: EngineRegistry, engine: str | None, language: str | None) 
     return [v for name in names for v in registry.voices(name) if _voice_matches(v, language)]
 
 
+def _all_voices(
+    registry: EngineRegistry, synthesizer: Synthesizer, engine: str | None, language: str | None
+) -> list[Voice]:
+    """Engine voices, then (when no engine is asked for) the library voices usable with every engine."""
+    voices = _voices(registry, engine, language)
+    if engine is None:
+        voices += [v for v in library_voices(synthesizer.voices.library) if _voice_matches(v, language)]
+    return voices
+
+
 EngineFilter = Annotated[str | None, Query(description="Only this engine's voices.")]
 LanguageFilter = Annotated[
     str | None, Query(description="Only voices speaking this language (`en` matches `en-us` and `en-gb`).")
@@ -130,9 +141,7 @@ async def list_voices(
 ) -> VoiceList:
     """Voices of every engine (or one), then the library voices (engine `library`, usable with every
     engine), optionally only those speaking a language."""
-    voices = _voices(registry, engine, language)
-    if engine is None:
-        voices += [v for v in library_voices(synthesizer.voices.library) if _voice_matches(v, language)]
+    voices = _all_voices(registry, synthesizer, engine, language)
     return VoiceList(
         voices=[
             VoiceOut(
@@ -157,12 +166,16 @@ async def list_voices(
     tags=["OpenAI compatible"],
 )
 async def list_audio_voices(
-    registry: RegistryDep, engine: EngineFilter = None, language: LanguageFilter = None
+    registry: RegistryDep,
+    synthesizer: SynthesizerDep,
+    engine: EngineFilter = None,
+    language: LanguageFilter = None,
 ) -> SimpleVoiceList:
-    """`{"voices": [{"id", "name", "language", "engine", "gender"}]}`, for clients of other servers."""
+    """`{"voices": [{"id", "name", "language", "engine", "gender"}]}`, for clients of other servers (library
+    voices included, as engine `library`)."""
     return SimpleVoiceList(
         voices=[
             SimpleVoice(id=v.id, name=v.name, language=v.language, engine=v.engine, gender=v.gender)
-            for v in _voices(registry, engine, language)
+            for v in _all_voices(registry, synthesizer, engine, language)
         ]
     )
