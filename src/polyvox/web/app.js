@@ -85,7 +85,9 @@ function onTabKey(event) {
   else if (event.key === "End") index = names.length - 1;
   else return;
   event.preventDefault();
-  selectEngine(names[index], true).then(() => $("tab-" + names[index]).focus());
+  // Focus moves with the key at once (ARIA tabs pattern); the voice list follows when it arrives.
+  $("tab-" + names[index]).focus();
+  selectEngine(names[index], true);
 }
 
 function renderEngine() {
