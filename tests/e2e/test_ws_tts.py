@@ -25,8 +25,8 @@ from polyvox.engines.tone import ToneEngine
 
 TEXT = (
     "The library opens at nine in the morning. Children come in with their parents to borrow picture "
-    "books. The reading room is quiet and full of light. A volunteer reads stories aloud every Saturday. "
-    "Everyone leaves with something new to read."
+    "books. The reading room is quiet and full of light. "
+    "The staff are happy to help anyone find a good book. Everyone leaves with something new to read."
 )
 
 
@@ -106,7 +106,7 @@ async def test_fragments_are_spoken_before_the_text_ends_in_order_and_intelligib
         "The library opens at nine in the morning.",
         "Children come in with their parents to borrow picture books.",
         "The reading room is quiet and full of light.",
-        "A volunteer reads stories aloud every Saturday.",
+        "The staff are happy to help anyone find a good book.",
         "Everyone leaves with something new to read.",
     ]
     assert all(c["has_audio"] and c["context_id"] == "default" for c in chunks)
