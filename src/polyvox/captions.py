@@ -64,6 +64,24 @@ def align_words(words: Sequence[str], heard: Sequence[WordTiming], duration: flo
     return _monotonic(result, duration)
 
 
+def align_spans(
+    texts: Sequence[str], starts: Sequence[float], ends: Sequence[float], heard: Sequence[WordTiming]
+) -> list[list[WordTiming]]:
+    """Time the words of each span (a chunk of a longer file) by the words Whisper heard in the whole file.
+
+    Each heard word belongs to the span its middle falls in (a span reaches to the next one's start, so
+    the pause after a chunk is its own); the span's input words are aligned to those alone, so a word
+    missed in one chunk cannot pull the alignment of the next. Times are absolute.
+    """
+    timed: list[list[WordTiming]] = []
+    for i, (text, start, end) in enumerate(zip(texts, starts, ends, strict=True)):
+        stop = starts[i + 1] if i + 1 < len(starts) else float("inf")
+        own = [h for h in heard if (start if i else float("-inf")) <= (h.start + h.end) / 2 < stop]
+        relative = shift(own, -start)
+        timed.append(shift(align_words(input_words(text), relative, end - start), start))
+    return timed
+
+
 def _monotonic(words: list[WordTiming], duration: float) -> list[WordTiming]:
     """Clamp into [0, duration] and make start times non-decreasing (Whisper occasionally overlaps)."""
     out: list[WordTiming] = []

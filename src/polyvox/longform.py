@@ -4,8 +4,9 @@ A streamed request keeps one segment in the worker pool so requests interleave; 
 (a chapter, a 1,000,000-character text) instead keeps up to ``workers`` chunks in flight, which is what
 makes it finish ~2x faster on two cores. Each chunk is trimmed and brought to the loudness target, optionally
 checked with Whisper (and re-synthesized when it does not say its text), then all chunks are joined in
-input order with a pause after each (longer at paragraph ends). Captions come from engine alignments when
-the engine reports them, otherwise from Whisper's word timestamps of each chunk.
+input order with a pause after each (longer at paragraph ends, or what an SSML ``<break>`` asked for).
+Captions come from engine alignments when the engine reports them, otherwise from Whisper's word timestamps
+of the finished audio: one pass over the joined file, so each word sits where a listener hears it.
 """
 
 from __future__ import annotations
@@ -17,27 +18,21 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from polyvox import captions
 from polyvox.asr import Transcriber, word_error_rate
 from polyvox.audio.chunk import AudioChunk, FloatArray, WordTiming
 from polyvox.cache import ChunkCache, chunk_key
 from polyvox.errors import PolyvoxError, TextTooLongError
 from polyvox.postprocess import join, normalize_loudness, trim_silence
-from polyvox.synthesis import SynthesisRequest, SynthesisStream, Synthesizer
+from polyvox.synthesis import MAX_SPEED, MIN_SPEED, SynthesisRequest, SynthesisStream, Synthesizer
+from polyvox.text.chunks import Chunk, ChunkPlan, chunk_text, pauses_after, ssml_chunks
 from polyvox.text.normalize import normalize_text
-from polyvox.text.segment import clean_text, segment_text
+from polyvox.text.ssml import Piece
 
 _transcribers: weakref.WeakKeyDictionary[Synthesizer, Transcriber] = weakref.WeakKeyDictionary()
 _caches: weakref.WeakKeyDictionary[Synthesizer, ChunkCache] = weakref.WeakKeyDictionary()
-
-
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    """One unit of parallel work: whole sentences of one paragraph."""
-
-    index: int
-    text: str
-    paragraph_end: bool
 
 
 @dataclass(slots=True)
@@ -54,7 +49,7 @@ class ChunkResult:
     wers: list[float] = field(default_factory=list)
     """WER of every attempt, in order."""
     words: list[WordTiming] = field(default_factory=list)
-    """Word timings relative to the chunk start."""
+    """The engine's word timings relative to the chunk start (empty when it reports none)."""
     cached: bool = False
 
 
@@ -76,23 +71,6 @@ class LongformResult:
         scored = [(c.wer, len(c.text.split())) for c in self.chunks if c.wer is not None]
         total = sum(n for _, n in scored)
         return sum(w * n for w, n in scored) / total if total else None
-
-
-def chunk_text(text: str, language: str | None, chunk_chars: int) -> list[Chunk]:
-    """Paragraphs (lines) → sentences → chunks of up to ``chunk_chars``; a chunk never spans paragraphs."""
-    chunks: list[Chunk] = []
-    for paragraph in clean_text(text).split("\n"):
-        current = ""
-        pieces = segment_text(paragraph, language)
-        for sentence in pieces:
-            if current and len(current) + 1 + len(sentence) > chunk_chars:
-                chunks.append(Chunk(len(chunks), current, False))
-                current = sentence
-            else:
-                current = f"{current} {sentence}" if current else sentence
-        if current:
-            chunks.append(Chunk(len(chunks), current, True))
-    return chunks
 
 
 def transcriber_for(synthesizer: Synthesizer) -> Transcriber:
@@ -149,11 +127,13 @@ class LongformJob:
         probe = dataclasses.replace(request, text=request.text.strip()[: self.settings.max_text_length])
         name, voice = self.synthesizer.validate(probe)
         language = request.language or voice.language
-        prepared = await asyncio.to_thread(self.synthesizer.prepare, request, name, language)
-        chunks = await asyncio.to_thread(chunk_text, prepared, language, self.settings.longform.chunk_chars)
+        plan = await asyncio.to_thread(self._plan, name, language)
+        chunks = plan.chunks
         stream = await self.synthesizer.open(
             probe, rate_for=self.rate_for, segments=[c.text for c in chunks], prime=False
         )
+        if any(c.rate != 1.0 for c in chunks):  # the stream renders each chunk at its own rate
+            stream.plan = [Piece(c.text, rate=c.rate) for c in chunks]
         try:
             # Bound the chunks in flight to the worker count: the pool stays FIFO-fair to other requests.
             gate = asyncio.Semaphore(self.settings.engines.workers)
@@ -171,20 +151,8 @@ class LongformJob:
             stream.stats.segments_done = len(results)
         finally:
             await stream.aclose()
-        return self._assemble(results, chunks, stream, started, synthesis_seconds)
-
-    def _assemble(
-        self,
-        results: list[ChunkResult],
-        chunks: list[Chunk],
-        stream: SynthesisStream,
-        started: float,
-        synthesis_seconds: float,
-    ) -> LongformResult:
-        post = self.settings.postprocess
-        pauses = [post.paragraph_pause if c.paragraph_end else post.sentence_pause for c in chunks]
-        samples, starts = join([r.samples for r in results], stream.sample_rate, pauses, post.crossfade)
-        words = [w for r, s in zip(results, starts, strict=True) for w in captions.shift(r.words, s)]
+        samples, starts = self._join(results, plan, stream.sample_rate)
+        words = await self._caption(results, samples, starts, stream.sample_rate) if self.captions else []
         return LongformResult(
             audio=AudioChunk(samples, stream.sample_rate, self.request.text, words=tuple(words)),
             chunks=results,
@@ -194,6 +162,46 @@ class LongformJob:
             wall_seconds=time.perf_counter() - started,
             synthesis_seconds=synthesis_seconds,
         )
+
+    def _plan(self, engine: str, language: str | None) -> ChunkPlan:
+        """The job's chunks: SSML keeps its pauses and rates; plain text is chunked by paragraph."""
+        request, chunk_chars = self.request, self.settings.longform.chunk_chars
+        if request.is_ssml:
+            pieces = self.synthesizer.ssml_pieces(request, engine)
+            prepare = self.synthesizer.prepare_piece
+
+            def read(text: str) -> str:
+                return prepare(text, request, engine, language)
+
+            return ssml_chunks(pieces, read, language, chunk_chars)
+        prepared = self.synthesizer.prepare(request, engine, language)
+        return ChunkPlan(chunk_text(prepared, language, chunk_chars))
+
+    def _join(self, results: list[ChunkResult], plan: ChunkPlan, rate: int) -> tuple[FloatArray, list[float]]:
+        """All chunks in order with their pauses (and the document's leading break); chunk start times."""
+        post = self.settings.postprocess
+        pauses = pauses_after(plan.chunks, post.sentence_pause, post.paragraph_pause)
+        samples, starts = join([r.samples for r in results], rate, pauses, post.crossfade)
+        if plan.lead > 0:
+            lead = np.zeros(round(plan.lead * rate), dtype=np.float32)
+            samples = np.concatenate([lead, samples])
+            starts = [s + len(lead) / rate for s in starts]
+        return samples, starts
+
+    async def _caption(
+        self, results: list[ChunkResult], samples: FloatArray, starts: list[float], rate: int
+    ) -> list[WordTiming]:
+        """Engine alignments where a chunk has them; Whisper's placement in the finished audio otherwise."""
+        pairs = list(zip(results, starts, strict=True))
+        spans = [captions.shift(r.words, s) for r, s in pairs]
+        if not all(r.words for r in results):
+            # Whisper places a word a little differently in a chunk alone than in the whole file; one pass
+            # over the joined audio times every word where it is heard.
+            _, heard = await self.synthesizer.registry.run_blocking(self._listen, samples, rate, True)
+            ends = [s + len(r.samples) / rate for r, s in pairs]
+            timed = captions.align_spans([r.text for r in results], starts, ends, heard)
+            spans = [own if r.words else t for r, own, t in zip(results, spans, timed, strict=True)]
+        return [w for span in spans for w in span]
 
     # -- one chunk -----------------------------------------------------------------------------------
     def _key(self, stream: SynthesisStream, text: str, engine: str, extra: object) -> str:
@@ -231,9 +239,11 @@ class LongformJob:
             engine=engine,
             voice=None if engine != stream.engine_name else self.request.voice,
             extra=extra,
+            speed=min(max(self.request.speed * chunk.rate, MIN_SPEED), MAX_SPEED),
             sample_rate=stream.sample_rate,
             lexicon=False,
             normalize=False,
+            input_type="text",  # the chunk is prepared text, even when the request was SSML
         )
         other = await self.synthesizer.open(retry, segments=[chunk.text], prime=False)
         async with other:
@@ -275,13 +285,10 @@ class LongformJob:
             candidate.cached = hit
             if engine_words:  # engine alignments beat Whisper's, when an engine reports them
                 candidate.words = list(engine_words)
-            if self.validate or (self.captions and not engine_words):
-                heard = await self.synthesizer.registry.run_blocking(self._listen, samples, rate)
-                if self.captions and not engine_words:
-                    words = captions.input_words(chunk.text)
-                    candidate.words = captions.align_words(words, heard[1], len(samples) / rate)
+            if self.validate:
+                heard, _ = await self.synthesizer.registry.run_blocking(self._listen, samples, rate, False)
                 # Whisper writes "42" for "forty-two": normalize what it heard the way the input was.
-                candidate.wer = word_error_rate(captions.readable(chunk.text), normalize_text(heard[0], "en"))
+                candidate.wer = word_error_rate(captions.readable(chunk.text), normalize_text(heard, "en"))
             wers = ([*result.wers] if result else []) + ([candidate.wer] if candidate.wer is not None else [])
             candidate.wers = wers
             if result is None or (candidate.wer or 0.0) < (result.wer or 0.0):
@@ -299,10 +306,8 @@ class LongformJob:
         samples, _ = normalize_loudness(trimmed, rate, post.target_lufs, post.true_peak_db)
         return samples
 
-    def _listen(self, samples: FloatArray, rate: int) -> tuple[str, list[WordTiming]]:
-        transcript = transcriber_for(self.synthesizer).transcribe(
-            samples, rate, word_timestamps=self.captions
-        )
+    def _listen(self, samples: FloatArray, rate: int, words: bool) -> tuple[str, list[WordTiming]]:
+        transcript = transcriber_for(self.synthesizer).transcribe(samples, rate, word_timestamps=words)
         return transcript.text, [WordTiming(w, s, e) for w, s, e in transcript.words]
 
 

@@ -366,13 +366,22 @@ class Synthesizer:
         return name, voice
 
     def prepare(self, request: SynthesisRequest, engine: str, language: str | None) -> str:
-        """The text the engine reads: lexicon, English normalization, inline phoneme overrides."""
-        text = request.text
-        if request.is_ssml:  # long-form jobs read SSML's words; pauses and rates need the segment plan
-            text = plain_text(parse_ssml(text, takes_phoneme_blocks(engine)))
-        return self._prepare_text(text, request, engine, language)
+        """The text the engine reads: lexicon, English normalization, inline phoneme overrides.
 
-    def _prepare_text(self, text: str, request: SynthesisRequest, engine: str, language: str | None) -> str:
+        SSML is read as its words alone here; paths that honour its pauses and rates go through
+        :meth:`ssml_pieces` and :meth:`prepare_piece` instead.
+        """
+        text = request.text
+        if request.is_ssml:
+            text = plain_text(self.ssml_pieces(request, engine))
+        return self.prepare_piece(text, request, engine, language)
+
+    def ssml_pieces(self, request: SynthesisRequest, engine: str) -> list[Piece]:
+        """The request's SSML document as pieces: text at a rate, or a pause."""
+        return parse_ssml(request.text, takes_phoneme_blocks(engine))
+
+    def prepare_piece(self, text: str, request: SynthesisRequest, engine: str, language: str | None) -> str:
+        """One piece of text as the engine reads it (see :meth:`prepare`)."""
         normalize = self.settings.text.normalize if request.normalize is None else request.normalize
         return prepare_text(
             text,
@@ -393,12 +402,12 @@ class Synthesizer:
         segments: list[str] = []
         plan: list[Piece] = []
         batch_chars = self.registry.info(engine).batch_chars
-        for piece in parse_ssml(request.text, takes_phoneme_blocks(engine)):
+        for piece in self.ssml_pieces(request, engine):
             if not piece.text:
                 segments.append("")
                 plan.append(piece)
                 continue
-            text = self._prepare_text(piece.text, request, engine, language)
+            text = self.prepare_piece(piece.text, request, engine, language)
             for segment in segment_text(text, language, batch_chars=batch_chars):
                 segments.append(segment)
                 plan.append(Piece(segment, rate=piece.rate))

@@ -56,12 +56,10 @@ def test_captioned_words_match_whisper(server: Server, transcriber: Transcriber,
     heard = transcriber.transcribe(samples, rate, word_timestamps=True).words
     matcher = difflib.SequenceMatcher(None, [_key(w["word"]) for w in words], [_key(h[0]) for h in heard])
     pairs = [(a + k, b + k) for a, b, n in matcher.get_matching_blocks() for k in range(n)]
-    assert len(pairs) >= 0.8 * len(words)
-    errors = [abs(words[i]["start"] - heard[j][1]) for i, j in pairs]
-    # Whisper does not place a word identically in a chunk and in the whole file: it occasionally squeezes
-    # a word into 20 ms at a sentence edge. Nearly all words must agree within 150 ms, every one within 0.5 s.
-    assert sum(e <= 0.150 for e in errors) >= 0.9 * len(errors), errors
-    assert max(errors) <= 0.5, errors
+    assert len(pairs) >= 0.9 * len(words), (words, heard)
+    errors = [round(abs(words[i]["start"] - heard[j][1]), 3) for i, j in pairs]
+    print(f"{len(pairs)}/{len(words)} words matched; largest start difference {max(errors) * 1000:.0f} ms")
+    assert max(errors) <= 0.150, errors
 
     if kind == "srt":
         cues = list(srt.parse(body["captions"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import difflib
 import io
 import random
@@ -18,9 +19,10 @@ from fastapi import FastAPI
 from polyvox.api.app import create_app
 from polyvox.asr import Transcriber, normalize_for_wer, word_error_rate
 from polyvox.config import Settings
-from polyvox.longform import chunk_text, synthesize_long
+from polyvox.longform import synthesize_long
 from polyvox.service import Polyvox
 from polyvox.synthesis import SynthesisRequest
+from polyvox.text.chunks import chunk_text
 
 _ADJECTIVES = [
     "quiet",
@@ -125,8 +127,8 @@ async def app(tmp_path: Path) -> AsyncIterator[FastAPI]:
 
 @pytest.mark.slow
 async def test_long_text_through_the_native_api(app: FastAPI, transcriber: Transcriber) -> None:
-    # 1,500 words (~10 min of audio): the 3,000 take ~4 min on two shared cores with Whisper.
-    text, sentences = generated_text(1500)
+    # 3,000 words: about 20 minutes of audio.
+    text, sentences = generated_text(3000)
     started = time.perf_counter()
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://polyvox", timeout=600
@@ -173,3 +175,65 @@ async def test_lexicon_and_inline_phonemes_change_what_whisper_hears(
     ]
     assert "banana" in heard[0].lower(), heard
     assert "elephant" in heard[1].lower(), heard
+
+
+def _longest_silence(samples: np.ndarray, rate: int) -> float:
+    silent = np.concatenate([[0], (np.abs(samples) < 1e-6).astype(np.int8), [0]])
+    edges = np.diff(silent)
+    runs = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+    return float(runs.max()) / rate if len(runs) else 0.0
+
+
+async def test_ssml_breaks_and_rates_survive_long_form(tmp_path: Path) -> None:
+    # Tone engine: 150 ms tone + 50 ms gap per word, so pauses and rates are exact up to the trimmed gap.
+    settings = Settings(
+        data_dir=tmp_path, engines={"enable_test_engines": True, "workers": 2}, cache={"enabled": False}
+    )
+    documents = {
+        "plain": "one two three four",
+        "break": '<speak>one two <break time="1s"/> three four</speak>',
+        "slow": '<speak>one two <prosody rate="50%">three four</prosody></speak>',
+        "lead": '<speak><break time="700ms"/>one two three four</speak>',
+    }
+    async with Polyvox(settings) as polyvox:
+        results = {
+            name: await synthesize_long(polyvox.synthesizer, SynthesisRequest(text=text, engine="tone"))
+            for name, text in documents.items()
+        }
+    rate = results["plain"].audio.sample_rate
+    silence = {name: _longest_silence(r.audio.samples, rate) for name, r in results.items()}
+    assert silence["plain"] < 0.1
+    assert silence["break"] == pytest.approx(1.0, abs=0.05)  # the break, in place of the sentence pause
+    assert silence["lead"] == pytest.approx(0.7, abs=0.01)
+    assert [c.text for c in results["slow"].chunks] == ["one two", "three four"]
+    normal, slow = (len(c.samples) for c in results["slow"].chunks)
+    assert slow / normal == pytest.approx(2.0, abs=0.15)  # "three four" at half speed
+
+
+@pytest.mark.slow
+async def test_ssml_long_form_with_piper_keeps_pause_and_rate(app: FastAPI, transcriber: Transcriber) -> None:
+    first, second = "The garden was quiet this morning.", "We walked along the river after lunch."
+    documents = {
+        "plain": f"<speak>{first} {second}</speak>",
+        "marked": f'<speak>{first}<break time="2s"/><prosody rate="60%">{second}</prosody></speak>',
+    }
+    replies = {}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://polyvox", timeout=300
+    ) as client:
+        for name, document in documents.items():
+            reply = await client.post("/v1/audio/speech/captioned", json={"input": document})
+            assert reply.status_code == 200, reply.text
+            replies[name] = reply.json()
+    spans = {}
+    for name, body in replies.items():
+        samples, rate = wav_samples(base64.b64decode(body["audio"]))
+        assert word_error_rate(f"{first} {second}", transcriber.transcribe(samples, rate).text) <= 0.1
+        words = body["words"]
+        assert [w["word"] for w in words] == f"{first} {second}".split()
+        split = len(first.split())
+        gap = words[split]["start"] - words[split - 1]["end"]
+        spans[name] = (gap, words[-1]["end"] - words[split]["start"], _longest_silence(samples, rate))
+    gap, slow, silent = spans["marked"]
+    assert silent >= 1.95 and gap >= 1.9, spans  # the 2 s break is in the audio, between the sentences
+    assert slow / spans["plain"][1] >= 1.4, spans  # the second sentence at 60% lasts ~1.67x as long
