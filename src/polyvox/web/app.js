@@ -141,14 +141,20 @@ async function selectEngine(name, persist) {
 }
 
 async function loadVoices() {
-  const params = new URLSearchParams({ engine: state.engine });
+  // Every voice, so the library voices (engine "library", spoken by every engine) come along.
+  const params = new URLSearchParams();
   if ($("language").value) params.set("language", $("language").value);
   const data = await (await api("/v1/voices?" + params)).json();
+  const voices = data.voices.filter((v) => v.engine === state.engine)
+    .map((v) => new Option(`${v.name} (${v.language})`, v.id));
+  const library = document.createElement("optgroup");
+  library.label = "Library voices";
+  library.append(...data.voices.filter((v) => v.engine === "library")
+    .map((v) => new Option(`${v.name} (${v.language})`, "library:" + v.id)));
   const select = $("voice");
-  select.replaceChildren(new Option("default voice", ""),
-    ...data.voices.map((v) => new Option(`${v.name} (${v.language})`, v.id)));
+  select.replaceChildren(new Option("default voice", ""), ...voices, ...(library.children.length ? [library] : []));
   const saved = state.voices[state.engine] || "";
-  select.value = data.voices.some((v) => v.id === saved) ? saved : "";
+  select.value = [...select.options].some((o) => o.value === saved) ? saved : "";
 }
 
 async function refreshEngines() {
@@ -357,4 +363,9 @@ document.addEventListener("DOMContentLoaded", async () => {
     setText($("server-status"), "Cannot reach the server: " + error.message, true);
   }
   if (window.polyvoxMonitor) window.polyvoxMonitor.init();
+});
+
+// The Voices panel added or removed a library voice: offer the current list.
+document.addEventListener("polyvox:voices-changed", () => {
+  if (engines.length) loadVoices().catch((error) => setText($("player"), error.message, true));
 });
