@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import TEXTS, Timing, median_timing, now
 from polyvox.config import Settings
 from polyvox.engines.memory import peak_rss_bytes, rss_bytes
+from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
-from polyvox.synthesis import SynthesisRequest
 
 MB = 1024 * 1024
 

@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import PARAGRAPH, SHORT, now
 from polyvox.config import Settings
+from polyvox.request import SynthesisRequest
 from polyvox.scaleout.settings import RaySettings
 from polyvox.service import Polyvox
-from polyvox.synthesis import SynthesisRequest
 
 
 async def first_audio(polyvox: Polyvox) -> float:

@@ -29,8 +29,8 @@ from polyvox.config import Settings, get_settings
 from polyvox.errors import PolyvoxError
 from polyvox.logs import configure_logging
 from polyvox.ops.cli_config import config_app
+from polyvox.request import MIN_RATE, SynthesisRequest
 from polyvox.service import Polyvox
-from polyvox.synthesis import MIN_RATE, SynthesisRequest
 
 if TYPE_CHECKING:
     from polyvox.longform import LongformResult

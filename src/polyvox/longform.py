@@ -26,7 +26,9 @@ from polyvox.audio.chunk import AudioChunk, FloatArray, WordTiming
 from polyvox.cache import ChunkCache, chunk_key
 from polyvox.errors import PolyvoxError, TextTooLongError
 from polyvox.postprocess import join, normalize_loudness, trim_silence
-from polyvox.synthesis import MAX_SPEED, MIN_SPEED, SynthesisRequest, SynthesisStream, Synthesizer
+from polyvox.request import MAX_SPEED, MIN_SPEED, SynthesisRequest
+from polyvox.stream import SynthesisStream
+from polyvox.synthesis import Synthesizer
 from polyvox.text.chunks import Chunk, ChunkPlan, chunk_text, pauses_after, ssml_chunks
 from polyvox.text.normalize import normalize_text
 from polyvox.text.ssml import Piece

@@ -164,7 +164,7 @@ def test_without_ray_nothing_imports_ray(tmp_path: Path) -> None:
         import asyncio, sys
         from polyvox.config import Settings
         from polyvox.service import Polyvox
-        from polyvox.synthesis import SynthesisRequest
+        from polyvox.request import SynthesisRequest
 
         async def main():
             settings = Settings(data_dir={str(tmp_path)!r}, engines={{"enable_test_engines": True}})

@@ -220,7 +220,7 @@ async def test_busy_is_429_with_retry_after(tmp_path: Path) -> None:
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://polyvox") as client,
     ):
         # Hold the only slot with an open stream, as a slow request would.
-        from polyvox.synthesis import SynthesisRequest
+        from polyvox.request import SynthesisRequest
 
         stream = await app.state.polyvox.synthesizer.open(SynthesisRequest(text="One. Two.", engine="tone"))
         async with stream:

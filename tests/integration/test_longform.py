@@ -20,8 +20,8 @@ from polyvox.api.app import create_app
 from polyvox.asr import Transcriber, normalize_for_wer, word_error_rate
 from polyvox.config import Settings
 from polyvox.longform import synthesize_long
+from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
-from polyvox.synthesis import SynthesisRequest
 from polyvox.text.chunks import chunk_text
 
 _ADJECTIVES = [

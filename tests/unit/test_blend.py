@@ -9,8 +9,8 @@ import pytest
 from tests.conftest import make_settings
 
 from polyvox.errors import InvalidParameterError, VoiceNotFoundError
+from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
-from polyvox.synthesis import SynthesisRequest
 from polyvox.voices.blend import blend_styles, canonical, is_blend, parse_blend
 
 

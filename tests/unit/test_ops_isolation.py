@@ -18,8 +18,8 @@ from polyvox.audio.chunk import AudioChunk
 from polyvox.engines.base import SynthesisParams, Voice
 from polyvox.engines.tone import ToneEngine
 from polyvox.errors import EngineFailedError
+from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
-from polyvox.synthesis import SynthesisRequest
 
 
 class FlakyEngine(ToneEngine):

@@ -17,8 +17,8 @@ from tests.conftest import make_settings, read_trace
 
 from polyvox.api.app import create_app
 from polyvox.errors import RequestTimeoutError
+from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
-from polyvox.synthesis import SynthesisRequest
 
 FIVE = "One one. Two two. Three three. Four four. Five five."
 

@@ -14,8 +14,8 @@ import pytest
 from tests.conftest import make_settings
 
 from polyvox.errors import EngineNotFoundError, VoiceNotFoundError
+from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
-from polyvox.synthesis import SynthesisRequest
 
 
 async def _speak(polyvox: Polyvox, engine: str = "tone", **extra: float) -> str:

@@ -17,8 +17,8 @@ from polyvox.errors import (
     LanguageNotSupportedError,
     TextTooLongError,
 )
+from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
-from polyvox.synthesis import SynthesisRequest
 
 SIX = "First one. Second one. Third one. Fourth one. Fifth one. Sixth one."
 TONE_WORD_SECONDS = 0.2  # 150 ms tone + 50 ms gap per word

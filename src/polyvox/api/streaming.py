@@ -37,7 +37,9 @@ from polyvox.audio.encode import (
     wav_header,
 )
 from polyvox.errors import PolyvoxError
-from polyvox.synthesis import SynthesisRequest, SynthesisStream, Synthesizer
+from polyvox.request import SynthesisRequest
+from polyvox.stream import SynthesisStream
+from polyvox.synthesis import Synthesizer
 
 log = structlog.get_logger(__name__)
 

@@ -24,7 +24,8 @@ from polyvox.audiobook.m4b import ChapterMark, write_m4b, write_mp3
 from polyvox.audiobook.sources import Book, Chapter
 from polyvox.errors import InvalidParameterError
 from polyvox.longform import LongformResult, cache_for, synthesize_long
-from polyvox.synthesis import SynthesisRequest, Synthesizer
+from polyvox.request import SynthesisRequest
+from polyvox.synthesis import Synthesizer
 
 CHAPTERS_IN_FLIGHT = 2
 """Chapters synthesized at once; their chunks share the worker pool."""

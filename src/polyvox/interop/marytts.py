@@ -38,8 +38,8 @@ from polyvox.errors import (
     VoiceNotFoundError,
 )
 from polyvox.interop.voices import find_voice, language_tag, locale_of, speaks, voice_for_language
+from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
-from polyvox.synthesis import SynthesisRequest
 
 log = structlog.get_logger(__name__)
 

@@ -44,8 +44,8 @@ from polyvox.engines.base import Voice
 from polyvox.errors import InvalidParameterError, LanguageNotSupportedError, PolyvoxError
 from polyvox.interop.voices import find_voice, language_tag, voice_for_language
 from polyvox.interop.wyoming_info import build_info
+from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
-from polyvox.synthesis import SynthesisRequest
 from polyvox.text.incremental import IncrementalSegmenter
 
 log = structlog.get_logger(__name__)

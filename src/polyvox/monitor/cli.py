@@ -14,8 +14,8 @@ from polyvox.config import Settings
 from polyvox.monitor.manager import check_target
 from polyvox.monitor.settings import monitor_settings
 from polyvox.monitor.speaker import Mode, Monitor, MonitorConfig, SpokenLine
+from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
-from polyvox.synthesis import SynthesisRequest
 
 
 def _prepare(path: Path, output: Path) -> Path:

@@ -9,7 +9,8 @@ from typing import Any
 from polyvox.errors import BusyError, InvalidParameterError, NotFoundError, PolyvoxError
 from polyvox.monitor.settings import MonitorSettings
 from polyvox.monitor.speaker import Monitor, MonitorConfig, Sink
-from polyvox.synthesis import SynthesisRequest, Synthesizer
+from polyvox.request import SynthesisRequest
+from polyvox.synthesis import Synthesizer
 
 
 class PathNotAllowedError(PolyvoxError):

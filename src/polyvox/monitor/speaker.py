@@ -27,7 +27,8 @@ from polyvox.audio.encode import to_pcm, wav_header
 from polyvox.errors import BusyError, PolyvoxError
 from polyvox.monitor.settings import MonitorSettings
 from polyvox.monitor.watcher import FileWatcher
-from polyvox.synthesis import SynthesisRequest, Synthesizer
+from polyvox.request import SynthesisRequest
+from polyvox.synthesis import Synthesizer
 
 log = structlog.get_logger(__name__)
 

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from polyvox.ops.metrics import Metrics
-    from polyvox.synthesis import SynthesisStream
+    from polyvox.stream import SynthesisStream
 
 log = structlog.get_logger("polyvox.request")
 

@@ -27,7 +27,8 @@ from polyvox.audio.encode import AudioFormat, StreamEncoder, encoded_rate, parse
 from polyvox.errors import PolyvoxError
 from polyvox.realtime.align import word_timings
 from polyvox.realtime.protocol import VoiceOptions, error_message, ms
-from polyvox.synthesis import SynthesisRequest, Synthesizer
+from polyvox.request import SynthesisRequest
+from polyvox.synthesis import Synthesizer
 from polyvox.text.incremental import IncrementalSegmenter
 
 log = structlog.get_logger(__name__)

@@ -35,7 +35,7 @@ from polyvox.scaleout.deployment import SegmentResult, build_app
 
 if TYPE_CHECKING:
     from polyvox.config import Settings
-    from polyvox.synthesis import SynthesisStream
+    from polyvox.stream import SynthesisStream
 
 log = structlog.get_logger(__name__)
 

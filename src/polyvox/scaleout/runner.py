@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from polyvox.config import Settings
     from polyvox.engines.base import EngineFactory
     from polyvox.engines.registry import EngineRegistry
-    from polyvox.synthesis import SynthesisStream
+    from polyvox.stream import SynthesisStream
 
 
 @runtime_checkable

@@ -33,7 +33,8 @@ from polyvox.audio.encode import (
 )
 from polyvox.audio.encode import validate_output as check_output
 from polyvox.longform import LongformResult, synthesize_long, transcriber_for
-from polyvox.synthesis import SynthesisRequest, Synthesizer
+from polyvox.request import SynthesisRequest
+from polyvox.synthesis import Synthesizer
 
 router = APIRouter(tags=["Captions"], responses=VALIDATION_RESPONSE)
 

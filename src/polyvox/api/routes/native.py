@@ -25,7 +25,7 @@ from polyvox.api.schemas import SynthesizeRequest
 from polyvox.api.streaming import audio_response, open_stream, whole_response
 from polyvox.audio.encode import parse_format
 from polyvox.errors import InvalidParameterError
-from polyvox.synthesis import SynthesisRequest
+from polyvox.request import SynthesisRequest
 
 router = APIRouter(tags=["Native"], responses=VALIDATION_RESPONSE)
 

@@ -15,7 +15,7 @@ from polyvox.audio.encode import parse_format
 from polyvox.config import Settings
 from polyvox.engines.registry import EngineRegistry
 from polyvox.errors import InvalidParameterError
-from polyvox.synthesis import SynthesisRequest
+from polyvox.request import SynthesisRequest
 
 router = APIRouter(tags=["OpenAI compatible"], responses=VALIDATION_RESPONSE)
 

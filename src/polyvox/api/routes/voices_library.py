@@ -23,7 +23,8 @@ from polyvox.audio.chunk import FloatArray
 from polyvox.audio.encode import MEDIA_TYPES, StreamEncoder, parse_format
 from polyvox.config import Settings
 from polyvox.errors import InvalidParameterError, PayloadTooLargeError, UnsupportedMediaError
-from polyvox.synthesis import SynthesisRequest, Synthesizer
+from polyvox.request import SynthesisRequest
+from polyvox.synthesis import Synthesizer
 from polyvox.voices.decode import LIBRARY_RATE, decode_audio
 from polyvox.voices.fetch import fetch_bytes
 
