@@ -60,24 +60,34 @@ def main(
     configure_logging(log_level)
 
 
-async def _long_job(settings: Settings, request: SynthesisRequest, fmt: AudioFormat) -> LongformResult:
-    """A long-form job with word timestamps (parallel chunks, loudness, Whisper-timed words)."""
+async def _long_job(
+    settings: Settings, request: SynthesisRequest, fmt: AudioFormat, captions: bool
+) -> LongformResult:
+    """A long-form job (parallel chunks, loudness), with Whisper-timed words when ``captions``."""
     from polyvox.longform import synthesize_long
 
     async with Polyvox(settings) as polyvox:
         return await synthesize_long(
-            polyvox.synthesizer, request, captions=True, rate_for=lambda rate: encoded_rate(fmt, rate)
+            polyvox.synthesizer, request, captions=captions, rate_for=lambda rate: encoded_rate(fmt, rate)
         )
 
 
-def _say_captioned(
-    request: SynthesisRequest, fmt: AudioFormat, bit_depth: int, output: str, path: Path
+def _say_long(
+    request: SynthesisRequest, fmt: AudioFormat, bit_depth: int, output: str, path: Path | None
 ) -> None:
-    """Speak into ``output`` and write captions as SRT, VTT or JSON (by ``path``'s suffix)."""
+    """Speak into ``output`` as a long-form job; with ``path``, also write captions (SRT, VTT or JSON)."""
     from polyvox import captions
 
-    result = asyncio.run(_long_job(get_settings(), request, fmt))
+    validate_output(fmt, request.sample_rate or MIN_RATE, bit_depth)
+    result = asyncio.run(_long_job(get_settings(), request, fmt, captions=path is not None))
     encode_file([result.audio.samples], Path(output), fmt, result.audio.sample_rate, bit_depth)
+    err.print(
+        f"{result.engine}/{result.voice}: {result.audio.seconds:.2f} s of audio, "
+        f"{len(result.chunks)} chunks in {result.wall_seconds:.2f} s",
+        highlight=False,
+    )
+    if path is None:
+        return
     suffix = path.suffix.lower()
     if suffix == ".json":
         text = json.dumps(captions.to_json(result.words), indent=1)
@@ -165,12 +175,14 @@ def say(
             sample_rate=sample_rate,
             normalize=normalize,
         )
-        if captions is not None:
-            if output == "-":
-                raise PolyvoxError("--captions needs an output file (-o FILE)", param="captions")
-            _say_captioned(request, fmt, bit_depth, output, captions)
+        settings = get_settings()
+        if captions is not None and output == "-":
+            raise PolyvoxError("--captions needs an output file (-o FILE)", param="captions")
+        if captions is not None or (output != "-" and len(text) >= settings.longform.threshold_chars):
+            # Into a file, a long text runs as a long-form job: parallel chunks, up to longform.max_chars.
+            _say_long(request, fmt, bit_depth, output, captions)
         else:
-            asyncio.run(_say(get_settings(), request, fmt, bit_depth, output))
+            asyncio.run(_say(settings, request, fmt, bit_depth, output))
     except PolyvoxError as error:
         raise _fail(error) from None
     if output != "-":

@@ -35,6 +35,7 @@ from polyvox.text.ssml import Piece
 
 _transcribers: weakref.WeakKeyDictionary[Synthesizer, Transcriber] = weakref.WeakKeyDictionary()
 _caches: weakref.WeakKeyDictionary[Synthesizer, ChunkCache] = weakref.WeakKeyDictionary()
+_RELEASED: FloatArray = np.zeros(0, dtype=np.float32)
 
 
 @dataclass(slots=True)
@@ -44,6 +45,8 @@ class ChunkResult:
     index: int
     text: str
     samples: FloatArray
+    """The chunk's post-processed audio; emptied once the job has joined it into the whole."""
+    seconds: float
     engine: str
     attempts: int = 1
     wer: float | None = None
@@ -149,7 +152,7 @@ class LongformJob:
                 raise
             synthesis_seconds = stream.stats.synthesis_seconds
             # Listeners (metrics, request logs) read the stream's figures when it is released.
-            stream.stats.audio_seconds = sum(len(r.samples) for r in results) / stream.sample_rate
+            stream.stats.audio_seconds = sum(r.seconds for r in results)
             stream.stats.segments_done = len(results)
         finally:
             await stream.aclose()
@@ -183,11 +186,9 @@ class LongformJob:
         """All chunks in order with their pauses (and the document's leading break); chunk start times."""
         post = self.settings.postprocess
         pauses = pauses_after(plan.chunks, post.sentence_pause, post.paragraph_pause)
-        samples, starts = join([r.samples for r in results], rate, pauses, post.crossfade)
-        if plan.lead > 0:
-            lead = np.zeros(round(plan.lead * rate), dtype=np.float32)
-            samples = np.concatenate([lead, samples])
-            starts = [s + len(lead) / rate for s in starts]
+        samples, starts = join([r.samples for r in results], rate, pauses, post.crossfade, plan.lead)
+        for result in results:  # the joined audio holds it now; a whole book need not be held twice
+            result.samples = _RELEASED
         return samples, starts
 
     async def _caption(
@@ -200,7 +201,7 @@ class LongformJob:
             # Whisper places a word a little differently in a chunk alone than in the whole file; one pass
             # over the joined audio times every word where it is heard.
             _, heard = await self.synthesizer.registry.run_blocking(self._listen, samples, rate, True)
-            ends = [s + len(r.samples) / rate for r, s in pairs]
+            ends = [s + r.seconds for r, s in pairs]
             timed = captions.align_spans([r.text for r in results], starts, ends, heard)
             spans = [own if r.words else t for r, own, t in zip(results, spans, timed, strict=True)]
         return [w for span in spans for w in span]
@@ -258,7 +259,7 @@ class LongformJob:
             result = await self._attempts(stream, chunk)
         self._done += 1
         if self.progress is not None:
-            self.progress(self._done, total, len(result.samples) / stream.sample_rate)
+            self.progress(self._done, total, result.seconds)
         return result
 
     async def _attempts(self, stream: SynthesisStream, chunk: Chunk) -> ChunkResult:
@@ -283,7 +284,8 @@ class LongformJob:
                 if cache is not None and attempt == 0:
                     await asyncio.to_thread(cache.put, key, raw)
             samples = await asyncio.to_thread(self._post, raw, rate)
-            candidate = ChunkResult(chunk.index, chunk.text, samples, engine, attempt + 1)
+            seconds = len(samples) / rate
+            candidate = ChunkResult(chunk.index, chunk.text, samples, seconds, engine, attempt + 1)
             candidate.cached = hit
             if engine_words:  # engine alignments beat Whisper's, when an engine reports them
                 candidate.words = list(engine_words)

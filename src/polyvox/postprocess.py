@@ -76,34 +76,37 @@ def trim_silence(samples: FloatArray, rate: int, threshold_db: float) -> FloatAr
 
 def fade_edges(samples: FloatArray, rate: int, seconds: float) -> FloatArray:
     """Short linear fade-in and fade-out so joined chunks never click."""
-    n = min(round(seconds * rate), len(samples) // 2)
-    if n <= 0:
-        return samples
     out = samples.copy()
-    ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)
-    out[:n] *= ramp
-    out[-n:] *= ramp[::-1]
+    _fade_in_place(out, rate, seconds)
     return out
 
 
+def _fade_in_place(samples: FloatArray, rate: int, seconds: float) -> None:
+    n = min(round(seconds * rate), len(samples) // 2)
+    if n <= 0:
+        return
+    ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)
+    samples[:n] *= ramp
+    samples[-n:] *= ramp[::-1]
+
+
 def join(
-    pieces: Sequence[FloatArray], rate: int, pauses: Sequence[float], fade: float
+    pieces: Sequence[FloatArray], rate: int, pauses: Sequence[float], fade: float, lead: float = 0.0
 ) -> tuple[FloatArray, list[float]]:
     """Concatenate pieces with ``pauses[i]`` seconds of silence after piece i (none after the last).
 
-    Returns the audio and the start time (seconds) of every piece in it, for captions.
+    ``lead`` seconds of silence come first. Returns the audio and the start time (seconds) of every piece
+    in it, for captions. The output is allocated once and filled in place: a book-length job holds its
+    audio twice at most (the pieces and the result), not three or four times.
     """
-    parts: list[FloatArray] = []
+    gaps = [round(p * rate) if i < len(pieces) - 1 and p > 0 else 0 for i, p in enumerate(pauses)]
+    audio = np.zeros(round(lead * rate) + sum(len(p) for p in pieces) + sum(gaps), dtype=np.float32)
     starts: list[float] = []
-    position = 0
-    for index, piece in enumerate(pieces):
+    position = round(lead * rate)
+    for piece, gap in zip(pieces, gaps, strict=True):
         starts.append(position / rate)
-        faded = fade_edges(piece, rate, fade)
-        parts.append(faded)
-        position += len(faded)
-        if index < len(pieces) - 1 and pauses[index] > 0:
-            gap = np.zeros(round(pauses[index] * rate), dtype=np.float32)
-            parts.append(gap)
-            position += len(gap)
-    audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-    return audio.astype(np.float32, copy=False), starts
+        target = audio[position : position + len(piece)]
+        target[:] = piece
+        _fade_in_place(target, rate, fade)
+        position += len(piece) + gap
+    return audio, starts

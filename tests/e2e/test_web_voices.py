@@ -194,11 +194,11 @@ def test_record_a_voice_with_the_microphone(vserver: Server, speech: Path, brows
     page.page.click("#voice-record")
     page.page.wait_for_selector("#voice-record[data-state=recording]", timeout=WAIT_MS)
     assert page.page.text_content("#voice-record") == "Stop and add"
-    page.page.wait_for_timeout(2500)
+    page.page.wait_for_timeout(4000)
     page.page.click("#voice-record")
     page.page.wait_for_selector(page.item("recorded"), timeout=WAIT_MS)
     recorded = float(page.page.get_attribute("#voices-message", "data-recorded-seconds") or 0)
-    assert 2.4 < recorded < 4.0
+    assert 3.9 < recorded < 5.5
     assert page.page.text_content("#voice-record") == "Record"
     assert page.page.is_enabled("#voice-record")
 
@@ -206,10 +206,10 @@ def test_record_a_voice_with_the_microphone(vserver: Server, speech: Path, brows
     assert "recorded" in _library(vserver)
     # All of the recording arrived (webm/opus from MediaRecorder, which the server decodes), barely trimmed.
     assert recorded - 0.8 < stored["analysis"]["seconds"] <= recorded + 0.1
-    # It is the speech the fake microphone played (not silence, not a beep): the file's voice and pitch. The
-    # median F0 of stretches of the file itself varies by about 7 %.
+    # It is the speech the fake microphone played (not silence, not a beep): voiced, at the file's pitch. The
+    # median F0 of stretches of the file itself varies by about 7 %; Joe's ~157 Hz sits near the male/female
+    # line of the analysis, so a few seconds of it may be labelled either way and the label is not compared.
     source = analyze_voice(decode_audio(speech.read_bytes()), 24_000)
-    assert stored["analysis"]["gender"] == source.gender == "male"
     assert stored["analysis"]["voiced_ratio"] > 0.3
     assert stored["analysis"]["f0_median"] == pytest.approx(source.f0_median, rel=0.15)
     assert page.errors == []

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from tests.conftest import make_settings
 
 from polyvox.api.app import create_app
+from polyvox.config import Settings
 
 MAX_TEXT = 300
 
@@ -192,7 +193,14 @@ async def test_error_cases(
 
 
 async def test_body_far_over_the_limit_is_refused_before_reading(client: httpx.AsyncClient) -> None:
+    response = await client.post(SPEECH, json={"input": "x" * (MAX_TEXT * 4 + 70_000)})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    # The native route runs long-form jobs: its bodies may carry up to longform.max_chars.
+    long_limit = Settings().longform.max_chars
     response = await client.post(NATIVE, json={"text": "x" * (MAX_TEXT * 4 + 70_000)})
+    assert response.status_code == 200  # 2,000+ characters: a long-form job of the tone engine
+    response = await client.post(NATIVE, json={"text": "x" * (long_limit * 4 + 70_000)})
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
 

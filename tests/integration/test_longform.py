@@ -206,7 +206,7 @@ async def test_ssml_breaks_and_rates_survive_long_form(tmp_path: Path) -> None:
     assert silence["break"] == pytest.approx(1.0, abs=0.05)  # the break, in place of the sentence pause
     assert silence["lead"] == pytest.approx(0.7, abs=0.01)
     assert [c.text for c in results["slow"].chunks] == ["one two", "three four"]
-    normal, slow = (len(c.samples) for c in results["slow"].chunks)
+    normal, slow = (c.seconds for c in results["slow"].chunks)
     assert slow / normal == pytest.approx(2.0, abs=0.15)  # "three four" at half speed
 
 

@@ -51,7 +51,17 @@ def media_type(request: Request) -> str:
 
 def limit_body(request: Request) -> None:
     """Refuse bodies far larger than the longest allowed text before reading them (413)."""
-    limit = get_settings(request).max_text_length * 4 + _BODY_OVERHEAD
+    _refuse_over(request, get_settings(request).max_text_length)
+
+
+def limit_long_body(request: Request) -> None:
+    """:func:`limit_body` for routes that run long-form jobs: texts up to ``longform.max_chars``."""
+    settings = get_settings(request)
+    _refuse_over(request, max(settings.max_text_length, settings.longform.max_chars))
+
+
+def _refuse_over(request: Request, max_chars: int) -> None:
+    limit = max_chars * 4 + _BODY_OVERHEAD  # up to 4 UTF-8 bytes a character, plus the other fields
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise PayloadTooLargeError(f"request body of {length} bytes exceeds {limit} bytes", param="body")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response, StreamingResponse
 
 from polyvox import captions
-from polyvox.api.deps import RegistryDep, RequestIdDep, SynthesizerDep, limit_body, require_json
+from polyvox.api.deps import RegistryDep, RequestIdDep, SynthesizerDep, limit_long_body, require_json
 from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine
 from polyvox.api.streaming import open_stream, sse_event
 from polyvox.asr import Transcriber
@@ -29,7 +30,6 @@ from polyvox.audio.encode import (
     StreamEncoder,
     encoded_rate,
     parse_format,
-    wav_header,
 )
 from polyvox.audio.encode import validate_output as check_output
 from polyvox.longform import LongformResult, synthesize_long, transcriber_for
@@ -37,6 +37,7 @@ from polyvox.request import SynthesisRequest
 from polyvox.synthesis import Synthesizer
 
 router = APIRouter(tags=["Captions"], responses=VALIDATION_RESPONSE)
+_ENCODE_BLOCK = 1 << 20  # samples per encoder call
 
 
 class CaptionedRequest(BaseModel):
@@ -61,15 +62,19 @@ class CaptionedRequest(BaseModel):
 
 
 def encode_whole(samples: FloatArray, fmt: AudioFormat, rate: int) -> bytes:
-    """A complete file in ``fmt`` (WAV with its real length)."""
-    encoder = StreamEncoder(fmt, rate, 16)
+    """A complete file in ``fmt`` (WAV with its real length, MP3 with its Xing frame).
+
+    Encoded block by block into one buffer, so a book-length job's file is not copied several times over.
+    """
+    buffer = io.BytesIO()
+    encoder = StreamEncoder(fmt, rate, 16, output=buffer)
     try:
-        body = encoder.encode(samples) + encoder.finish()
+        for start in range(0, len(samples), _ENCODE_BLOCK):
+            encoder.encode(samples[start : start + _ENCODE_BLOCK])
+        encoder.finish()
     finally:
         encoder.close()
-    if fmt is AudioFormat.WAV:
-        body = wav_header(rate, 16, (len(body) - 44) // 2) + body[44:]
-    return body
+    return buffer.getvalue()
 
 
 def caption_text(words: list[WordTiming], kind: str) -> str | None:
@@ -153,7 +158,7 @@ async def _events(
     "/v1/audio/speech/captioned",
     summary="Speak text with word timestamps",
     responses={200: {"description": "JSON: audio (base64), words, captions, metadata."}, **ERROR_RESPONSES},
-    dependencies=[Depends(limit_body), Depends(require_json)],
+    dependencies=[Depends(limit_long_body), Depends(require_json)],
 )
 async def captioned(
     synthesizer: SynthesizerDep, registry: RegistryDep, request_id: RequestIdDep, body: CaptionedRequest

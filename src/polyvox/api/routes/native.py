@@ -16,7 +16,7 @@ from polyvox.api.deps import (
     RegistryDep,
     RequestIdDep,
     SynthesizerDep,
-    limit_body,
+    limit_long_body,
     require_json_or_form,
 )
 from polyvox.api.routes.captioned import longform_response
@@ -93,7 +93,7 @@ async def parse_synthesize_request(
         },
         **ERROR_RESPONSES,
     },
-    dependencies=[Depends(limit_body)],
+    dependencies=[Depends(limit_long_body)],
 )
 async def synthesize(
     http_request: Request,
