@@ -30,6 +30,7 @@ lint:
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy bench
 
 ## Set up and run the whole test suite (lint, types, unit, integration, end-to-end).
 test: install-test install-browser lint

@@ -23,8 +23,8 @@ from polyvox.audio.encode import AudioFormat
 from polyvox.audiobook.render import RenderedBook, RenderOptions, render_book, spoken_text
 from polyvox.audiobook.sources import Book, Chapter
 from polyvox.config import Settings
-from polyvox.longform import chunk_text
 from polyvox.service import Polyvox
+from polyvox.text.chunks import chunk_text
 
 _WORDS = [
     *("river", "garden", "window", "teacher", "village"),

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -176,10 +176,10 @@ async def short_under_load(base: str, repeats: int) -> tuple[float, float]:
 
 
 def compare_text(name: str, text: str, raw: Any, base: str, piper_port: int, repeats: int) -> None:
-    native = {"text": text, "format": "wav"}
-    speech = {"model": "tts-1", "voice": "alloy", "input": text, "response_format": "pcm"}
+    native: dict[str, object] = {"text": text, "format": "wav"}
+    speech: dict[str, object] = {"model": "tts-1", "voice": "alloy", "input": text, "response_format": "pcm"}
     piper_url = f"http://127.0.0.1:{piper_port}/synthesize"
-    runs = {
+    runs: dict[str, Callable[[], Timing]] = {
         "a": lambda: raw(text),
         "b": lambda: http_total(f"{base}/v1/synthesize", native),
         "c": lambda: http_first_byte(f"{base}/v1/audio/speech", speech),

@@ -88,7 +88,7 @@ def main() -> None:
         )
         result = asyncio.run(compare(local, remote, args))
     finally:
-        serve.shutdown()
+        serve.shutdown()  # type: ignore[no-untyped-call]
         ray.shutdown()
 
     print(f"piper: {args.repeats} first-audio runs (one sentence) and {args.rounds} x {args.concurrency} ")

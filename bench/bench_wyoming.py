@@ -160,10 +160,10 @@ async def main() -> None:
     print(f"{'server':<15}{'first audio s':>15}{'total s':>10}{'audio s':>10}")
     for name, (timing, audio) in results.items():
         print(f"{name:<15}{timing.first:>15.3f}{timing.total:>10.3f}{audio:>10.2f}")
-    ours, theirs = results["polyvox"][0], results["wyoming-piper"][0]
+    polyvox, piper = results["polyvox"][0], results["wyoming-piper"][0]
     print(
-        f"ratio polyvox / wyoming-piper: first audio {ours.first / theirs.first:.2f}, "
-        f"total {ours.total / theirs.total:.2f}"
+        f"ratio polyvox / wyoming-piper: first audio {polyvox.first / piper.first:.2f}, "
+        f"total {polyvox.total / piper.total:.2f}"
     )
 
 
