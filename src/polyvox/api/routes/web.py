@@ -16,7 +16,18 @@ _TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
 }
-FILES = frozenset({"index.html", "app.js", "monitor.js", "voices.js", "style.css", "obs.html", "obs.js"})
+FILES = frozenset(
+    {
+        "index.html",
+        "app.js",
+        "monitor.js",
+        "voices.js",
+        "voices-record-blend.js",
+        "style.css",
+        "obs.html",
+        "obs.js",
+    }
+)
 """The only names served: nothing else under the package can be reached."""
 
 
