@@ -23,6 +23,7 @@ import numpy as np
 from polyvox import captions
 from polyvox.asr import Transcriber, word_error_rate
 from polyvox.audio.chunk import AudioChunk, FloatArray, WordTiming
+from polyvox.audio.encode import to_pcm
 from polyvox.cache import ChunkCache, chunk_key
 from polyvox.errors import PolyvoxError, TextTooLongError
 from polyvox.postprocess import join, normalize_loudness, trim_silence
@@ -199,8 +200,11 @@ class LongformJob:
         spans = [captions.shift(r.words, s) for r, s in pairs]
         if not all(r.words for r in results):
             # Whisper places a word a little differently in a chunk alone than in the whole file; one pass
-            # over the joined audio times every word where it is heard.
-            _, heard = await self.synthesizer.registry.run_blocking(self._listen, samples, rate, True)
+            # over the joined audio times every word where it is heard. It hears the file as delivered,
+            # 16-bit: beam search is chaotic enough that the float and 16-bit versions of one audio can
+            # decode differently ("ships" / "shits") and move a word.
+            delivered = np.frombuffer(to_pcm(samples, 16), dtype="<i2").astype(np.float32) / 32768.0
+            _, heard = await self.synthesizer.registry.run_blocking(self._listen, delivered, rate, True)
             ends = [s + r.seconds for r, s in pairs]
             timed = captions.align_spans([r.text for r in results], starts, ends, heard)
             spans = [own if r.words else t for r, own, t in zip(results, spans, timed, strict=True)]
