@@ -14,17 +14,17 @@ install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 
 install-test: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,similarity]"
 
 ## Set up and run the server on the embedded default engine (piper).
 run: install
 	$(BIN)/polyvox serve --host $(HOST) --port $(PORT)
 
-## Debian's Chromium drives the web page tests (installed when we may; otherwise those tests skip).
+## Debian's Chromium drives the web page tests: installed when we may, else install it yourself.
 install-browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-		|| echo "chromium not installed: the browser tests will be skipped"
+		|| { echo "the web page tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; }
 
 lint:
 	$(BIN)/ruff check src tests bench

@@ -44,7 +44,7 @@ LONG = " ".join(f"This is sentence number {n} of a longer story." for n in range
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[Any]:
     """A small private Ray: 2 CPUs, 200 MB object store, no dashboard."""
-    ray = pytest.importorskip("ray", reason="polyvox[ray] is not installed (pip install 'polyvox[ray]')")
+    import ray
     from ray import serve
 
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 1024 * 1024, log_to_driver=False)

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright import sync_api
 from tests.e2e.conftest import Server, run_monitor_site
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -30,11 +31,7 @@ ARGS = [
 OUTPUT = Path(__file__).resolve().parents[1] / "output"
 WAIT_MS = 15_000
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)"),
-]
-sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright from PyPI")
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright import sync_api
 from tests.e2e.conftest import Server, run_server
 
 from polyvox.voices.analysis import analyze_voice
@@ -27,11 +28,7 @@ WAIT_MS = 15_000
 BLEND_WAIT_MS = 90_000  # the first blend loads Kokoro
 TEXT = "The weather is nice today, and we are going to the park with our friends."
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)"),
-]
-sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright from PyPI")
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

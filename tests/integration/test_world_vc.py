@@ -66,9 +66,8 @@ def test_conversion_moves_pitch_and_timbre(settings: Settings, transcriber: Tran
 
 def test_conversion_raises_speaker_similarity(settings: Settings) -> None:
     """A speaker encoder (resemblyzer, the `similarity` extra) rates the converted voice nearer the target."""
-    resemblyzer = pytest.importorskip(
-        "resemblyzer", reason="speaker similarity needs `pip install polyvox[similarity]`"
-    )
+    import resemblyzer
+
     piper, kokoro = PiperEngine(settings), KokoroEngine(settings)
     source = _speak(piper, "joe", SOURCE_TEXT, None)
     library = VoiceLibrary(settings.data_dir / "similarity-library")
