@@ -27,7 +27,7 @@ from polyvox.audio.encode import to_pcm
 from polyvox.cache import ChunkCache, chunk_key
 from polyvox.errors import PolyvoxError, TextTooLongError
 from polyvox.postprocess import join, normalize_loudness, trim_silence
-from polyvox.request import MAX_SPEED, MIN_SPEED, SynthesisRequest
+from polyvox.request import SynthesisRequest, rated_speed
 from polyvox.stream import SynthesisStream
 from polyvox.synthesis import Synthesizer
 from polyvox.text.chunks import Chunk, ChunkPlan, chunk_text, pauses_after, ssml_chunks
@@ -203,7 +203,7 @@ class LongformJob:
             # over the joined audio times every word where it is heard. It hears the file as delivered,
             # 16-bit: beam search is chaotic enough that the float and 16-bit versions of one audio can
             # decode differently ("ships" / "shits") and move a word.
-            delivered = np.frombuffer(to_pcm(samples, 16), dtype="<i2").astype(np.float32) / 32768.0
+            delivered = AudioChunk.from_int16(to_pcm(samples, 16), rate).samples
             _, heard = await self.synthesizer.registry.run_blocking(self._listen, delivered, rate, True)
             ends = [s + r.seconds for r, s in pairs]
             timed = captions.align_spans([r.text for r in results], starts, ends, heard)
@@ -246,7 +246,7 @@ class LongformJob:
             engine=engine,
             voice=None if engine != stream.engine_name else self.request.voice,
             extra=extra,
-            speed=min(max(self.request.speed * chunk.rate, MIN_SPEED), MAX_SPEED),
+            speed=rated_speed(self.request.speed, chunk.rate),
             sample_rate=stream.sample_rate,
             lexicon=False,
             normalize=False,

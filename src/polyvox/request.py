@@ -45,6 +45,11 @@ class SynthesisRequest:
         return self.input_type == "ssml" or (self.input_type is None and is_ssml(self.text))
 
 
+def rated_speed(speed: float, rate: float) -> float:
+    """The speed of text read at an SSML ``<prosody rate>``, kept within the speeds Polyvox renders."""
+    return min(max(speed * rate, MIN_SPEED), MAX_SPEED)
+
+
 def language_supported(language: str, info: EngineInfo, voices: list[Voice]) -> bool:
     """Whether the engine or one of its voices speaks ``language`` ("en" matches "en-us" too)."""
     known = {code.lower() for code in info.languages}

@@ -21,7 +21,7 @@ from polyvox.audio.dsp import apply_gain, resample, time_stretch
 from polyvox.engines.base import Engine, SynthesisParams, Voice
 from polyvox.errors import PolyvoxError, RequestTimeoutError
 from polyvox.ops.isolation import run_isolated
-from polyvox.request import MAX_SPEED, MIN_SPEED, SynthesisRequest
+from polyvox.request import SynthesisRequest, rated_speed
 from polyvox.text.ssml import Piece
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ class SynthesisStream:
             silence = np.zeros(round(piece.pause * self.sample_rate), dtype=np.float32)
             return AudioChunk(samples=silence, sample_rate=self.sample_rate, text="")
         if piece is not None and piece.rate != 1.0:  # <prosody rate>: this segment's own speed
-            speed = min(max(request.speed * piece.rate, MIN_SPEED), MAX_SPEED)
+            speed = rated_speed(request.speed, piece.rate)
             low, high = self._engine.info.speed_range
             engine_speed = min(max(speed, low), high)
             stretch = speed / engine_speed
