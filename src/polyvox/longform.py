@@ -233,7 +233,7 @@ class LongformJob:
         if attempt == 0:
             return await registry.run_blocking(stream.render, chunk.index), stream.engine_name
         info = registry.info(stream.engine_name)
-        stochastic = bool({"noise_scale", "temperature"} & set(info.parameters))
+        stochastic = bool({"noise_scale", "temperature"} & info.parameter_names)
         engine = stream.engine_name if stochastic and attempt == 1 else self.settings.longform.fallback_engine
         if engine is None:
             raise PolyvoxError("chunk failed validation and no fallback engine is configured")

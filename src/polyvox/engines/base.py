@@ -34,6 +34,25 @@ class Capabilities:
 
 
 @dataclass(frozen=True, slots=True)
+class Param:
+    """One engine-specific parameter and the range the pipeline enforces before any synthesis.
+
+    Ranges bound what a request can make an engine do (a duration scale of 250 would render minutes of
+    audio from one word), so they are checked by the pipeline, not left to the engine being sensible.
+    """
+
+    name: str
+    low: float
+    high: float
+    default: float | None = None
+    integer: bool = False
+    """Whole numbers only (``top_k``, ``seed``, ``diffusion_steps``)."""
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+    """Other names accepted for the same parameter (piper's ``noise_w_scale`` for ``noise_w``)."""
+
+
+@dataclass(frozen=True, slots=True)
 class EngineInfo:
     """Static facts about an engine, known without loading it."""
 
@@ -47,14 +66,29 @@ class EngineInfo:
     capabilities: Capabilities = field(default_factory=Capabilities)
     speed_range: tuple[float, float] = (0.25, 4.0)
     """Speeds the engine renders natively; the pipeline time-stretches the rest."""
-    parameters: tuple[str, ...] = ()
-    """Engine-specific parameters accepted in ``SynthesisParams.extra``."""
+    parameters: tuple[Param, ...] = ()
+    """Engine-specific parameters accepted in ``SynthesisParams.extra``, with their ranges."""
     batch_chars: int = 0
     """After the first sentence, join sentences into segments of up to this many characters (0: never).
 
     Engines with a high fixed cost per call (Kokoro) are faster on fewer, longer segments; the first
     segment stays one sentence so the first audio is not delayed.
     """
+    isolation: str = "thread"
+    """Where the engine runs unless ``engines.isolation`` says otherwise: ``thread`` (this process's worker
+    pool; ONNX engines release the GIL) or ``process`` (a worker process of its own; torch engines)."""
+
+    @property
+    def parameter_names(self) -> frozenset[str]:
+        """Every accepted parameter name, aliases included."""
+        return frozenset(n for p in self.parameters for n in (p.name, *p.aliases))
+
+    def parameter(self, name: str) -> Param | None:
+        """The parameter called ``name`` (or one of its aliases), if the engine takes it."""
+        for param in self.parameters:
+            if name == param.name or name in param.aliases:
+                return param
+        return None
 
 
 @dataclass(frozen=True, slots=True)

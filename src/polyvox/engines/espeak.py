@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from polyvox.audio.chunk import AudioChunk
-from polyvox.engines.base import Capabilities, EngineInfo, SynthesisParams, Voice
+from polyvox.engines.base import Capabilities, EngineInfo, Param, SynthesisParams, Voice
 from polyvox.errors import EngineFailedError, InvalidParameterError, VoiceNotFoundError
 
 if TYPE_CHECKING:
@@ -214,7 +214,7 @@ class EspeakEngine:
         # feeds it one sentence at a time and espeak renders a sentence in milliseconds.
         capabilities=Capabilities(streaming=True, ssml=True),
         speed_range=(MIN_RATE / DEFAULT_RATE, MAX_RATE / DEFAULT_RATE),
-        parameters=("pitch",),
+        parameters=(Param("pitch", 0, 100, 50, description="Base pitch."),),
     )
 
     def __init__(self, settings: Settings) -> None:

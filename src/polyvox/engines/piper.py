@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from polyvox.audio.chunk import AudioChunk
-from polyvox.engines.base import Capabilities, EngineInfo, SynthesisParams, Voice
+from polyvox.engines.base import Capabilities, EngineInfo, Param, SynthesisParams, Voice
 from polyvox.errors import InvalidParameterError, VoiceNotFoundError
 
 if TYPE_CHECKING:
@@ -106,7 +106,11 @@ class PiperEngine:
         # phonemes: piper itself speaks [[ ... ]] blocks as raw phonemes, and we pass text through untouched.
         capabilities=Capabilities(streaming=True, phonemes=True, alignment=False),
         speed_range=SPEED_RANGE,
-        parameters=("noise_scale", "noise_w", "noise_w_scale", "length_scale"),
+        parameters=(
+            Param("noise_scale", 0.0, 2.0, 0.667, description="Phoneme noise (variety of delivery)."),
+            Param("noise_w", 0.0, 2.0, 0.8, description="Phoneme duration noise.", aliases=("noise_w_scale",)),
+            Param("length_scale", 0.1, 4.0, 1.0, description="Phoneme duration scale (>1 slower); overrides speed."),
+        ),
     )
 
     def __init__(self, settings: Settings) -> None:

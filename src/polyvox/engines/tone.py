@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from polyvox.audio.chunk import AudioChunk, FloatArray
-from polyvox.engines.base import Capabilities, EngineInfo, SynthesisParams, Voice
+from polyvox.engines.base import Capabilities, EngineInfo, Param, SynthesisParams, Voice
 from polyvox.errors import EngineFailedError, InvalidParameterError
 
 if TYPE_CHECKING:
@@ -73,7 +73,10 @@ class ToneEngine:
         sample_rate=SAMPLE_RATE,
         capabilities=Capabilities(streaming=True),
         speed_range=(1.0, 1.0),
-        parameters=("delay", "fail_at"),
+        parameters=(
+            Param("delay", 0.0, 60.0, 0.0, description="Seconds slept per engine call."),
+            Param("fail_at", -1, 1_000_000, -1, integer=True, description="Segment index that fails."),
+        ),
     )
 
     def __init__(self, settings: Settings) -> None:

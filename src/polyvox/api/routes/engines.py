@@ -50,7 +50,7 @@ def engine_out(registry: EngineRegistry, name: str) -> EngineOut:
             cloning_mode=cloning_mode(registry, name),
         ),
         speed_range=info.speed_range,
-        parameters=list(info.parameters),
+        parameters=[p.name for p in info.parameters],
         default=name == registry.default,
         loaded=status.loaded,
         users=status.users,

@@ -107,7 +107,7 @@ async def create_speech(
     fmt = parse_format(body.response_format, "response_format")
     engine, voice = resolve_engine_and_voice(body, registry, settings)
     extra = {"instructions": body.instructions} if body.instructions else {}
-    if "instructions" not in registry.info(engine).parameters:
+    if "instructions" not in registry.info(engine).parameter_names:
         extra = {}
     request = SynthesisRequest(
         text=body.input,
