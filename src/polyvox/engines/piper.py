@@ -108,8 +108,8 @@ class PiperEngine:
         speed_range=SPEED_RANGE,
         parameters=(
             Param("noise_scale", 0.0, 2.0, 0.667, description="Phoneme noise (variety of delivery)."),
-            Param("noise_w", 0.0, 2.0, 0.8, description="Phoneme duration noise.", aliases=("noise_w_scale",)),
-            Param("length_scale", 0.1, 4.0, 1.0, description="Phoneme duration scale (>1 slower); overrides speed."),
+            Param("noise_w", 0.0, 2.0, 0.8, description="Duration noise.", aliases=("noise_w_scale",)),
+            Param("length_scale", 0.1, 4.0, 1.0, description="Duration scale (>1 slower); overrides speed."),
         ),
     )
 
