@@ -35,6 +35,7 @@ from polyvox.request import (
 )
 from polyvox.scaleout.runner import LocalRunner, SegmentRunner
 from polyvox.stream import SynthesisStream
+from polyvox.stt.recognizer import SpeechRecognizer
 from polyvox.text.lexicon import Lexicon
 from polyvox.text.prepare import prepare_text, takes_phoneme_blocks
 from polyvox.text.segment import segment_text
@@ -52,7 +53,12 @@ class Synthesizer:
     """Validates requests and runs them through engine, resampling, speed and volume."""
 
     def __init__(
-        self, settings: Settings, registry: EngineRegistry, runner: SegmentRunner | None = None
+        self,
+        settings: Settings,
+        registry: EngineRegistry,
+        runner: SegmentRunner | None = None,
+        *,
+        asr: SpeechRecognizer | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -66,6 +72,8 @@ class Synthesizer:
         """Resolves engine voices, Kokoro blends and library voices (polyvox.voices.cloning)."""
         self.listeners: list[Callable[[SynthesisStream], None]] = []
         """Called with each stream when it is released (metrics, request logs)."""
+        self.asr = asr or SpeechRecognizer(settings)
+        """The service's speech recognizer: long-form validation and captions listen with it."""
 
     @property
     def active_streams(self) -> int:
