@@ -103,7 +103,7 @@ async def _sse(
 async def create_transcription(request: Request, service: ServiceDep, request_id: RequestIdDep) -> Response:
     """Speech to text in OpenAI's shape (see the module docstring for the fields)."""
     settings = service.settings.asr
-    if media_type(request) != "multipart/form-data":
+    if media_type(request) not in ("multipart/form-data", "application/x-www-form-urlencoded"):
         raise UnsupportedMediaError("expected Content-Type multipart/form-data", param="content-type")
     form = await read_form(request, service.settings, max_bytes=settings.max_upload_bytes)
     try:
@@ -121,6 +121,8 @@ async def create_transcription(request: Request, service: ServiceDep, request_id
             word_timestamps=fmt is formats.ResponseFormat.VERBOSE_JSON and "word" in granularities,
         )
         data = await upload.read()
+        if len(data) > settings.max_upload_bytes:  # the form cap allows for the fields around the file
+            raise PayloadTooLargeError(f"the upload exceeds {settings.max_upload_bytes} bytes", param="file")
     finally:
         await form.close()
     if stream and fmt not in (formats.ResponseFormat.JSON, formats.ResponseFormat.TEXT):
