@@ -99,7 +99,33 @@ async def _sse(
     yield sse_event(formats.done_event(" ".join(texts), duration))
 
 
-@router.post("/v1/audio/transcriptions", summary="Transcribe audio", responses=RESPONSES)
+_FORM_SCHEMA = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": "wav, mp3, flac, ogg, m4a or webm."},
+        "model": {"type": "string", "description": "'whisper-1' (the default), 'tiny.en' or a model folder."},
+        "language": {"type": "string", "description": "ISO-639-1 code of the speech."},
+        "prompt": {"type": "string", "description": "Text to condition the decoder with."},
+        "response_format": {"type": "string", "enum": [f.value for f in formats.ResponseFormat]},
+        "timestamp_granularities[]": {
+            "type": "array",
+            "items": {"type": "string", "enum": ["word", "segment"]},
+        },
+        "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+        "stream": {"type": "boolean", "description": "Server-sent events (json or text only)."},
+    },
+}
+
+
+@router.post(
+    "/v1/audio/transcriptions",
+    summary="Transcribe audio",
+    responses=RESPONSES,
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _FORM_SCHEMA}}}
+    },
+)
 async def create_transcription(request: Request, service: ServiceDep, request_id: RequestIdDep) -> Response:
     """Speech to text in OpenAI's shape (see the module docstring for the fields)."""
     settings = service.settings.asr
