@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import wave
 
@@ -12,7 +13,7 @@ import webvtt
 from tests.e2e.conftest import free_port
 
 from polyvox.config import Settings
-from polyvox.errors import InvalidParameterError
+from polyvox.errors import BusyError, InvalidParameterError
 from polyvox.stt import formats
 from polyvox.stt.base import (
     AsrFailedError,
@@ -116,3 +117,22 @@ def test_backends_come_from_entry_points() -> None:
     with pytest.raises(InvalidParameterError) as unknown:
         SpeechRecognizer(Settings(asr={"backend": "carrier-pigeon"}))
     assert unknown.value.param == "asr.backend"
+
+
+async def test_slots_bound_concurrent_transcriptions() -> None:
+    recognizer = SpeechRecognizer(Settings(asr={"max_concurrent": 1, "max_queue": 1}))
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with recognizer.slot():
+            await release.wait()
+
+    holder = asyncio.create_task(hold())
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(recognizer.run(sum, [1, 2]))  # queued: the one place in the queue
+    await asyncio.sleep(0)
+    with pytest.raises(BusyError):
+        await recognizer.run(sum, [3])
+    release.set()
+    await holder
+    assert await waiter == 3
