@@ -184,6 +184,15 @@ class EngineOut(BaseModel):
     load_seconds: float = Field(..., description="Seconds the last load took (including the self-test).")
     load_count: int = Field(..., description="Times the engine was loaded.")
     unload_count: int = Field(..., description="Times the engine was unloaded.")
+    state: str = Field(
+        "ready",
+        description="`ready`, or `needs_weights` when the engine's model folder lacks files (requests get "
+        "503 `engine_unavailable` until they are there).",
+    )
+    model_dir: str | None = Field(None, description="The folder the engine reads its weights from, if any.")
+    missing_files: list[str] = Field(
+        default_factory=list, description="Files the engine needs that its model folder lacks."
+    )
 
 
 class EngineList(BaseModel):
