@@ -32,7 +32,8 @@ TEXTS = [
     "she sells sea shells by the sea shore",
 ]
 XTTS_SPEAKERS = ("Ada Random", "Bob Random")
-XTTS_MAX_AUDIO_TOKENS = 40
+XTTS_MAX_AUDIO_TOKENS = 26
+"""A random GPT never emits its stop token: this caps each sentence (two streamed pieces of 20 tokens)."""
 XTTS_LANGUAGES = ["en", "es", "fr", "de", "it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "zh-cn", "hu", "ko",
                   "ja", "hi"]  # fmt: skip
 

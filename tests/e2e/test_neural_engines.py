@@ -68,28 +68,35 @@ class NeuralSite:
         )
 
 
-def _build(kind: str, folder: Path) -> Path:
-    """Build a tiny checkpoint in a subprocess (keeps torch and the model out of the test process)."""
+@pytest.fixture(scope="session")
+def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Both tiny checkpoints, built once in one subprocess (keeps torch and the models out of this one)."""
+    root = tmp_path_factory.mktemp("neural-builds")
     code = (
-        f"from pathlib import Path; from tests.neural_weights import build_{kind}; "
-        f"build_{kind}(Path({str(folder)!r}))"
+        "import sys; from pathlib import Path; from tests.neural_weights import build_xtts, build_pocket; "
+        "build_xtts(Path(sys.argv[1]) / 'xtts'); build_pocket(Path(sys.argv[1]) / 'pocket')"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", code, str(root)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-4000:]
-    return folder
+    return {"xtts": root / "xtts", "pocket": root / "pocket"}
 
 
 @pytest.fixture(scope="session")
-def xtts_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _build("xtts", tmp_path_factory.mktemp("xtts-build") / "xtts")
+def xtts_build(builds: dict[str, Path]) -> Path:
+    return builds["xtts"]
 
 
 @pytest.fixture(scope="session")
-def pocket_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _build("pocket", tmp_path_factory.mktemp("pocket-build") / "pocket")
+def pocket_build(builds: dict[str, Path]) -> Path:
+    return builds["pocket"]
 
 
 @pytest.fixture(scope="module")
@@ -246,6 +253,17 @@ def test_xtts_parameter_out_of_range_is_422(site: NeuralSite, field: str, value:
     assert error["code"] == "invalid_parameter" and error["param"] == field
 
 
+def test_engines_stream_several_pieces_per_sentence(site: NeuralSite) -> None:
+    """XTTS (``inference_stream``) and Pocket yield audio before the sentence is finished."""
+    for engine in ("xtts", "pocket"):
+        pieces = [
+            int(line.split("pieces=")[1].split()[0])
+            for line in site.server.log().splitlines()
+            if "neural_generated" in line and f"engine={engine}" in line
+        ]
+        assert pieces and max(pieces) >= 2, (engine, pieces)
+
+
 def test_xtts_over_wyoming(site: NeuralSite) -> None:
     async def speak() -> tuple[int, int]:
         async with AsyncTcpClient("127.0.0.1", site.wyoming_port) as client:
@@ -303,3 +321,18 @@ def test_no_socket_left_the_machine(site: NeuralSite) -> None:
     lines = site.socket_log.read_text(encoding="utf-8").splitlines()
     assert f"armed pid={site.server.process.pid}" in lines  # the hook ran in the server's interpreter
     assert [line for line in lines if not line.startswith("armed")] == []
+
+
+# -- the engine itself (no server) ---------------------------------------------------------------------
+def test_corrupt_xtts_checkpoint_is_engine_unavailable(tmp_path: Path, xtts_build: Path) -> None:
+    from polyvox.config import Settings
+    from polyvox.engines.neural.xtts import XttsEngine
+    from polyvox.errors import EngineUnavailableError
+
+    folder = tmp_path / "data" / "models" / "xtts"
+    shutil.copytree(xtts_build, folder)
+    (folder / "model.pth").write_bytes((xtts_build / "model.pth").read_bytes()[:4096])  # truncated download
+    engine = XttsEngine(Settings(data_dir=tmp_path / "data"))
+    with pytest.raises(EngineUnavailableError, match=r"could not load its weights from .*models/xtts"):
+        engine.load()
+    assert engine.model is None

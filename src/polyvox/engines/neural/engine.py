@@ -17,10 +17,13 @@ a ``seed``, the process-wide seeding lock (:func:`polyvox.engines.neural.runtime
 from __future__ import annotations
 
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+import structlog
 
 from polyvox.audio.chunk import AudioChunk
 from polyvox.engines.base import EngineInfo, Param, SynthesisParams, Voice
@@ -32,6 +35,8 @@ from polyvox.errors import EngineUnavailableError, InvalidParameterError, Polyvo
 
 if TYPE_CHECKING:
     from polyvox.config import Settings
+
+log = structlog.get_logger(__name__)
 
 ModelT = TypeVar("ModelT")
 CondT = TypeVar("CondT")
@@ -114,7 +119,21 @@ class NeuralEngine(ABC, Generic[ModelT, CondT]):
         )
         seed = params.extra.get("seed")
         with self._lock, seeded(None if seed is None else int(seed)):
-            yield from self._generate(model, text, voice, conditioning, params)
+            started = time.perf_counter()
+            first: float | None = None
+            pieces = 0
+            for chunk in self._generate(model, text, voice, conditioning, params):
+                first = time.perf_counter() - started if first is None else first
+                pieces += 1
+                yield chunk
+        # How the engine streamed this segment: pieces, and when the first one was ready.
+        log.info(
+            "neural_generated",
+            engine=self.info.name,
+            pieces=pieces,
+            first_piece_seconds=None if first is None else round(first, 4),
+            seconds=round(time.perf_counter() - started, 4),
+        )
 
     def check_parameters(self, params: SynthesisParams) -> None:
         """422 ``invalid_parameter`` for a declared parameter outside its range (the pipeline checks first
