@@ -317,22 +317,21 @@ def test_unload_gives_memory_back(site: NeuralSite) -> None:
     assert _rss(site.server.process.pid) < before - 50_000_000
 
 
+def test_corrupt_xtts_checkpoint_is_engine_unavailable(site: NeuralSite) -> None:
+    """A truncated model.pth (an interrupted download) is a 503 naming the folder, never a 500."""
+    folder = site.server.trace_file.parent / "data" / "models" / "xtts"
+    good = (folder / "model.pth").read_bytes()
+    assert site.engine("xtts")["loaded"] is False  # unloaded by the test before
+    try:
+        (folder / "model.pth").write_bytes(good[:4096])
+        refused = site.speech(text=SENTENCE, engine="xtts", voice="ada-random")
+        assert_unavailable(refused, "could not load its weights", str(folder))
+        assert site.engine("xtts")["loaded"] is False
+    finally:
+        (folder / "model.pth").write_bytes(good)
+
+
 def test_no_socket_left_the_machine(site: NeuralSite) -> None:
     lines = site.socket_log.read_text(encoding="utf-8").splitlines()
     assert f"armed pid={site.server.process.pid}" in lines  # the hook ran in the server's interpreter
     assert [line for line in lines if not line.startswith("armed")] == []
-
-
-# -- the engine itself (no server) ---------------------------------------------------------------------
-def test_corrupt_xtts_checkpoint_is_engine_unavailable(tmp_path: Path, xtts_build: Path) -> None:
-    from polyvox.config import Settings
-    from polyvox.engines.neural.xtts import XttsEngine
-    from polyvox.errors import EngineUnavailableError
-
-    folder = tmp_path / "data" / "models" / "xtts"
-    shutil.copytree(xtts_build, folder)
-    (folder / "model.pth").write_bytes((xtts_build / "model.pth").read_bytes()[:4096])  # truncated download
-    engine = XttsEngine(Settings(data_dir=tmp_path / "data"))
-    with pytest.raises(EngineUnavailableError, match=r"could not load its weights from .*models/xtts"):
-        engine.load()
-    assert engine.model is None
