@@ -21,6 +21,7 @@ from pathlib import Path
 from polyvox.asr import Transcriber
 from polyvox.config import Settings
 from polyvox.doctor import DoctorReport, diagnose
+from polyvox.errors import EngineNotFoundError
 
 NEURAL = ("xtts", "pocket", "chatterbox", "styletts2")
 REPO = Path(__file__).resolve().parents[1]
@@ -57,7 +58,12 @@ def main() -> None:
                 if build is not None:
                     build(settings.data_dir / "models" / name)
         whisper = Transcriber(threads=2)
-        reports = [diagnose(settings, name, transcriber=whisper) for name in ["piper", *names]]
+        reports = []
+        for name in ["piper", *names]:
+            try:
+                reports.append(diagnose(settings, name, transcriber=whisper))
+            except EngineNotFoundError:  # its package (extra) is not installed here
+                reports.append(DoctorReport(name, "not installed"))
     print("| engine | state | device | load s | first audio s | RTF | WER | similarity | note |")
     print("|---|---|---|---|---|---|---|---|---|")
     for report in reports:

@@ -35,6 +35,8 @@ SENTENCES = (
     "The weather is nice today, and we are going to the park with our friends.",
     "After lunch we will read a good book together, and then walk back home before dinner.",
 )
+MIN_VOICED_SECONDS = 0.5
+"""Less voiced audio than this (after resemblyzer's VAD) gives no similarity rather than a meaningless one."""
 REFERENCE_TEXT = "My voice is the reference for this test, recorded once and kept in the library."
 
 
@@ -124,6 +126,8 @@ def _similarity() -> Callable[[FloatArray, FloatArray], float | None]:
 
     def embed(samples: FloatArray) -> Any:
         wav = resemblyzer.preprocess_wav(resample(samples, LIBRARY_RATE, 16000), source_sr=16000)
+        if len(wav) < MIN_VOICED_SECONDS * 16000:  # resemblyzer's VAD found (almost) no voice
+            raise ValueError("too little voiced audio for a speaker embedding")
         return np.asarray(encoder.embed_utterance(wav))
 
     def cosine(reference: FloatArray, output: FloatArray) -> float | None:
