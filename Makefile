@@ -13,8 +13,13 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 
+# The neural engines' extras too; torchaudio and torchcodec without their pins, so torch stays the CPU 2.13
+# wheel (coqui-tts only needs them present: Polyvox loads audio itself; see polyvox.engines.neural.compat).
+NO_DEPS := torchaudio==2.11.1 torchcodec==0.17.0
+
 install-test: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test,similarity]"
+	$(BIN)/python -m pip install --quiet -e ".[test,similarity,xtts,pocket]"
+	$(BIN)/python -m pip install --quiet --no-deps $(NO_DEPS)
 
 ## Set up and run the server on the embedded default engine (piper).
 run: install

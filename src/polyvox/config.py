@@ -60,6 +60,20 @@ class EngineSettings(BaseModel):
     enable_test_engines: bool = Field(
         False, description="List the deterministic 'tone' test engine alongside the real ones."
     )
+    # Neural engines (polyvox.engines.neural): weights the user put on disk, and where the model runs.
+    model_dirs: dict[str, Path] = Field(
+        default_factory=dict,
+        description="Per-engine folder of model weights (engine name -> path) overriding "
+        'DATA_DIR/models/<engine>/, e.g. POLYVOX_ENGINES__MODEL_DIRS=\'{"xtts": "/models/xtts"}\'.',
+    )
+    device: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per-engine torch device (engine name -> 'auto', 'cpu', 'cuda' or 'cuda:N'); 'auto' (the "
+        "default) picks CUDA when torch sees a GPU, else the CPU.",
+    )
+    half_precision: bool = Field(
+        True, description="Run neural engines in fp16 on CUDA where the model supports it (never on the CPU)."
+    )
 
 
 class ToneSettings(BaseModel):

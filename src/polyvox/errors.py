@@ -101,6 +101,16 @@ class EngineFailedError(PolyvoxError):
     code = "engine_failed"
 
 
+class EngineUnavailableError(PolyvoxError):
+    """The engine cannot run here: its weights are missing or unreadable (polyvox.engines.neural.weights).
+
+    A condition of this installation, not a failure of the engine: it never counts against its health.
+    """
+
+    status = 503
+    code = "engine_unavailable"
+
+
 class RequestTimeoutError(PolyvoxError):
     """The synthesis ran past ``limits.request_timeout``; it was stopped and its queued work cancelled."""
 

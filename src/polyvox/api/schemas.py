@@ -19,6 +19,17 @@ ENGINE_PARAMETERS = (
     "pitch",
     "delay",
     "fail_at",
+    "seed",
+    "repetition_penalty",
+    "length_penalty",
+    "gpt_cond_len",
+    "eos_threshold",
+    "exaggeration",
+    "cfg_weight",
+    "alpha",
+    "beta",
+    "diffusion_steps",
+    "embedding_scale",
 )
 """Native-route fields handed to the engine in ``SynthesisRequest.extra`` (only those that are set)."""
 
@@ -109,6 +120,20 @@ class SynthesizeRequest(BaseModel):
     pitch: float | None = Field(None, description="eSpeak: pitch 0-100 (default 50).")
     delay: float | None = Field(None, description="Tone test engine: seconds to sleep per sentence.")
     fail_at: int | None = Field(None, description="Tone test engine: sentence index at which to fail.")
+    # Neural engines (polyvox.engines.neural); each engine's ranges are listed by /v1/engines.
+    seed: int | None = Field(
+        None, description="Neural engines: same seed, same samples (random when absent)."
+    )
+    repetition_penalty: float | None = Field(None, description="XTTS: penalty on repeated GPT tokens.")
+    length_penalty: float | None = Field(None, description="XTTS: length penalty of the GPT search.")
+    gpt_cond_len: int | None = Field(None, description="XTTS: seconds of the reference used for its latents.")
+    eos_threshold: float | None = Field(None, description="Pocket TTS: end-of-speech logit threshold.")
+    exaggeration: float | None = Field(None, description="Chatterbox: emotion exaggeration.")
+    cfg_weight: float | None = Field(None, description="Chatterbox: classifier-free guidance weight.")
+    alpha: float | None = Field(None, description="StyleTTS2: timbre mix of reference and predicted style.")
+    beta: float | None = Field(None, description="StyleTTS2: prosody mix of reference and predicted style.")
+    diffusion_steps: int | None = Field(None, description="StyleTTS2: style diffusion steps.")
+    embedding_scale: float | None = Field(None, description="StyleTTS2: classifier-free guidance scale.")
     normalize: bool | None = Field(
         None,
         description="Rewrite numbers, dates, currency, units, abbreviations, URLs into words (English "
@@ -184,6 +209,15 @@ class EngineOut(BaseModel):
     load_seconds: float = Field(..., description="Seconds the last load took (including the self-test).")
     load_count: int = Field(..., description="Times the engine was loaded.")
     unload_count: int = Field(..., description="Times the engine was unloaded.")
+    state: str = Field(
+        "ready",
+        description="`ready`, or `needs_weights` when the engine's model folder lacks files (requests get "
+        "503 `engine_unavailable` until they are there).",
+    )
+    model_dir: str | None = Field(None, description="The folder the engine reads its weights from, if any.")
+    missing_files: list[str] = Field(
+        default_factory=list, description="Files the engine needs that its model folder lacks."
+    )
 
 
 class EngineList(BaseModel):

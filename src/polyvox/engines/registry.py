@@ -20,12 +20,19 @@ import structlog
 
 from polyvox.engines.base import Engine, EngineFactory, EngineInfo, SynthesisParams, Voice
 from polyvox.engines.memory import release_memory, rss_bytes
-from polyvox.errors import EngineFailedError, EngineNotFoundError, VoiceNotFoundError
+from polyvox.errors import (
+    EngineFailedError,
+    EngineNotFoundError,
+    EngineUnavailableError,
+    PolyvoxError,
+    VoiceNotFoundError,
+)
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
     from polyvox.config import Settings
+    from polyvox.engines.neural.weights import WeightsStatus
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +80,14 @@ class EngineStatus:
     last_error: str | None = None
     failures: int = 0
     retries: int = 0
+    weights: WeightsStatus | None = None
+    """For engines that load weights from a folder (polyvox.engines.neural): what that folder holds."""
+
+
+def weights_status(factory: EngineFactory, settings: Settings) -> WeightsStatus | None:
+    """The weights check of engines that declare one (``weights_status(settings)``), else None."""
+    check = getattr(factory, "weights_status", None)
+    return cast("WeightsStatus", check(settings)) if callable(check) else None
 
 
 def discover_factories() -> dict[str, EngineFactory]:
@@ -143,6 +158,7 @@ class EngineRegistry:
             last_error=s.last_error,
             failures=s.failures,
             retries=s.retries,
+            weights=weights_status(s.factory, self._settings),
         )
 
     # -- isolation (called from worker threads; plain assignments only) ---------------------------
@@ -157,11 +173,18 @@ class EngineRegistry:
     def note_retry(self, name: str) -> None:
         self._state(name).retries += 1
 
+    def check_weights(self, name: str) -> None:
+        """``EngineUnavailableError`` (503) when the engine's weights folder lacks files."""
+        weights = weights_status(self._state(name).factory, self._settings)
+        if weights is not None and not weights.ready:
+            raise EngineUnavailableError(weights.message)
+
     def voices(self, name: str) -> list[Voice]:
         return self.instance(name).voices()
 
     def resolve_voice(self, name: str, voice_id: str | None) -> Voice:
         """The engine's voice with this id (or its default); unknown ids are an error, never a fallback."""
+        self.check_weights(name)  # an engine without its weights is unavailable, whatever the voice
         engine = self.instance(name)
         wanted = voice_id or self._settings.engines.default_voices.get(name) or engine.default_voice()
         voices = engine.voices()
@@ -203,6 +226,7 @@ class EngineRegistry:
                 await self._drop(name, state, reason="reload_unhealthy")
             if state.loaded:
                 return
+            self.check_weights(name)
             engine = self.instance(name)
             before = rss_bytes()
             started = time.perf_counter()
@@ -212,6 +236,9 @@ class EngineRegistry:
             except TimeoutError:
                 state.instance = None  # the load may still finish in its thread: forget that object
                 raise EngineFailedError(f"engine {name!r} did not load within {timeout} s") from None
+            except PolyvoxError:  # the engine's own verdict (engine_unavailable: unreadable weights)
+                await self.run_blocking(engine.unload)
+                raise
             except Exception as exc:
                 await self.run_blocking(engine.unload)
                 raise EngineFailedError(f"engine {name!r} failed to load: {exc}") from exc
@@ -231,6 +258,8 @@ class EngineRegistry:
     def _self_test(self, engine: Engine) -> float | None:
         """Synthesize one short sentence to measure this host's real-time factor (warms the model too)."""
         if engine.info.name in TEST_ENGINES or "en-us" not in engine.info.languages:
+            return None
+        if not engine.voices():  # speaks library voices only (XTTS without speakers_xtts.pth)
             return None
         started = time.perf_counter()
         voice = self._voice_for_self_test(engine)

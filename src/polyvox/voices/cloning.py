@@ -37,6 +37,8 @@ class ClonedVoice(Voice):
     """The target's normalized reference recording (for engines that clone natively)."""
     native: bool = False
     """The engine clones from ``reference`` itself; no conversion afterwards."""
+    transcript: str = ""
+    """What is said in ``reference`` (engines that condition on it: XTTS ignores it, others use it)."""
 
 
 def library_for(settings: Settings) -> VoiceLibrary:
@@ -103,11 +105,10 @@ class VoiceRouter:
         if stored.blend and engine in BLEND_ENGINES:
             return self.blend_voice(engine, stored.blend)
         native = cloning_mode(self.registry, engine) == "native"
-        base = (
-            self.registry.resolve_voice(engine, None)
-            if native
-            else self.base_voice(engine, stored.language, stored.gender)
-        )
+        if native:  # the reference is the voice: its own id (caches key on it), no engine voice behind it
+            base = Voice(id=LIBRARY_PREFIX + slug, name=stored.name, engine=engine, language=stored.language)
+        else:
+            base = self.base_voice(engine, stored.language, stored.gender)
         return ClonedVoice(
             id=base.id,
             name=stored.name,
@@ -119,6 +120,7 @@ class VoiceRouter:
             target=slug,
             reference=self.library.path(slug) / REFERENCE_FILE,
             native=native,
+            transcript=stored.transcript,
         )
 
     def base_voice(self, engine: str, language: str, gender: str | None) -> Voice:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -20,7 +20,7 @@ from polyvox.api.schemas import (
     VoiceOut,
 )
 from polyvox.engines.base import Voice
-from polyvox.engines.registry import EngineRegistry
+from polyvox.engines.registry import EngineRegistry, EngineStatus
 from polyvox.synthesis import Synthesizer
 from polyvox.voices.cloning import cloning_mode, library_voices
 
@@ -59,7 +59,16 @@ def engine_out(registry: EngineRegistry, name: str) -> EngineOut:
         load_seconds=round(status.load_seconds, 4),
         load_count=status.load_count,
         unload_count=status.unload_count,
+        **_weights_fields(status),
     )
+
+
+def _weights_fields(status: EngineStatus) -> dict[str, Any]:
+    """``state``, ``model_dir`` and ``missing_files`` of engines that read a weights folder."""
+    weights = status.weights
+    if weights is None:
+        return {}
+    return {"state": weights.state, "model_dir": str(weights.folder), "missing_files": list(weights.missing)}
 
 
 @router.get("/v1/engines", summary="List engines", response_model=EngineList)
