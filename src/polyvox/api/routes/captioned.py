@@ -109,7 +109,9 @@ async def longform_response(
     synthesizer: Synthesizer, request: SynthesisRequest, fmt: AudioFormat, bit_depth: int, validate: bool
 ) -> Response:
     """The native route's long-form reply: the whole file, figures and validation results as headers."""
-    check_output(fmt, request.sample_rate or encoded_rate(fmt, 24000), bit_depth)
+    check_output(
+        fmt, request.sample_rate or encoded_rate(fmt, 24000), bit_depth, exact=request.sample_rate is not None
+    )
     result = await synthesize_long(
         synthesizer, request, validate=validate, rate_for=lambda rate: encoded_rate(fmt, rate)
     )
