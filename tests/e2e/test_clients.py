@@ -8,7 +8,7 @@
   HomeAssistant-OpenAI-TTS``; ``model, input, voice, response_format, speed`` and ``instructions``; mp3, or
   opus read in chunks when streaming.
 * SillyTavern's "OpenAI Compatible" provider (src/endpoints/openai.js, custom/generate-voice): its server
-  posts ``input, response_format, voice, speed, model`` with ``Authorization: Bearer `` (empty key).
+  posts ``input, response_format, voice, speed, model`` with ``Authorization: Bearer`` (no key set).
 * LiveKit's OpenAI plugin (livekit-plugins-openai tts.py) and Pipecat's OpenAITTSService: the ``AsyncOpenAI``
   SDK, ``with_streaming_response``, and they take ``pcm`` to be 24 kHz.
 """
@@ -131,7 +131,8 @@ def test_sillytavern_openai_compatible(server: Server, transcriber: Transcriber)
     response = httpx.post(
         f"{server.url}/v1/audio/speech",
         json=body,
-        headers={"Content-Type": "application/json", "Authorization": "Bearer "},
+        # No key set: "Bearer " + "", which fetch() normalizes (trims) to this on the wire.
+        headers={"Content-Type": "application/json", "Authorization": "Bearer"},
         timeout=120,
     )
     assert response.status_code == 200, response.text

