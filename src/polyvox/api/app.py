@@ -55,6 +55,17 @@ async def _preload(app: FastAPI, service: Polyvox) -> None:
     log.info("ready", engine=name)
 
 
+def _voices_folder(settings: Settings) -> None:
+    """Create the folder added voices go in, so a newcomer finds it (read-only setups just skip it)."""
+    folder = settings.resolved_voices_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.warning("voices_dir_unavailable", path=str(folder), error=str(exc))
+        return
+    log.info("voices_dir", path=str(folder), hint="add piper .onnx + .onnx.json or Kokoro voice files here")
+
+
 def create_app(
     settings: Settings | None = None, factories: dict[str, EngineFactory] | None = None
 ) -> FastAPI:
@@ -63,6 +74,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _voices_folder(settings)
         service = Polyvox(settings, factories)
         app.state.polyvox = service
         app.state.started_at = time.time()

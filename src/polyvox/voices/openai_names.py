@@ -1,8 +1,8 @@
 """OpenAI's voice names (``alloy`` ... ``cedar``) and the engine voice each one speaks with.
 
-A name listed in the ``openai_voices`` setting speaks with the voice given there. The others speak with a
-voice of the default engine picked by the gender OpenAI's voice sounds, English voices first; same-gender
-names take turns over the engine's voices, so they sound different whenever the engine has several.
+A name listed in the ``openai_voices`` setting speaks with the voice given there. The others speak with an
+English voice of the default engine (its default voice first), of the gender OpenAI's voice sounds when the
+engine has such voices; no two names share a voice unless the engine has fewer voices than there are names.
 """
 
 from __future__ import annotations
@@ -32,14 +32,25 @@ OPENAI_VOICES: dict[str, str] = {
 """Every voice name of OpenAI's speech API (openapi.yaml 2.3.0) and the gender it sounds."""
 
 
-def _pick(name: str, voices: list[Voice]) -> Voice | None:
-    gender = OPENAI_VOICES[name]
+def assignment(voices: list[Voice], default: Voice) -> dict[str, Voice]:
+    """Each OpenAI name's voice among ``voices``: English ones, the default voice first; each name takes the
+    first voice not yet taken, of its gender if there is one, so names share a voice only when the engine
+    has fewer voices than there are names."""
     english = [v for v in voices if v.language.lower().startswith("en")] or voices
-    pool = [v for v in english if v.gender == gender] or english
-    if not pool:
-        return None
-    turn = [n for n, g in OPENAI_VOICES.items() if g == gender].index(name)
-    return pool[turn % len(pool)]
+    english.sort(key=lambda v: v.id != default.id)
+    taken: set[str] = set()
+    chosen: dict[str, Voice] = {}
+    for name, gender in OPENAI_VOICES.items():
+        free = [v for v in english if v.id not in taken]
+        if not free:  # every voice is in use: start another round
+            taken.clear()
+            free = english
+        if not free:
+            break
+        voice = next((v for v in free if v.gender == gender), free[0])
+        taken.add(voice.id)
+        chosen[name] = voice
+    return chosen
 
 
 def openai_voice(name: str, settings: Settings, registry: EngineRegistry) -> tuple[str, str | None] | None:
@@ -54,5 +65,6 @@ def openai_voice(name: str, settings: Settings, registry: EngineRegistry) -> tup
         return (engine, voice or None) if slash else (registry.default, engine)
     if key not in OPENAI_VOICES:
         return None
-    picked = _pick(key, registry.voices(registry.default))
-    return registry.default, picked.id if picked is not None else None
+    default = registry.default
+    picked = assignment(registry.voices(default), registry.resolve_voice(default, None)).get(key)
+    return default, picked.id if picked is not None else None
