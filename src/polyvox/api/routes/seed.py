@@ -140,6 +140,7 @@ async def seed_tts(
 
 @router.get("/api/v1/outputs/{name}", summary="A file written by `response: url`")
 async def seed_output(name: str, request: Request) -> FileResponse:
+    """The audio file `POST /api/v1/tts` (or `process-queue`) wrote; 404 once the storage policy removed it."""
     storage: Storage = request.app.state.storage
     folder = storage.dirs["output"].resolve()
     path = (folder / name).resolve()
