@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends
 from starlette.responses import Response
 
 from polyvox.api.deps import RegistryDep, RequestIdDep, SettingsDep, SynthesizerDep, limit_body, require_json
-from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine
+from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine, ignored_header
 from polyvox.api.schemas import SpeechRequest
 from polyvox.api.streaming import audio_response, open_stream, sse_response
 from polyvox.audio.encode import AudioFormat, parse_format
@@ -138,5 +138,5 @@ async def create_speech(
     else:
         response = audio_response(stream, fmt, body.bit_depth, request_id)
     if ignored := ignored_fields(body, takes_instructions):
-        response.headers["X-Polyvox-Ignored"] = ", ".join(ignored)
+        response.headers["X-Polyvox-Ignored"] = ignored_header(ignored)
     return response

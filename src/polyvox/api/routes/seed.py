@@ -25,7 +25,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 
 from polyvox.api.deps import RegistryDep, RequestIdDep, SettingsDep, SynthesizerDep
 from polyvox.api.routes.captioned import encode_whole
-from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine
+from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine, ignored_header
 from polyvox.api.routes.config import get_config
 from polyvox.api.routes.engines import list_audio_voices
 from polyvox.api.routes.health import health
@@ -127,7 +127,7 @@ async def seed_tts(
     )
     data, headers = await _render(synthesizer, speech, body.format)
     if ignored:
-        headers["X-Polyvox-Ignored"] = ", ".join(ignored)
+        headers["X-Polyvox-Ignored"] = ignored_header(ignored)
     fmt = parse_format(body.format, "format")
     if body.response == "audio":
         return Response(data, media_type=MEDIA_TYPES[fmt], headers=headers)
@@ -140,7 +140,7 @@ async def seed_tts(
 
 @router.get("/api/v1/outputs/{name}", summary="A file written by `response: url`")
 async def seed_output(name: str, request: Request) -> FileResponse:
-    """The audio file `POST /api/v1/tts` (or `process-queue`) wrote; 404 once the storage policy removed it."""
+    """The audio file `POST /api/v1/tts` (or `process-queue`) wrote; 404 once storage cleanup removed it."""
     storage: Storage = request.app.state.storage
     folder = storage.dirs["output"].resolve()
     path = (folder / name).resolve()
