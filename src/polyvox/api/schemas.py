@@ -108,7 +108,7 @@ class SynthesizeRequest(BaseModel):
     volume: float = Field(1.0, ge=0.0, le=4.0, description="Linear gain, 0 to 4.")
     format: str = Field(
         "wav",
-        description="Audio format: wav, pcm, mp3, opus, aac or flac.",
+        description="Audio format: wav, pcm, mp3, opus, aac, flac, ulaw, alaw, wav_ulaw or wav_alaw.",
         json_schema_extra={"enum": _FORMATS},
     )
     sample_rate: int | None = Field(None, description="Output rate in Hz (8000-48000); default: native rate.")

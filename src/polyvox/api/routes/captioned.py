@@ -47,10 +47,12 @@ class CaptionedRequest(BaseModel):
 
     input: str = Field(..., description="The text to speak (up to `longform.max_chars`).")
     engine: str | None = Field(None, description="Engine name; default: the default engine.")
-    voice: str | None = Field(None, description="Voice id of the engine.")
+    voice: str | None = Field(None, description="Any voice name every route takes (`joe`, `alloy`...).")
     language: str | None = Field(None, description="Language code.")
     speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking speed.")
-    response_format: str = Field("wav", description="Audio format: wav, mp3, opus, aac, flac or pcm.")
+    response_format: str = Field(
+        "wav", description="Audio format: wav, mp3, opus, aac, flac, pcm, ulaw, alaw, wav_ulaw or wav_alaw."
+    )
     caption_format: Literal["json", "srt", "vtt"] = Field(
         "json", description="`json`: only the `words` list; `srt`/`vtt`: also `captions` as that text format."
     )
