@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -33,6 +34,7 @@ from polyvox.request import MIN_RATE, SynthesisRequest
 from polyvox.service import Polyvox
 
 if TYPE_CHECKING:
+    from polyvox.engines.base import Voice
     from polyvox.longform import LongformResult
 
 app = typer.Typer(help="Polyvox: a self-hosted speech server with many engines.", no_args_is_help=True)
@@ -78,7 +80,7 @@ def _say_long(
     """Speak into ``output`` as a long-form job; with ``path``, also write captions (SRT, VTT or JSON)."""
     from polyvox import captions
 
-    validate_output(fmt, request.sample_rate or MIN_RATE, bit_depth)
+    validate_output(fmt, request.sample_rate or MIN_RATE, bit_depth, exact=request.sample_rate is not None)
     result = asyncio.run(_long_job(get_settings(), request, fmt, captions=path is not None))
     encode_file([result.audio.samples], Path(output), fmt, result.audio.sample_rate, bit_depth)
     err.print(
@@ -100,7 +102,7 @@ def _say_long(
 async def _say(
     settings: Settings, request: SynthesisRequest, fmt: AudioFormat, bit_depth: int, output: str
 ) -> None:
-    validate_output(fmt, request.sample_rate or MIN_RATE, bit_depth)
+    validate_output(fmt, request.sample_rate or MIN_RATE, bit_depth, exact=request.sample_rate is not None)
     async with Polyvox(settings) as polyvox:
         stream = await polyvox.synthesizer.open(request, rate_for=lambda rate: encoded_rate(fmt, rate))
         async with stream:
@@ -119,6 +121,27 @@ async def _say(
             f"{stats.synthesis_seconds:.2f} s (RTF {stats.real_time_factor or 0:.3f})",
             highlight=False,
         )
+
+
+def _check_output(output: str | None) -> str:
+    """Where ``say`` writes (``-``: standard output), refused before any synthesis if it cannot be written."""
+    if output is None or output == "-":
+        if sys.stdout.isatty():
+            raise PolyvoxError(
+                "refusing to write audio to a terminal; give a file with -o FILE, or pipe standard output "
+                "into a player: polyvox say TEXT -o - | aplay",
+                param="output",
+            )
+        return "-"
+    target = Path(output)
+    if target.is_dir():
+        raise PolyvoxError(f"{output} is a directory; give a file name", param="output")
+    folder = target.parent
+    if not folder.is_dir():
+        raise PolyvoxError(f"cannot write {output}: folder {str(folder)!r} does not exist", param="output")
+    if not os.access(folder, os.W_OK):
+        raise PolyvoxError(f"cannot write {output}: folder {str(folder)!r} is not writable", param="output")
+    return output
 
 
 @app.command()
@@ -152,12 +175,7 @@ def say(
     if text == "-":
         text = sys.stdin.read()
     try:
-        if output is None:
-            if sys.stdout.isatty():
-                raise PolyvoxError(
-                    "give an output file with -o FILE (or -o - for standard output)", param="output"
-                )
-            output = "-"
+        output = _check_output(output)
         if format is not None:
             fmt = parse_format(format, "format")
         elif output == "-":
@@ -185,6 +203,10 @@ def say(
             asyncio.run(_say(settings, request, fmt, bit_depth, output))
     except PolyvoxError as error:
         raise _fail(error) from None
+    except OSError as error:  # the output vanished or filled up while writing
+        raise _fail(
+            PolyvoxError(f"cannot write {output}: {error.strerror or error}", param="output")
+        ) from None
     if output != "-":
         err.print(f"wrote {output}", highlight=False)
 
@@ -207,25 +229,53 @@ def engines() -> None:
         polyvox.executor.shutdown()
 
 
+def _voice_json(voice: Voice) -> dict[str, object]:
+    return {
+        "engine": voice.engine,
+        "id": voice.id,
+        "name": voice.name,
+        "language": voice.language,
+        "gender": voice.gender,
+        "speakers": list(voice.speakers),
+        "languages": list(voice.languages),
+    }
+
+
 @app.command()
 def voices(
     engine: Annotated[str | None, typer.Option("--engine", "-e", help="Only this engine's voices.")] = None,
     language: Annotated[
         str | None, typer.Option("--language", "-l", help="Only voices of this language.")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON array, every field of every voice.")
+    ] = False,
 ) -> None:
-    """List voices, of every engine or of one."""
+    """List voices, of every engine or of one (a table on a terminal; tab-separated lines when piped)."""
     settings = get_settings()
     polyvox = Polyvox(settings)
     try:
         names = [engine] if engine else polyvox.registry.names()
-        table = Table("engine", "voice", "name", "language", "gender", "speakers")
-        for name in names:
-            for voice in polyvox.registry.voices(name):
-                if language and not voice.language.lower().startswith(language.lower()):
-                    continue
-                speakers = ", ".join(voice.speakers[:4]) + (" …" if len(voice.speakers) > 4 else "")
-                table.add_row(name, voice.id, voice.name, voice.language, voice.gender or "", speakers)
+        found = [
+            voice
+            for name in names
+            for voice in polyvox.registry.voices(name)
+            if not language or voice.language.lower().startswith(language.lower())
+        ]
+        if as_json:
+            sys.stdout.write(
+                json.dumps([_voice_json(voice) for voice in found], ensure_ascii=False, indent=1) + "\n"
+            )
+            return
+        columns = ("engine", "voice", "name", "language", "gender", "speakers")
+        rows = [(v.engine, v.id, v.name, v.language, v.gender or "", ", ".join(v.speakers)) for v in found]
+        if not out.is_terminal:  # whole ids, one voice a line, for grep and cut
+            sys.stdout.write("".join("\t".join(row) + "\n" for row in (columns, *rows)))
+            return
+        table = Table(*columns)
+        for row in rows:
+            speakers = row[5] if len(row[5]) < 40 else row[5][:40] + " …"
+            table.add_row(*row[:5], speakers)
         out.print(table)
     except PolyvoxError as error:
         raise _fail(error) from None
@@ -285,7 +335,7 @@ def serve(
     ray: Annotated[
         str | None,
         typer.Option(
-            help="Run engines on Ray Serve: 'auto', a cluster address, or 'local' (needs polyvox[ray])."
+            help="Run engines on Ray Serve: 'auto', a cluster address, or 'local' (needs polyvox\\[ray])."
         ),
     ] = None,
 ) -> None:

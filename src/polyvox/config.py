@@ -163,11 +163,10 @@ class Settings(BaseSettings):
     )
     max_text_length: int = Field(100_000, ge=1, description="Longest text (characters) one request may send.")
     openai_voices: dict[str, str] = Field(
-        default_factory=lambda: dict.fromkeys(
-            ("alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse"),
-            "piper/joe",
-        ),
-        description="OpenAI voice names mapped to 'engine/voice' (or a voice of the default engine).",
+        default_factory=dict,
+        description="OpenAI voice names (or any alias) mapped to 'engine/voice' (or a voice of the default "
+        "engine). OpenAI names not listed speak with a voice of the default engine chosen by gender, a "
+        "different one per name where the engine has several (polyvox.voices.openai_names).",
     )
     engines: EngineSettings = Field(default_factory=EngineSettings)
     tone: ToneSettings = Field(default_factory=ToneSettings)

@@ -45,6 +45,11 @@ class SynthesisRequest:
         return self.input_type == "ssml" or (self.input_type is None and is_ssml(self.text))
 
 
+def speakable(text: str) -> bool:
+    """Whether ``text`` has anything to say: a letter or digit in any script (``"..."`` has not)."""
+    return any(char.isalnum() for char in text)
+
+
 def rated_speed(speed: float, rate: float) -> float:
     """The speed of text read at an SSML ``<prosody rate>``, kept within the speeds Polyvox renders."""
     return min(max(speed * rate, MIN_SPEED), MAX_SPEED)

@@ -32,6 +32,7 @@ from polyvox.request import (
     SynthesisRequest,
     check_range,
     language_supported,
+    speakable,
 )
 from polyvox.scaleout.runner import LocalRunner, SegmentRunner
 from polyvox.stream import SynthesisStream
@@ -198,8 +199,8 @@ class Synthesizer:
                 segments = await asyncio.to_thread(self._segments, request, name, language)
             elif segments is None:
                 segments = self._segments(request, name, language)
-            if not segments:
-                raise EmptyTextError("text has nothing to speak", param="text")
+            if not any(speakable(s) for s in segments) and not any(p.pause for p in plan or ()):
+                raise EmptyTextError("nothing to speak: the text has no letters or digits", param="text")
             engine = await lease.enter_async_context(self.registry.acquire(name))
             rate = request.sample_rate or engine.info.sample_rate
             if rate_for is not None:

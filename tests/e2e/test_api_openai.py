@@ -58,7 +58,8 @@ def native_seconds(server: Server, **fields: object) -> tuple[float, int]:
     return float(response.headers["x-audio-seconds"]), int(response.headers["x-sample-rate"])
 
 
-EXPECTED_RATES = {"mp3": 16000, "opus": 48000, "aac": 16000, "flac": 16000, "wav": 16000, "pcm": 16000}
+# pcm is OpenAI's 24 kHz on this route; the other formats keep the engine's rate (tone: 16 kHz).
+EXPECTED_RATES = {"mp3": 16000, "opus": 48000, "aac": 16000, "flac": 16000, "wav": 16000, "pcm": 24000}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -67,7 +68,7 @@ def test_every_format_with_the_tone_engine(server: Server, client: OpenAI, fmt: 
     reference, _ = native_seconds(server, text=TONE_TEXT, engine="tone")
     response = client.audio.speech.create(model="tone", voice="beep", input=TONE_TEXT, response_format=fmt)  # type: ignore[arg-type]
     assert response.response.headers["x-engine"] == "tone"
-    seconds, rate = decode_response(response.content, fmt, 16000)
+    seconds, rate = decode_response(response.content, fmt, EXPECTED_RATES["pcm"])
     assert rate == EXPECTED_RATES[fmt]
     assert seconds == pytest.approx(reference, rel=0.05)
 
@@ -88,8 +89,8 @@ def test_every_format_with_piper(client: OpenAI, piper_reference: float, fmt: st
     )  # type: ignore[arg-type]
     headers = response.response.headers
     assert (headers["x-engine"], headers["x-voice"]) == ("piper", "joe")
-    seconds, rate = decode_response(response.content, fmt, 22050)
-    assert rate == {"opus": 48000, "aac": 22050, "mp3": 22050}.get(fmt, 22050)
+    seconds, rate = decode_response(response.content, fmt, 24000)
+    assert rate == {"opus": 48000, "pcm": 24000}.get(fmt, 22050)
     # Piper's duration predictor is noisy: two syntheses of the same text differ by a few percent.
     assert seconds == pytest.approx(piper_reference, rel=0.05)
 
@@ -120,7 +121,7 @@ def test_streaming_response_arrives_in_chunks(client: OpenAI, piper_reference: f
         chunks.extend(response.iter_bytes())
     data = b"".join(chunks)
     assert len(chunks) >= 2
-    assert len(data) / 2 / 22050 == pytest.approx(piper_reference, rel=0.05)
+    assert len(data) / 2 / 24000 == pytest.approx(piper_reference, rel=0.05)  # OpenAI's pcm rate
 
 
 def test_sse_stream(server: Server, client: OpenAI) -> None:
@@ -136,7 +137,7 @@ def test_sse_stream(server: Server, client: OpenAI) -> None:
     assert all(set(e) == {"type", "audio"} and e["type"] == "speech.audio.delta" for e in deltas)
     audio = b"".join(base64.b64decode(e["audio"]) for e in deltas)
     reference, _ = native_seconds(server, text=TONE_TEXT, engine="tone")
-    assert len(audio) / 2 / 16000 == pytest.approx(reference, abs=1e-3)
+    assert len(audio) / 2 / 24000 == pytest.approx(reference, abs=1e-3)
     assert done["type"] == "speech.audio.done"
     usage = done["usage"]
     assert set(usage) == {"input_tokens", "output_tokens", "total_tokens"}

@@ -102,6 +102,27 @@ def test_page_lists_the_engines_as_tabs_without_console_errors(
     page.context.close()
 
 
+def test_polish_no_raw_fields_no_empty_widgets_title_in_the_column(
+    site: tuple[Server, Path], browser: Any
+) -> None:
+    server, _ = site
+    page = open_index(browser, server, viewport={"width": 1400, "height": 900})
+    capabilities = page.page.text_content("#engine-capabilities") or ""
+    assert "cloning_mode" not in capabilities and "library voices by conversion" in capabilities
+    assert not page.page.is_visible("#history-heading") and not page.page.is_visible("#voice-preview")
+    title = page.page.locator(".top h1").bounding_box()
+    card = page.page.locator("main .card").first.bounding_box()
+    assert title is not None and card is not None
+    assert abs(title["x"] - card["x"]) <= 2  # the title starts where the content column starts
+    page.page.fill("#text", "One two.")
+    page.page.click("#speak")
+    page.page.wait_for_selector("#player[data-state=done]", timeout=WAIT_MS)
+    assert page.page.is_visible("#history-heading")
+    page.shot("web-polished.png")
+    assert page.errors == []
+    page.context.close()
+
+
 def test_speak_plays_streamed_audio_while_synthesis_runs(site: tuple[Server, Path], browser: Any) -> None:
     server, _ = site
     text = "One two. Three four. Five six."

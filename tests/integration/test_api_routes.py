@@ -153,7 +153,7 @@ async def test_sse_events(client: httpx.AsyncClient) -> None:
     assert len(deltas) == 3
     assert set(deltas[0]) == {"type", "audio"}
     audio = b"".join(base64.b64decode(e["audio"]) for e in deltas)
-    assert len(audio) == round(3 * WORD_SECONDS * 16000) * 2
+    assert len(audio) == round(3 * WORD_SECONDS * 24000) * 2  # OpenAI pcm: 24 kHz
     done = events[-1]
     assert done["type"] == "speech.audio.done"
     assert set(done["usage"]) == {"input_tokens", "output_tokens", "total_tokens"}

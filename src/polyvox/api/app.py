@@ -22,6 +22,7 @@ from polyvox.api.routes import captioned as captioned_routes
 from polyvox.api.routes import engines, health, models, native, openai, voices_library, ws_converse, ws_tts
 from polyvox.api.routes import lexicon as lexicon_routes
 from polyvox.api.routes import monitor as monitor_routes
+from polyvox.api.routes import seed as seed_routes
 from polyvox.api.routes import transcriptions as transcription_routes
 from polyvox.api.routes import web as web_routes
 from polyvox.config import Settings, get_settings
@@ -55,6 +56,17 @@ async def _preload(app: FastAPI, service: Polyvox) -> None:
     log.info("ready", engine=name)
 
 
+def _voices_folder(settings: Settings) -> None:
+    """Create the folder added voices go in, so a newcomer finds it (read-only setups just skip it)."""
+    folder = settings.resolved_voices_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.warning("voices_dir_unavailable", path=str(folder), error=str(exc))
+        return
+    log.info("voices_dir", path=str(folder), hint="add piper .onnx + .onnx.json or Kokoro voice files here")
+
+
 def create_app(
     settings: Settings | None = None, factories: dict[str, EngineFactory] | None = None
 ) -> FastAPI:
@@ -63,6 +75,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _voices_folder(settings)
         service = Polyvox(settings, factories)
         app.state.polyvox = service
         app.state.started_at = time.time()
@@ -104,4 +117,5 @@ def create_app(
     app.include_router(voices_library.router)
     app.include_router(transcription_routes.router)
     app.include_router(marytts.router)
+    app.include_router(seed_routes.router)
     return app

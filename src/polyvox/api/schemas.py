@@ -35,37 +35,51 @@ ENGINE_PARAMETERS = (
 
 
 # -- requests ------------------------------------------------------------------------------------------
-class SpeechRequest(BaseModel):
-    """OpenAI's ``POST /v1/audio/speech`` body, plus a few Polyvox extensions."""
+class CustomVoice(BaseModel):
+    """OpenAI's custom voice reference, ``{"id": "voice_1234"}``."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(..., description="A voice id, as `voice` takes it as a string.", examples=["piper/joe"])
+
+
+class SpeechRequest(BaseModel):
+    """OpenAI's ``POST /v1/audio/speech`` body, plus a few Polyvox extensions.
+
+    Unknown fields are accepted (clients add their own: SillyTavern's custom parameters, Home Assistant's
+    extra payload) and named in the ``X-Polyvox-Ignored`` response header.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     model: str = Field(
         "tts-1",
-        description="`tts-1`, `tts-1-hd` or `gpt-4o-mini-tts` use the default engine; an engine name "
-        "(`piper`, `kokoro`, `espeak`) picks that engine; `engine/voice` picks both.",
+        description="`tts-1`, `tts-1-hd`, `gpt-4o-mini-tts` or `gpt-4o-mini-tts-2025-12-15` use the default "
+        "engine; an engine name (`piper`, `kokoro`, `espeak`) picks that engine; `engine/voice` picks both.",
         examples=["tts-1", "kokoro", "piper/joe"],
     )
     input: str = Field(..., description="The text to speak.", examples=["Hello there. How are you today?"])
-    voice: str | None = Field(
+    voice: str | CustomVoice | None = Field(
         None,
-        description="An engine voice id (`joe`, `jf_alpha`), `engine/voice`, or an OpenAI voice name (alloy, "
-        "ash, ballad, coral, echo, fable, onyx, nova, sage, shimmer, verse) mapped through the "
-        "`openai_voices` setting. When the mapping points at another engine than the request's, that "
-        "engine's default voice is used. Omitted: the engine's default voice.",
+        description="An engine voice id (`joe`, `jf_alpha`), `engine/voice`, a library voice, an OpenAI "
+        "voice name (alloy, ash, ballad, coral, echo, fable, onyx, nova, sage, shimmer, verse, marin, "
+        "cedar) mapped through the `openai_voices` setting, or any of these as OpenAI's custom voice object "
+        "`{\"id\": ...}`. When the mapping points at another engine than the request's, that engine's "
+        "default voice is used. Omitted: the engine's default voice.",
         examples=["alloy", "joe"],
     )
     response_format: str = Field(
         "mp3",
-        description="Audio format: mp3, opus (Ogg), aac (ADTS), flac, wav or pcm (raw s16le mono, or s24le "
-        "with `bit_depth` 24).",
+        description="Audio format: mp3, opus (Ogg), aac (ADTS), flac, wav, pcm (raw s16le mono at 24 kHz, as "
+        "OpenAI's, unless `sample_rate` says otherwise; s24le with `bit_depth` 24), ulaw or alaw (raw G.711 "
+        "at 8 kHz unless `sample_rate` says otherwise).",
         json_schema_extra={"enum": _FORMATS},
     )
     speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking speed, 0.25 to 4.0.")
     instructions: str | None = Field(
         None,
-        description="Voice instructions; accepted for compatibility and ignored by engines that cannot use "
-        "them (none of the bundled engines can).",
+        description="Voice instructions, accepted with every model: applied by engines that take them, "
+        "otherwise ignored and named in the `X-Polyvox-Ignored` response header.",
     )
     stream_format: Literal["audio", "sse"] = Field(
         "audio",
@@ -82,6 +96,11 @@ class SpeechRequest(BaseModel):
     )
     engine: str | None = Field(None, description="Polyvox extension: engine name; overrides `model`.")
     bit_depth: int = Field(16, description="Polyvox extension: 16, or 24 for wav, pcm and flac.")
+
+    @property
+    def voice_name(self) -> str | None:
+        """``voice`` as one string, whichever way it was given."""
+        return self.voice.id if isinstance(self.voice, CustomVoice) else self.voice
 
 
 class SynthesizeRequest(BaseModel):
@@ -100,7 +119,7 @@ class SynthesizeRequest(BaseModel):
     volume: float = Field(1.0, ge=0.0, le=4.0, description="Linear gain, 0 to 4.")
     format: str = Field(
         "wav",
-        description="Audio format: wav, pcm, mp3, opus, aac or flac.",
+        description="Audio format: wav, pcm, mp3, opus, aac, flac, ulaw, alaw, wav_ulaw or wav_alaw.",
         json_schema_extra={"enum": _FORMATS},
     )
     sample_rate: int | None = Field(None, description="Output rate in Hz (8000-48000); default: native rate.")
@@ -264,7 +283,18 @@ class ModelList(BaseModel):
     """OpenAI's model list shape."""
 
     object: Literal["list"] = Field("list", description="Always `list`.")
-    data: list[ModelOut] = Field(..., description="tts-1, tts-1-hd, then every engine.")
+    data: list[ModelOut] = Field(..., description="OpenAI's speech models, then every engine.")
+
+
+class SpeechModel(BaseModel):
+    id: str = Field(..., description="Value for `model`: an OpenAI model name or an engine name.")
+    name: str = Field(..., description="Display name.")
+
+
+class SpeechModelList(BaseModel):
+    """Open WebUI's ``GET {base}/audio/models`` shape."""
+
+    models: list[SpeechModel] = Field(..., description="OpenAI's model names, then every engine.")
 
 
 class EngineModel(BaseModel):

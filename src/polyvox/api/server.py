@@ -28,6 +28,7 @@ def serve(settings: Settings) -> None:
         port=settings.server.port,
         timeout_graceful_shutdown=max(1, round(settings.limits.shutdown_grace)),
         log_level="info",
+        access_log=False,  # RequestContextMiddleware logs each request once, with its X-Request-ID
     )
     # uvicorn re-raises the SIGTERM it handled once its graceful shutdown is over; a planned stop exits 0.
     signal.signal(signal.SIGTERM, _ignore_signal)

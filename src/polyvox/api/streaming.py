@@ -76,7 +76,9 @@ async def open_stream(
     Every failure here is raised before the response starts, so it becomes a proper status. The pipeline
     renders straight at a rate the format's encoder accepts, so audio is resampled once.
     """
-    validate_output(fmt, request.sample_rate or encoded_rate(fmt, 24000), bit_depth)
+    validate_output(
+        fmt, request.sample_rate or encoded_rate(fmt, 24000), bit_depth, exact=request.sample_rate is not None
+    )
     return await synthesizer.open(request, rate_for=lambda rate: encoded_rate(fmt, rate))
 
 

@@ -33,6 +33,11 @@ class AudioFormat(StrEnum):
     OPUS = "opus"
     AAC = "aac"
     FLAC = "flac"
+    # G.711 for telephony (8 kHz): raw bytes as phone gateways stream them, or in a WAV file.
+    ULAW = "ulaw"
+    ALAW = "alaw"
+    WAV_ULAW = "wav_ulaw"
+    WAV_ALAW = "wav_alaw"
 
 
 MEDIA_TYPES: Mapping[AudioFormat, str] = {
@@ -45,6 +50,10 @@ MEDIA_TYPES: Mapping[AudioFormat, str] = {
     AudioFormat.OPUS: "audio/ogg; codecs=opus",
     AudioFormat.AAC: "audio/aac",
     AudioFormat.FLAC: "audio/flac",
+    AudioFormat.ULAW: "audio/basic",  # RFC 2046: 8 kHz mono mu-law
+    AudioFormat.ALAW: "audio/x-alaw-basic",
+    AudioFormat.WAV_ULAW: "audio/wav",
+    AudioFormat.WAV_ALAW: "audio/wav",
 }
 """The ``Content-Type`` to send with each format."""
 
@@ -55,8 +64,13 @@ FILE_EXTENSIONS: Mapping[AudioFormat, tuple[str, ...]] = {
     AudioFormat.OPUS: (".opus", ".ogg"),
     AudioFormat.AAC: (".aac",),
     AudioFormat.FLAC: (".flac",),
+    AudioFormat.ULAW: (".ulaw", ".mulaw", ".ul"),
+    AudioFormat.ALAW: (".alaw", ".al"),
+    AudioFormat.WAV_ULAW: (),
+    AudioFormat.WAV_ALAW: (),
 }
-"""File name extensions per format, lower case; the first one is what Polyvox writes."""
+"""File name extensions per format, lower case; the first one is what Polyvox writes (none: the format is
+asked for by name only, as ``.wav`` means 16-bit PCM)."""
 
 MIN_SAMPLE_RATE = 8000
 MAX_SAMPLE_RATE = 48000
@@ -68,10 +82,15 @@ LOSSLESS_24_BIT = frozenset({AudioFormat.WAV, AudioFormat.PCM, AudioFormat.FLAC}
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 AAC_RATES = (7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000)
+G711_RATES = (8000,)  # ITU-T G.711 is defined at 8 kHz only
 _CODEC_RATES: Mapping[AudioFormat, tuple[int, ...]] = {
     AudioFormat.OPUS: OPUS_RATES,
     AudioFormat.MP3: MP3_RATES,
     AudioFormat.AAC: AAC_RATES,
+    AudioFormat.ULAW: G711_RATES,
+    AudioFormat.ALAW: G711_RATES,
+    AudioFormat.WAV_ULAW: G711_RATES,
+    AudioFormat.WAV_ALAW: G711_RATES,
 }
 
 # (muxer, encoder) per compressed format.
@@ -80,6 +99,10 @@ _PYAV_FORMATS: Mapping[AudioFormat, tuple[str, str]] = {
     AudioFormat.OPUS: ("ogg", "libopus"),
     AudioFormat.AAC: ("adts", "aac"),
     AudioFormat.FLAC: ("flac", "flac"),
+    AudioFormat.ULAW: ("mulaw", "pcm_mulaw"),
+    AudioFormat.ALAW: ("alaw", "pcm_alaw"),
+    AudioFormat.WAV_ULAW: ("wav", "pcm_mulaw"),
+    AudioFormat.WAV_ALAW: ("wav", "pcm_alaw"),
 }
 # Ogg pages are closed every second by default, which would hold back a whole sentence; 60 ms keeps the tail
 # that waits for the next sentence short while the per-page overhead stays around 0.5 kB/s.
@@ -115,12 +138,22 @@ def format_from_filename(path: str | os.PathLike[str]) -> AudioFormat:
     )
 
 
-def validate_output(fmt: AudioFormat, sample_rate: int, bit_depth: int) -> None:
-    """Reject output settings no encoder can honour, before any audio is synthesized."""
+def validate_output(fmt: AudioFormat, sample_rate: int, bit_depth: int, *, exact: bool = False) -> None:
+    """Reject output settings no encoder can honour, before any audio is synthesized.
+
+    ``exact``: ``sample_rate`` is what the client asked for, so a rate the format cannot carry is an error
+    rather than silently changed (the encoder otherwise takes the next rate it supports).
+    """
     if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
         raise InvalidParameterError(
             f"sample_rate must be between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE}, got {sample_rate}",
             param="sample_rate",
+        )
+    rates = _CODEC_RATES.get(fmt, ())
+    if exact and rates and sample_rate not in rates:
+        carried = ", ".join(str(rate) for rate in rates if MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE)
+        raise InvalidParameterError(
+            f"{fmt.value} cannot carry {sample_rate} Hz; it carries {carried}", param="sample_rate"
         )
     if bit_depth not in BIT_DEPTHS:
         raise InvalidParameterError(f"bit_depth must be 16 or 24, got {bit_depth}", param="bit_depth")
@@ -316,6 +349,17 @@ class StreamEncoder:
             self._container = None
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where the OS says it (Linux), else set and restored."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def encode_file(
     chunks: Iterable[FloatArray],
     path: str | os.PathLike[str],
@@ -341,6 +385,8 @@ def encode_file(
                 encoder.finish()
             finally:
                 encoder.close()
+        # mkstemp makes the file 0600; the finished file gets the permissions any new file would.
+        os.chmod(tmp_name, 0o666 & ~_umask())
         os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

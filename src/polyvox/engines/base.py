@@ -68,6 +68,9 @@ class EngineInfo:
     """Speeds the engine renders natively; the pipeline time-stretches the rest."""
     parameters: tuple[Param, ...] = ()
     """Engine-specific parameters accepted in ``SynthesisParams.extra``, with their ranges."""
+    takes_instructions: bool = False
+    """The engine reads ``extra["instructions"]``, a free-text style prompt (OpenAI's ``instructions``); for
+    the others the OpenAI route drops it and says so in ``X-Polyvox-Ignored``."""
     batch_chars: int = 0
     """After the first sentence, join sentences into segments of up to this many characters (0: never).
 

@@ -49,7 +49,14 @@ def install_ops(app: FastAPI, settings: Settings) -> None:
             allow_origins=settings.auth.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["X-Request-ID", "X-Engine", "X-Voice", "X-Sample-Rate", "Retry-After"],
+            expose_headers=[
+                "X-Request-ID",
+                "X-Engine",
+                "X-Voice",
+                "X-Sample-Rate",
+                "X-Polyvox-Ignored",
+                "Retry-After",
+            ],
         )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
 

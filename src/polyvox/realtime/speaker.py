@@ -26,7 +26,7 @@ from polyvox.audio.encode import AudioFormat, StreamEncoder, encoded_rate, parse
 from polyvox.errors import PolyvoxError
 from polyvox.realtime.align import word_timings
 from polyvox.realtime.protocol import VoiceOptions, error_message, ms
-from polyvox.request import SynthesisRequest
+from polyvox.request import SynthesisRequest, speakable
 from polyvox.stt.recognizer import SpeechRecognizer
 from polyvox.synthesis import Synthesizer
 from polyvox.text.incremental import IncrementalSegmenter
@@ -224,7 +224,7 @@ class Speaker:
 
     async def _speak(self, text: str) -> None:
         started = time.perf_counter()
-        if not self.config.audio:
+        if not self.config.audio or not speakable(text):  # "..." between sentences: words, no audio
             await self._sender.send(self._text_chunk(self._sender.next_chunk_id(), text, False, started))
             return
         request_id = f"{self.context_id}-{next(self._segments)}-{id(self):x}"
@@ -299,7 +299,7 @@ def resolve_config(
     )
     engine, voice = synthesizer.validate(probe)
     rate = encoded_rate(fmt, sample_rate or synthesizer.registry.info(engine).sample_rate)
-    validate_output(fmt, rate, 16)
+    validate_output(fmt, sample_rate or rate, 16, exact=sample_rate is not None)
     return VoiceConfig(
         engine=engine,
         voice=voice.id,

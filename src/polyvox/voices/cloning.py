@@ -5,7 +5,9 @@
 2. a blend (``jf_alpha(2)+jm_kumo(1)``) on an engine that mixes styles becomes a voice with the canonical id;
 3. a library voice id (or ``library:<id>``): a library voice saved from a blend speaks that blend on Kokoro;
    an engine that clones natively gets the reference (``ClonedVoice.reference``); every other engine speaks
-   with a base voice picked by language and gender and its audio is converted toward the library voice.
+   with a base voice picked by language and gender and its audio is converted toward the library voice;
+4. an OpenAI voice name (``alloy``, ``marin``...; polyvox.voices.openai_names) speaks with its mapped voice
+   when that belongs to ``engine``, else with the engine's default voice: every route takes these names.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from polyvox.errors import VoiceNotFoundError
 from polyvox.voices.blend import BLEND_ENGINES, canonical, is_blend, parse_blend
 from polyvox.voices.convert import ConversionSession, ConverterRegistry
 from polyvox.voices.library import REFERENCE_FILE, VoiceLibrary
+from polyvox.voices.openai_names import openai_voice
 
 if TYPE_CHECKING:
     from polyvox.config import Settings
     from polyvox.engines.registry import EngineRegistry
 
 LIBRARY_PREFIX = "library:"
+LIBRARY_ENGINE = "library"
+"""The ``engine`` that voice listings give library voices (every engine speaks them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +76,19 @@ class VoiceRouter:
             if not voice_id:
                 raise
             wanted = voice_id.strip()
+            prefix, slash, rest = wanted.partition("/")
+            if slash and prefix == engine:  # "piper/joe" with piper, as listings and the OpenAI route name it
+                return self.resolve(engine, rest)
             if is_blend(wanted):
                 return self.blend_voice(engine, wanted)
             slug = wanted.removeprefix(LIBRARY_PREFIX)
-            if not self.library.exists(slug):
+            if self.library.exists(slug):
+                return self.library_voice(engine, slug)
+            mapped = openai_voice(wanted, self.settings, self.registry)
+            if mapped is None:
                 raise
-            return self.library_voice(engine, slug)
+            mapped_engine, mapped_voice = mapped
+            return self.registry.resolve_voice(engine, mapped_voice if mapped_engine == engine else None)
 
     def blend_voice(self, engine: str, spec: str) -> Voice:
         """A Voice for a blend of ``engine``'s voices (each part must exist)."""
@@ -154,6 +166,6 @@ class VoiceRouter:
 def library_voices(library: VoiceLibrary) -> list[Voice]:
     """The library's voices as ``Voice`` entries of the pseudo-engine ``library`` (for listings)."""
     return [
-        Voice(id=v.id, name=v.name, engine="library", language=v.language, gender=v.gender)
+        Voice(id=v.id, name=v.name, engine=LIBRARY_ENGINE, language=v.language, gender=v.gender)
         for v in library.list()
     ]

@@ -98,12 +98,20 @@ function renderEngine() {
   $("engine-rtf").textContent = engine.rtf == null ? "not measured yet" : `${engine.rtf.toFixed(3)} (×${(1 / engine.rtf).toFixed(1)} real time)`;
   $("engine-state").textContent = engine.loaded ? `loaded · ${engine.users} in use` : "not loaded";
   $("engine-languages").textContent = engine.languages.join(", ");
-  const caps = Object.entries(engine.capabilities).filter(([, on]) => on).map(([name]) => name);
-  $("engine-capabilities").textContent = caps.join(", ") || "none";
+  $("engine-capabilities").textContent = capabilityText(engine.capabilities);
   $("engine-rate").textContent = `${engine.sample_rate} Hz`;
   $("engine-load").disabled = engine.loaded;
   $("engine-unload").disabled = !engine.loaded;
   renderParameters(engine);
+}
+
+const CAPABILITY_LABELS = { streaming: "streaming", phonemes: "phoneme input", ssml: "SSML", alignment: "word timings" };
+
+/** What an engine can do, in words: the true flags, then how it speaks library voices. */
+function capabilityText(caps) {
+  const names = Object.entries(CAPABILITY_LABELS).filter(([key]) => caps[key] === true).map(([, label]) => label);
+  names.push(caps.cloning_mode === "native" ? "voice cloning" : "library voices by conversion");
+  return names.join(", ");
 }
 
 function renderParameters(engine) {
@@ -299,6 +307,8 @@ function addHistory(entry) {
 function renderHistory() {
   const list = $("history");
   list.replaceChildren();
+  // No heading over an empty list: "Recent" appears with the first synthesis.
+  list.hidden = $("history-heading").hidden = state.history.length === 0;
   for (const entry of state.history) {
     const item = document.createElement("li");
     const short = entry.text.length > 60 ? entry.text.slice(0, 57) + "…" : entry.text;

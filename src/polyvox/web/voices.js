@@ -119,6 +119,7 @@ window.polyvoxVoices = (() => {
     player.dataset.voice = voice.id;
     player.dataset.name = voice.name;
     player.dataset.state = "loading";
+    player.hidden = false; // no bare 0:00 player until there is something to play
     delete player.dataset.seconds;
     player.src = `/v1/voices/${encodeURIComponent(voice.id)}/preview?response_format=wav`;
     message(`Loading the reference of ${voice.name}…`);
@@ -137,6 +138,7 @@ window.polyvoxVoices = (() => {
     player.removeAttribute("src");
     player.load();
     player.dataset.state = "idle";
+    player.hidden = true;
   }
 
   function bindPlayer() {

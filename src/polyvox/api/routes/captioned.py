@@ -46,10 +46,12 @@ class CaptionedRequest(BaseModel):
 
     input: str = Field(..., description="The text to speak (up to `longform.max_chars`).")
     engine: str | None = Field(None, description="Engine name; default: the default engine.")
-    voice: str | None = Field(None, description="Voice id of the engine.")
+    voice: str | None = Field(None, description="Any voice name every route takes (`joe`, `alloy`...).")
     language: str | None = Field(None, description="Language code.")
     speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking speed.")
-    response_format: str = Field("wav", description="Audio format: wav, mp3, opus, aac, flac or pcm.")
+    response_format: str = Field(
+        "wav", description="Audio format: wav, mp3, opus, aac, flac, pcm, ulaw, alaw, wav_ulaw or wav_alaw."
+    )
     caption_format: Literal["json", "srt", "vtt"] = Field(
         "json", description="`json`: only the `words` list; `srt`/`vtt`: also `captions` as that text format."
     )
@@ -108,7 +110,9 @@ async def longform_response(
     synthesizer: Synthesizer, request: SynthesisRequest, fmt: AudioFormat, bit_depth: int, validate: bool
 ) -> Response:
     """The native route's long-form reply: the whole file, figures and validation results as headers."""
-    check_output(fmt, request.sample_rate or encoded_rate(fmt, 24000), bit_depth)
+    check_output(
+        fmt, request.sample_rate or encoded_rate(fmt, 24000), bit_depth, exact=request.sample_rate is not None
+    )
     result = await synthesize_long(
         synthesizer, request, validate=validate, rate_for=lambda rate: encoded_rate(fmt, rate)
     )

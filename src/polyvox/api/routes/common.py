@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 from polyvox.api.schemas import ErrorResponse
 from polyvox.engines.registry import EngineRegistry
 from polyvox.errors import EngineNotFoundError
@@ -34,3 +37,15 @@ def check_engine(registry: EngineRegistry, name: str, param: str = "engine") -> 
         known = ", ".join(registry.names())
         raise EngineNotFoundError(f"unknown engine {name!r}; available: {known}", param=param)
     return name
+
+
+_FIELD_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+def ignored_header(names: Iterable[str]) -> str:
+    """``X-Polyvox-Ignored``: the ignored field names, those that are no plain identifier only counted (a
+    header carries neither newlines nor arbitrary Unicode)."""
+    names = list(names)
+    plain = [name for name in names if _FIELD_NAME.fullmatch(name)]
+    others = len(names) - len(plain)
+    return ", ".join([*plain, *([f"{others} unnamed field(s)"] if others else [])])

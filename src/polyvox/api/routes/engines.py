@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from polyvox.api.deps import RegistryDep, SynthesizerDep
 from polyvox.api.errors import EngineInUseError
 from polyvox.api.routes.common import VALIDATION_RESPONSE, check_engine
+from polyvox.api.routes.openai import HOSTED_MODELS
 from polyvox.api.schemas import (
     CapabilitiesOut,
     EngineList,
@@ -22,7 +23,7 @@ from polyvox.api.schemas import (
 from polyvox.engines.base import Voice
 from polyvox.engines.registry import EngineRegistry, EngineStatus
 from polyvox.synthesis import Synthesizer
-from polyvox.voices.cloning import cloning_mode, library_voices
+from polyvox.voices.cloning import LIBRARY_ENGINE, cloning_mode, library_voices
 
 router = APIRouter(tags=["Engines and voices"], responses=VALIDATION_RESPONSE)
 
@@ -126,11 +127,17 @@ def _voices(registry: EngineRegistry, engine: str | None, language: str | None) 
 
 
 def _all_voices(
-    registry: EngineRegistry, synthesizer: Synthesizer, engine: str | None, language: str | None
+    registry: EngineRegistry,
+    synthesizer: Synthesizer,
+    engine: str | None,
+    language: str | None,
+    *,
+    library: bool = False,
 ) -> list[Voice]:
-    """Engine voices, then (when no engine is asked for) the library voices usable with every engine."""
+    """Engine voices, then (when no engine is asked for, or ``library``) the library voices, which every
+    engine speaks."""
     voices = _voices(registry, engine, language)
-    if engine is None:
+    if engine is None or library:
         voices += [v for v in library_voices(synthesizer.voices.library) if _voice_matches(v, language)]
     return voices
 
@@ -167,9 +174,25 @@ async def list_voices(
     )
 
 
+ModelFilter = Annotated[
+    str | None,
+    Query(
+        description="Only the voices this `model` speaks, with ids as `voice` takes them together with it: "
+        "an engine's own voices and the library's for an engine; every voice for an OpenAI model name."
+    ),
+]
+
+
+def _request_id(voice: Voice, registry: EngineRegistry, engine_filter: str | None) -> str:
+    """The id to send as `voice`: bare within one engine or for the default engine, else `engine/voice`."""
+    if engine_filter or voice.engine in (registry.default, LIBRARY_ENGINE):
+        return voice.id
+    return f"{voice.engine}/{voice.id}"
+
+
 @router.get(
     "/v1/audio/voices",
-    summary="List voices (Kokoro-FastAPI / speaches style)",
+    summary="List voices (Open WebUI, Kokoro-FastAPI, speaches style)",
     response_model=SimpleVoiceList,
     responses=_NOT_FOUND,
     tags=["OpenAI compatible"],
@@ -179,12 +202,26 @@ async def list_audio_voices(
     synthesizer: SynthesizerDep,
     engine: EngineFilter = None,
     language: LanguageFilter = None,
+    model: ModelFilter = None,
 ) -> SimpleVoiceList:
-    """`{"voices": [{"id", "name", "language", "engine", "gender"}]}`, for clients of other servers (library
-    voices included, as engine `library`)."""
+    """`{"voices": [{"id", "name", "language", "engine", "gender"}]}`. Every listed `id` works as `voice`
+    with the `model` asked for (default `tts-1`, the default engine): voices of other engines are listed as
+    `engine/voice`. Library voices are included (engine `library`)."""
+    if model is not None and model.strip() not in HOSTED_MODELS:
+        model_engine = check_engine(registry, model.strip().partition("/")[0], param="model")
+        if engine is not None and check_engine(registry, engine) != model_engine:
+            return SimpleVoiceList(voices=[])
+        engine = model_engine
+    voices = _all_voices(registry, synthesizer, engine, language, library=True)
     return SimpleVoiceList(
         voices=[
-            SimpleVoice(id=v.id, name=v.name, language=v.language, engine=v.engine, gender=v.gender)
-            for v in _all_voices(registry, synthesizer, engine, language)
+            SimpleVoice(
+                id=_request_id(v, registry, engine),
+                name=v.name,
+                language=v.language,
+                engine=v.engine,
+                gender=v.gender,
+            )
+            for v in voices
         ]
     )

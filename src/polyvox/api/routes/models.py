@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 
 from polyvox.api.deps import RegistryDep
 from polyvox.api.routes.common import VALIDATION_RESPONSE, check_engine
+from polyvox.api.routes.openai import HOSTED_MODELS
 from polyvox.api.schemas import (
     CurrentModel,
     EngineModel,
@@ -13,14 +14,16 @@ from polyvox.api.schemas import (
     ErrorResponse,
     ModelList,
     ModelOut,
+    SpeechModel,
+    SpeechModelList,
     SwitchResult,
 )
 from polyvox.engines.registry import EngineRegistry
 
 router = APIRouter(tags=["Models"], responses=VALIDATION_RESPONSE)
 
-OPENAI_MODELS = ("tts-1", "tts-1-hd")
-"""OpenAI model ids listed (both mean "the default engine")."""
+OPENAI_MODELS = HOSTED_MODELS
+"""OpenAI model ids listed (all mean "the default engine")."""
 
 
 def _model_list(request: Request, registry: EngineRegistry) -> ModelList:
@@ -33,7 +36,7 @@ def _model_list(request: Request, registry: EngineRegistry) -> ModelList:
     "/v1/models", summary="List models (OpenAI shape)", response_model=ModelList, tags=["OpenAI compatible"]
 )
 async def list_models(request: Request, registry: RegistryDep) -> ModelList:
-    """`tts-1`, `tts-1-hd` (the default engine) and every engine, as OpenAI model objects."""
+    """OpenAI's speech models (the default engine) and every engine, as OpenAI model objects."""
     return _model_list(request, registry)
 
 
@@ -49,6 +52,21 @@ async def get_model(model_id: str, request: Request, registry: RegistryDep) -> M
     if model_id not in OPENAI_MODELS:
         check_engine(registry, model_id, param="model")
     return ModelOut(id=model_id, created=int(request.app.state.started_at))
+
+
+@router.get(
+    "/v1/audio/models",
+    summary="List speech models (Open WebUI shape)",
+    response_model=SpeechModelList,
+    tags=["OpenAI compatible"],
+)
+async def list_speech_models(registry: RegistryDep) -> SpeechModelList:
+    """`{"models": [{"id", "name"}]}`: what Open WebUI reads to fill its TTS model list. OpenAI's model
+    names speak with the default engine; each engine name picks that engine."""
+    default = registry.info(registry.default).label
+    models = [SpeechModel(id=name, name=f"{name} ({default})") for name in OPENAI_MODELS]
+    models += [SpeechModel(id=name, name=registry.info(name).label) for name in registry.names()]
+    return SpeechModelList(models=models)
 
 
 @router.get("/models", summary="List engines as models", response_model=EngineModelList)

@@ -8,19 +8,23 @@ from fastapi import APIRouter, Body, Depends
 from starlette.responses import Response
 
 from polyvox.api.deps import RegistryDep, RequestIdDep, SettingsDep, SynthesizerDep, limit_body, require_json
-from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine
+from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine, ignored_header
 from polyvox.api.schemas import SpeechRequest
 from polyvox.api.streaming import audio_response, open_stream, sse_response
-from polyvox.audio.encode import parse_format
+from polyvox.audio.encode import AudioFormat, parse_format
 from polyvox.config import Settings
 from polyvox.engines.registry import EngineRegistry
 from polyvox.errors import InvalidParameterError
 from polyvox.request import SynthesisRequest
+from polyvox.voices.openai_names import openai_voice
 
 router = APIRouter(tags=["OpenAI compatible"], responses=VALIDATION_RESPONSE)
 
-HOSTED_MODELS = frozenset({"tts-1", "tts-1-hd", "gpt-4o-mini-tts"})
-"""OpenAI model names; they all mean "the default engine"."""
+HOSTED_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-4o-mini-tts-2025-12-15")
+"""OpenAI's model names (openapi.yaml 2.3.0); they all mean "the default engine"."""
+
+OPENAI_PCM_RATE = 24000
+"""OpenAI's ``pcm`` is 24 kHz: headerless, so clients (the SDK's LocalAudioPlayer, LiveKit) assume it."""
 
 
 def resolve_engine_and_voice(
@@ -29,8 +33,8 @@ def resolve_engine_and_voice(
     """The engine and voice id a speech request asks for.
 
     ``model`` is an OpenAI model (the default engine), an engine, or ``engine/voice``; the ``engine``
-    extension overrides it. ``voice`` is an engine voice id, ``engine/voice``, or an OpenAI voice name mapped
-    through ``settings.openai_voices``; a mapping to another engine than the request's yields that engine's
+    extension overrides it. ``voice`` is an engine voice id, ``engine/voice``, or an OpenAI voice name
+    (polyvox.voices.openai_names); a name mapped to another engine than the request's yields that engine's
     default voice (None).
     """
     engine: str | None = None
@@ -42,13 +46,11 @@ def resolve_engine_and_voice(
         voice = model_voice or None
     if body.engine:
         engine = check_engine(registry, body.engine)
-    wanted = (body.voice or "").strip()
+    wanted = (body.voice_name or "").strip()
     if voice is None and wanted:
-        mapped = {k.lower(): v for k, v in settings.openai_voices.items()}.get(wanted.lower())
+        mapped = openai_voice(wanted, settings, registry)
         if mapped is not None:
-            map_engine, slash, map_voice = mapped.partition("/")
-            if not slash:  # a bare voice id means a voice of the default engine
-                map_engine, map_voice = registry.default, mapped
+            map_engine, map_voice = mapped
             engine = engine or registry.default
             voice = map_voice if map_engine == engine else None
         elif "/" in wanted:
@@ -66,6 +68,14 @@ def resolve_engine_and_voice(
     return engine or registry.default, voice
 
 
+def ignored_fields(body: SpeechRequest, engine_takes_instructions: bool) -> list[str]:
+    """Fields of the request that have no effect: unknown ones, and instructions the engine cannot use."""
+    ignored = sorted(body.model_extra or {})
+    if body.instructions and not engine_takes_instructions:
+        ignored.insert(0, "instructions")
+    return ignored
+
+
 @router.post(
     "/v1/audio/speech",
     summary="Speak text (OpenAI compatible)",
@@ -74,7 +84,8 @@ def resolve_engine_and_voice(
         200: {
             "description": "Audio in `response_format`, streamed sentence by sentence (chunked), or "
             "server-sent events with `stream_format=sse`. Headers: X-Engine, X-Voice, X-Sample-Rate, "
-            "X-Request-ID.",
+            "X-Request-ID, and X-Polyvox-Ignored naming the fields that had no effect (unknown fields, "
+            "`instructions` for an engine that cannot follow them).",
             "content": {
                 "audio/mpeg": {},
                 "audio/ogg": {},
@@ -106,20 +117,26 @@ async def create_speech(
     """
     fmt = parse_format(body.response_format, "response_format")
     engine, voice = resolve_engine_and_voice(body, registry, settings)
-    extra = {"instructions": body.instructions} if body.instructions else {}
-    if "instructions" not in registry.info(engine).parameter_names:
-        extra = {}
+    takes_instructions = registry.info(engine).takes_instructions
+    extra = {"instructions": body.instructions} if body.instructions and takes_instructions else {}
+    sample_rate = body.sample_rate
+    if sample_rate is None and fmt is AudioFormat.PCM:
+        sample_rate = OPENAI_PCM_RATE
     request = SynthesisRequest(
         text=body.input,
         engine=engine,
         voice=voice,
         language=body.language,
         speed=body.speed,
-        sample_rate=body.sample_rate,
+        sample_rate=sample_rate,
         extra=extra,
         request_id=request_id,
     )
     stream = await open_stream(synthesizer, request, fmt, body.bit_depth)
     if body.stream_format == "sse":
-        return sse_response(stream, fmt, body.bit_depth, body.input, request_id)
-    return audio_response(stream, fmt, body.bit_depth, request_id)
+        response = sse_response(stream, fmt, body.bit_depth, body.input, request_id)
+    else:
+        response = audio_response(stream, fmt, body.bit_depth, request_id)
+    if ignored := ignored_fields(body, takes_instructions):
+        response.headers["X-Polyvox-Ignored"] = ignored_header(ignored)
+    return response

@@ -182,6 +182,7 @@ class TTSSession:
 
 
 @router.websocket("/v1/ws/tts")
+@router.websocket("/ws/tts")  # the path the servers Polyvox replaces used
 async def ws_tts(websocket: WebSocket) -> None:
     """Incremental text-to-speech; see the module docstring for the protocol."""
     await websocket.accept()

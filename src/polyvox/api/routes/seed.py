@@ -1,0 +1,232 @@
+"""The API shapes of the servers Polyvox replaces, so their clients work unchanged; one pipeline behind all.
+
+* Chatterbox-server style ``/api/v1/...``: ``tts`` (JSON; audio back, or with ``"response": "url"`` a file in
+  the bounded output directory, served by ``GET /api/v1/outputs/{name}`` and cleaned by the storage policy),
+  ``vc``, ``health``, ``voices`` and ``config`` (the same handlers as ``/v1/vc``, ``/health``,
+  ``/v1/audio/voices``, ``/v1/config``).
+* The polling file monitor: ``POST /v1/monitor/read-file`` (the lines after ``last_line_count``) and
+  ``POST /v1/monitor/process-queue`` (those lines spoken, one output file each), beside the push monitor.
+* ``GET /v1/synthesis-config`` (defaults and limits) and ``GET /ui`` (the web page).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import uuid
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+from fastapi import APIRouter, Body, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import FileResponse, RedirectResponse, Response
+
+from polyvox.api.deps import RegistryDep, RequestIdDep, SettingsDep, SynthesizerDep
+from polyvox.api.routes.captioned import encode_whole
+from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine, ignored_header
+from polyvox.api.routes.config import get_config
+from polyvox.api.routes.engines import list_audio_voices
+from polyvox.api.routes.health import health
+from polyvox.api.routes.monitor import get_manager
+from polyvox.api.routes.openai import HOSTED_MODELS
+from polyvox.api.routes.voices_library import convert_voice
+from polyvox.audio.encode import FILE_EXTENSIONS, MEDIA_TYPES, encoded_rate, parse_format, supported_formats
+from polyvox.audio.encode import validate_output as check_output
+from polyvox.errors import NotFoundError
+from polyvox.monitor.manager import resolve_allowed
+from polyvox.ops.storage import Storage
+from polyvox.request import MAX_RATE, MAX_SPEED, MIN_RATE, MIN_SPEED, SynthesisRequest, speakable
+from polyvox.synthesis import Synthesizer
+from polyvox.voices.openai_names import OPENAI_VOICES
+
+router = APIRouter(tags=["Other servers' shapes"], responses=VALIDATION_RESPONSE)
+QUEUE_LINES = 20
+"""Lines one ``process-queue`` call speaks at most; the client polls again for the rest."""
+
+router.add_api_route("/api/v1/health", health, methods=["GET"], summary="Health (Chatterbox-server path)")
+router.add_api_route("/api/v1/voices", list_audio_voices, methods=["GET"], summary="Voices (Chatterbox path)")
+router.add_api_route("/api/v1/config", get_config, methods=["GET"], summary="Settings (Chatterbox path)")
+router.add_api_route(
+    "/api/v1/vc", convert_voice, methods=["POST"], summary="Voice conversion (Chatterbox path)"
+)
+
+
+class SeedSpeech(BaseModel):
+    """``POST /api/v1/tts``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    text: str = Field(..., description="The text to speak.")
+    engine: str | None = Field(None, description="Engine name; default: the default engine.")
+    voice: str | None = Field(None, description="Any voice every route takes (engine, library, OpenAI name).")
+    language: str | None = Field(None, description="Language code.")
+    speed: float = Field(1.0, description="Speaking speed, 0.25 to 4.0.")
+    format: str = Field("wav", alias="output_format", description="Audio format (as `response_format`).")
+    sample_rate: int | None = Field(None, description="Output rate in Hz; default the engine's.")
+    response: Literal["audio", "url"] = Field(
+        "audio", description="`audio`: the file as the body; `url`: JSON with the URL of the file written."
+    )
+
+
+async def _render(
+    synthesizer: Synthesizer, request: SynthesisRequest, fmt_name: str
+) -> tuple[bytes, dict[str, str]]:
+    """The whole file in ``fmt_name``, and the headers describing it."""
+    fmt = parse_format(fmt_name, "format")
+    check_output(
+        fmt, request.sample_rate or encoded_rate(fmt, 24000), 16, exact=request.sample_rate is not None
+    )
+    stream = await synthesizer.open(request, rate_for=lambda rate: encoded_rate(fmt, rate))
+    async with stream:
+        chunks = [chunk.samples async for chunk in stream]
+    samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    data = await asyncio.to_thread(encode_whole, samples, fmt, stream.sample_rate)
+    headers = {
+        "X-Engine": stream.engine_name,
+        "X-Voice": stream.voice.id,
+        "X-Audio-Seconds": str(round(stream.stats.audio_seconds, 4)),
+        "X-Request-ID": request.request_id,
+    }
+    return data, headers
+
+
+def _store(request: Request, data: bytes, fmt_name: str) -> str:
+    """Write into the output directory; the name to fetch it by."""
+    storage: Storage = request.app.state.storage
+    fmt = parse_format(fmt_name, "format")
+    name = f"{uuid.uuid4().hex}{(*FILE_EXTENSIONS[fmt], '.wav')[0]}"
+    storage.write(name, [data])
+    return name
+
+
+@router.post("/api/v1/tts", summary="Speak text (Chatterbox-server shape)", responses=ERROR_RESPONSES)
+async def seed_tts(
+    request: Request,
+    body: Annotated[SeedSpeech, Body()],
+    synthesizer: SynthesizerDep,
+    registry: RegistryDep,
+    request_id: RequestIdDep,
+) -> Response:
+    """Engine parameters (`exaggeration`, `cfg_weight`, `temperature`...) go to engines that declare them;
+    the rest are named in `X-Polyvox-Ignored`."""
+    engine = check_engine(registry, body.engine) if body.engine else registry.default
+    names = set(registry.info(engine).parameter_names)
+    extra = {k: v for k, v in (body.model_extra or {}).items() if k in names}
+    ignored = sorted(set(body.model_extra or {}) - set(extra))
+    speech = SynthesisRequest(
+        text=body.text,
+        engine=engine,
+        voice=body.voice,
+        language=body.language,
+        speed=body.speed,
+        sample_rate=body.sample_rate,
+        extra=extra,
+        request_id=request_id,
+    )
+    data, headers = await _render(synthesizer, speech, body.format)
+    if ignored:
+        headers["X-Polyvox-Ignored"] = ignored_header(ignored)
+    fmt = parse_format(body.format, "format")
+    if body.response == "audio":
+        return Response(data, media_type=MEDIA_TYPES[fmt], headers=headers)
+    name = await asyncio.to_thread(_store, request, data, body.format)
+    payload: dict[str, object] = {"url": f"/api/v1/outputs/{name}", "file": name}
+    payload |= {"engine": headers["X-Engine"], "voice": headers["X-Voice"]}
+    payload["duration"] = float(headers["X-Audio-Seconds"])
+    return Response(json.dumps(payload), media_type="application/json", headers=headers)
+
+
+@router.get("/api/v1/outputs/{name}", summary="A file written by `response: url`")
+async def seed_output(name: str, request: Request) -> FileResponse:
+    """The audio file `POST /api/v1/tts` (or `process-queue`) wrote; 404 once storage cleanup removed it."""
+    storage: Storage = request.app.state.storage
+    folder = storage.dirs["output"].resolve()
+    path = (folder / name).resolve()
+    if path.parent != folder or name.startswith(".") or not path.is_file():
+        raise NotFoundError(
+            f"no output file {name!r} (files are removed by the storage policy)", param="name"
+        )
+    media = next((MEDIA_TYPES[f] for f, exts in FILE_EXTENSIONS.items() if path.suffix in exts), None)
+    return FileResponse(path, media_type=media or "application/octet-stream")
+
+
+# -- the polling file monitor ---------------------------------------------------------------------------
+class ReadFile(BaseModel):
+    file_path: str = Field(..., description="A file under `monitor.allowed_roots`.")
+    last_line_count: int = Field(0, ge=0, description="Lines the client has already seen.")
+    engine: str | None = Field(None, description="Engine for `process-queue`; default the default engine.")
+    voice: str | None = Field(None, description="Voice for `process-queue`.")
+    format: str = Field("wav", description="Audio format for `process-queue`.")
+
+
+def _new_lines(path: Path, seen: int, most: int) -> tuple[list[str], int]:
+    """Up to ``most`` lines after the first ``seen``, and the file's line count (read in one pass)."""
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        lines = itertools.islice(handle, seen, None)
+        fresh = [line.rstrip("\r\n") for line in itertools.islice(lines, most)]
+        total = seen + len(fresh) + sum(1 for _ in lines)
+    return fresh, total
+
+
+def _path(body: ReadFile, request: Request) -> Path:
+    path = resolve_allowed(body.file_path, get_manager(request).settings.allowed_roots)
+    if not path.is_file():
+        raise NotFoundError(f"no file {body.file_path!r}", param="file_path")
+    return path
+
+
+@router.post("/v1/monitor/read-file", summary="New lines of a file (polling monitor)", tags=["File monitor"])
+async def read_file(body: ReadFile, request: Request, settings: SettingsDep) -> dict[str, object]:
+    """`{"lines": [...], "line_count": N}`: the lines after `last_line_count`; send `line_count` next time."""
+    path = _path(body, request)
+    lines, total = await asyncio.to_thread(_new_lines, path, body.last_line_count, settings.max_text_length)
+    return {"file_path": body.file_path, "lines": lines, "line_count": total}
+
+
+@router.post(
+    "/v1/monitor/process-queue", summary="Speak a file's new lines (polling monitor)", tags=["File monitor"]
+)
+async def process_queue(
+    body: ReadFile, request: Request, synthesizer: SynthesizerDep, registry: RegistryDep
+) -> dict[str, object]:
+    """Speaks up to 20 new lines, one output file each; `line_count` counts the lines handled."""
+    path = _path(body, request)
+    engine = check_engine(registry, body.engine) if body.engine else registry.default
+    lines, total = await asyncio.to_thread(_new_lines, path, body.last_line_count, QUEUE_LINES)
+    items: list[dict[str, object]] = []
+    for line in lines:
+        if not speakable(line):
+            items.append({"line": line, "url": None})
+            continue
+        speech = SynthesisRequest(text=line, engine=engine, voice=body.voice)
+        data, _ = await _render(synthesizer, speech, body.format)
+        name = await asyncio.to_thread(_store, request, data, body.format)
+        items.append({"line": line, "url": f"/api/v1/outputs/{name}"})
+    return {"items": items, "line_count": body.last_line_count + len(lines), "file_line_count": total}
+
+
+# -- defaults and the page ------------------------------------------------------------------------------
+@router.get("/v1/synthesis-config", summary="Synthesis defaults and limits", tags=["Engines and voices"])
+async def synthesis_config(settings: SettingsDep, registry: RegistryDep) -> dict[str, object]:
+    """What a request gets when it names nothing, and the bounds it must stay within."""
+    default = registry.default
+    return {
+        "engine": default,
+        "voice": registry.resolve_voice(default, None).id,
+        "sample_rate": registry.info(default).sample_rate,
+        "formats": supported_formats(),
+        "speed": {"min": MIN_SPEED, "max": MAX_SPEED, "default": 1.0},
+        "sample_rate_range": {"min": MIN_RATE, "max": MAX_RATE},
+        "max_text_length": settings.max_text_length,
+        "longform_max_chars": settings.longform.max_chars,
+        "engines": registry.names(),
+        "openai_models": list(HOSTED_MODELS),
+        "openai_voices": list(OPENAI_VOICES),
+    }
+
+
+@router.get("/ui", include_in_schema=False)
+async def ui() -> RedirectResponse:
+    return RedirectResponse("/", status_code=307)
