@@ -231,7 +231,7 @@ class LongformJob:
         """Attempt 0 renders with the request as given; later attempts vary params or change engine."""
         registry = self.synthesizer.registry
         if attempt == 0:
-            return await registry.run_blocking(stream.render, chunk.index), stream.engine_name
+            return await stream.render(chunk.index), stream.engine_name
         info = registry.info(stream.engine_name)
         stochastic = bool({"noise_scale", "temperature"} & info.parameter_names)
         engine = stream.engine_name if stochastic and attempt == 1 else self.settings.longform.fallback_engine
@@ -254,7 +254,7 @@ class LongformJob:
         )
         other = await self.synthesizer.open(retry, segments=[chunk.text], prime=False)
         async with other:
-            return await registry.run_blocking(other.render, 0), engine
+            return await other.render(0), engine
 
     async def _chunk(
         self, stream: SynthesisStream, chunk: Chunk, gate: asyncio.Semaphore, total: int

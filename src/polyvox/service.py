@@ -6,7 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from polyvox.config import Settings
 from polyvox.engines.base import EngineFactory
-from polyvox.engines.registry import EngineRegistry
+from polyvox.engines.registry import EngineRegistry, discover_factories
+from polyvox.engines.wyoming_remote import wyoming_engines
+from polyvox.scaleout.process import isolate
 from polyvox.scaleout.runner import LocalRunner, SegmentRunner, scale_out
 from polyvox.synthesis import Synthesizer
 
@@ -21,6 +23,9 @@ class Polyvox:
         )
         # With ray.address set, segments render on Ray Serve replicas (polyvox.scaleout); else, here.
         remote, factories = scale_out(settings, factories)
+        if remote is None:  # engines run here: in the pool, in worker processes, or on Wyoming servers
+            found = factories if factories is not None else discover_factories()
+            factories = isolate(settings, found) | wyoming_engines(settings)
         self.registry = EngineRegistry(settings, self.executor, factories)
         self.runner: SegmentRunner = remote or LocalRunner(self.registry)
         self.synthesizer = Synthesizer(settings, self.registry, self.runner)

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 import structlog
 
@@ -57,6 +57,18 @@ class EngineState:
     retries: int = 0
 
 
+@runtime_checkable
+class RunsElsewhere(Protocol):
+    """An engine proxy whose model lives in another process (polyvox.scaleout.process)."""
+
+    load_rtf: float | None
+    """The real-time factor measured where the engine runs, at load."""
+
+    def process_status(self) -> tuple[int, int] | None:
+        """That process's pid and RSS now, or None when none runs."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class EngineStatus:
     """A snapshot of one engine for listings and health checks."""
@@ -73,6 +85,21 @@ class EngineStatus:
     last_error: str | None = None
     failures: int = 0
     retries: int = 0
+    pid: int | None = None
+    """The engine's worker process (``process`` isolation), when one runs."""
+    worker_rss: int = 0
+    """Resident memory (bytes) of that worker process now."""
+
+
+def self_test(engine: Engine) -> float | None:
+    """Synthesize one short sentence to measure this host's real-time factor (warms the model too)."""
+    if engine.info.name in TEST_ENGINES or "en-us" not in engine.info.languages:
+        return None
+    default = engine.default_voice()
+    voice = next(v for v in engine.voices() if v.id == default)
+    started = time.perf_counter()
+    audio = sum(c.seconds for c in engine.synthesize(SELF_TEST_TEXT, voice, SynthesisParams()))
+    return (time.perf_counter() - started) / audio if audio > 0 else None
 
 
 def discover_factories() -> dict[str, EngineFactory]:
@@ -130,6 +157,7 @@ class EngineRegistry:
 
     def status(self, name: str) -> EngineStatus:
         s = self._state(name)
+        elsewhere = s.instance.process_status() if isinstance(s.instance, RunsElsewhere) else None
         return EngineStatus(
             info=s.factory.info,
             loaded=s.loaded,
@@ -143,6 +171,8 @@ class EngineRegistry:
             last_error=s.last_error,
             failures=s.failures,
             retries=s.retries,
+            pid=elsewhere[0] if elsewhere else None,
+            worker_rss=elsewhere[1] if elsewhere else 0,
         )
 
     # -- isolation (called from worker threads; plain assignments only) ---------------------------
@@ -228,19 +258,12 @@ class EngineRegistry:
             state.load_count += 1
             log.info("engine_loaded", engine=name, seconds=round(state.load_seconds, 3), rtf=rtf)
 
-    def _self_test(self, engine: Engine) -> float | None:
-        """Synthesize one short sentence to measure this host's real-time factor (warms the model too)."""
-        if engine.info.name in TEST_ENGINES or "en-us" not in engine.info.languages:
-            return None
-        started = time.perf_counter()
-        voice = self._voice_for_self_test(engine)
-        audio = sum(c.seconds for c in engine.synthesize(SELF_TEST_TEXT, voice, SynthesisParams()))
-        return (time.perf_counter() - started) / audio if audio > 0 else None
-
     @staticmethod
-    def _voice_for_self_test(engine: Engine) -> Voice:
-        default = engine.default_voice()
-        return next(v for v in engine.voices() if v.id == default)
+    def _self_test(engine: Engine) -> float | None:
+        """The engine's real-time factor: measured by its worker at load, else by a self-test here."""
+        if isinstance(engine, RunsElsewhere):
+            return engine.load_rtf
+        return self_test(engine)
 
     async def unload(self, name: str) -> bool:
         """Unload now if nobody uses the engine; returns whether it was unloaded."""
