@@ -19,6 +19,8 @@ ENGINE_PARAMETERS = (
     "pitch",
     "delay",
     "fail_at",
+    "grow_at",
+    "grow_mb",
 )
 """Native-route fields handed to the engine in ``SynthesisRequest.extra`` (only those that are set)."""
 
@@ -109,6 +111,8 @@ class SynthesizeRequest(BaseModel):
     pitch: float | None = Field(None, description="eSpeak: pitch 0-100 (default 50).")
     delay: float | None = Field(None, description="Tone test engine: seconds to sleep per sentence.")
     fail_at: int | None = Field(None, description="Tone test engine: sentence index at which to fail.")
+    grow_at: int | None = Field(None, description="Tone test engine: sentence index that grows in memory.")
+    grow_mb: int | None = Field(None, description="Tone test engine: MiB that sentence holds.")
     normalize: bool | None = Field(
         None,
         description="Rewrite numbers, dates, currency, units, abbreviations, URLs into words (English "
@@ -184,6 +188,13 @@ class EngineOut(BaseModel):
     load_seconds: float = Field(..., description="Seconds the last load took (including the self-test).")
     load_count: int = Field(..., description="Times the engine was loaded.")
     unload_count: int = Field(..., description="Times the engine was unloaded.")
+    isolation: str = Field(
+        "thread", description="`thread` (this process's worker pool) or `process` (a worker process)."
+    )
+    pid: int | None = Field(None, description="Process id of the engine's worker process, when one runs.")
+    worker_rss: int = Field(0, description="Resident memory (bytes) of that worker process now.")
+    healthy: bool = Field(True, description="False after a failure; the engine is reloaded on next use.")
+    last_error: str | None = Field(None, description="The last failure (a dead worker says why it died).")
 
 
 class EngineList(BaseModel):

@@ -89,6 +89,8 @@ class EngineStatus:
     """The engine's worker process (``process`` isolation), when one runs."""
     worker_rss: int = 0
     """Resident memory (bytes) of that worker process now."""
+    isolation: str = "thread"
+    """Where the engine runs: ``thread`` or ``process`` (a factory's ``runs_in`` says which)."""
 
 
 def self_test(engine: Engine) -> float | None:
@@ -173,6 +175,7 @@ class EngineRegistry:
             retries=s.retries,
             pid=elsewhere[0] if elsewhere else None,
             worker_rss=elsewhere[1] if elsewhere else 0,
+            isolation=str(getattr(s.factory, "runs_in", "thread")),
         )
 
     # -- isolation (called from worker threads; plain assignments only) ---------------------------

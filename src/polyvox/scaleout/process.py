@@ -210,6 +210,7 @@ class WorkerEngine:
 
     info: ClassVar[EngineInfo]
     factory: ClassVar[EngineFactory]
+    runs_in: ClassVar[str] = "process"
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
