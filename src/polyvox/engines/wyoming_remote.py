@@ -69,6 +69,7 @@ class WyomingEngine:
 
     def __init__(self, settings: Settings) -> None:
         self._program = self.program
+        self._default = settings.engines.default_voices.get(self.info.name)
 
     def load(self) -> None:
         """Ask the server for its voices again (fails clearly when it is unreachable)."""
@@ -103,8 +104,11 @@ class WyomingEngine:
         ]
 
     def default_voice(self) -> str:
+        """``engines.default_voices`` for this engine, else its first US English voice, else its first."""
         voices = self.voices()
-        return voices[0].id if voices else ""
+        if self._default or not voices:
+            return self._default or ""
+        return next((v.id for v in voices if v.language == "en-us"), voices[0].id)
 
     def synthesize(self, text: str, voice: Voice, params: SynthesisParams) -> Iterator[AudioChunk]:
         """One segment over one connection; yields each ``audio-chunk`` as it arrives."""
