@@ -5,14 +5,17 @@ segment's engine call and returns raw audio (polyvox.scaleout.segment), and whom
 everything after the engine call: conversion, time-stretch, resampling and volume.
 
 Scheduling: each stream keeps at most one segment in the shared worker pool (it submits segment i+1 when
-segment i is done, before handing i to the consumer). The pool's queue is FIFO, so concurrent requests
-interleave segment by segment and a short request never waits behind a whole long one.
+segment i is done, before handing i to the consumer), due when the audio it has delivered runs out. The
+pool runs the earliest deadline first (polyvox.scaleout.deadline_pool): a new stream's first segment (due
+now) overtakes the queued segments of streams that are ahead, and a short request never waits behind a long
+one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -103,6 +106,8 @@ class SynthesisStream:
         self._next_index = 0
         self._primed: AudioChunk | None = None
         self._closed = False
+        self._playing_since: float | None = None
+        """``time.monotonic()`` when the first chunk was ready: the listener's playback clock starts."""
         # A library voice on an engine that cannot clone: convert each segment toward it.
         self._conversion = conversion
         self._deadline = deadline
@@ -113,12 +118,16 @@ class SynthesisStream:
         """The error that ended the stream, if one did."""
 
     # -- one segment ---------------------------------------------------------------------------------
-    async def render(self, index: int) -> AudioChunk:
-        """Segment ``index`` through the runner, post-processed (long-form jobs render several at once)."""
+    async def render(self, index: int, due: float | None = None) -> AudioChunk:
+        """Segment ``index`` through the runner, post-processed (long-form jobs render several at once).
+
+        ``due`` (``time.monotonic()``, None: now) orders it in the worker pool (see :meth:`_submit_next`).
+        """
         planned = self.segment_call(index)
         if isinstance(planned, AudioChunk):
             return planned
-        raw = await self._context.runner.run(planned.call)
+        call = planned.call if due is None else dataclasses.replace(planned.call, due=due)
+        raw = await self._context.runner.run(call)
         # Post-processing grows with the segment: off the event loop.
         return await asyncio.to_thread(self.finish, planned, raw)
 
@@ -167,7 +176,11 @@ class SynthesisStream:
     def _submit_next(self) -> None:
         if self._next_index < len(self.segments):
             index, self._next_index = self._next_index, self._next_index + 1
-            self._pending = asyncio.ensure_future(self.render(index))
+            # Due when the audio already delivered runs out: now for the first segment, else the first
+            # chunk's arrival plus the audio seconds delivered since (a stream far ahead waits).
+            playing = self._playing_since
+            due = None if playing is None else playing + self.stats.audio_seconds
+            self._pending = asyncio.ensure_future(self.render(index, due))
         else:
             self._pending = None
 
@@ -178,12 +191,13 @@ class SynthesisStream:
         except PolyvoxError as exc:
             self.error = exc
             raise
-        # Queue the next segment before the consumer encodes and sends this one.
-        self._submit_next()
         self.stats.segments_done += 1
         self.stats.audio_seconds += chunk.seconds
         if self.stats.first_chunk_seconds is None:
             self.stats.first_chunk_seconds = time.perf_counter() - self.stats.started
+            self._playing_since = time.monotonic()
+        # Queue the next segment before the consumer encodes and sends this one.
+        self._submit_next()
         return chunk
 
     async def _wait(self, pending: asyncio.Future[AudioChunk]) -> AudioChunk:

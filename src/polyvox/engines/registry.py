@@ -229,6 +229,13 @@ class EngineRegistry:
         """Run a blocking engine call on the worker pool, never on the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
 
+    async def run_due(self, due: float | None, func: Callable[..., Any], *args: Any) -> Any:
+        """``run_blocking`` with a deadline, when the pool orders by deadline (else it is plain FIFO)."""
+        submit_due = getattr(self._executor, "submit_due", None)
+        if due is None or submit_due is None:
+            return await self.run_blocking(func, *args)
+        return await asyncio.wrap_future(submit_due(due, func, *args))
+
     async def load(self, name: str) -> None:
         state = self._state(name)
         async with state.lock:

@@ -41,7 +41,7 @@ class LocalRunner:
             except EngineFailedError as exc:
                 registry.mark_unhealthy(call.engine, exc.message)
                 raise
-        raw: RawSegment = await registry.run_blocking(self.run_in_thread, engine, call)
+        raw: RawSegment = await registry.run_due(call.due, self.run_in_thread, engine, call)
         return raw
 
     def run_in_thread(self, engine: Engine, call: SegmentCall) -> RawSegment:

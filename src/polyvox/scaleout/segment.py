@@ -26,6 +26,9 @@ class SegmentCall:
     text: str
     voice: Voice
     params: SynthesisParams
+    due: float | None = None
+    """``time.monotonic()`` by which the listener needs it (None: now); the worker pool runs the earliest
+    deadline first (polyvox.scaleout.deadline_pool)."""
 
 
 @dataclass(frozen=True, slots=True)
