@@ -92,9 +92,7 @@ async def polyvox_book(book: Book, workers: int, validate: bool) -> RenderedBook
         async with Polyvox(settings) as polyvox:
             await polyvox.registry.load("piper")
             if validate:  # load Whisper before the clock starts, as a server would have it loaded
-                from polyvox.longform import transcriber_for
-
-                transcriber_for(polyvox.synthesizer).load()
+                polyvox.asr.load()
             options = RenderOptions(engine="piper", validate=validate)
             return await render_book(polyvox.synthesizer, book, options, AudioFormat.AAC)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,32 +83,50 @@ class Transcriber:
         the same audio always gives the same text (tests compare it); pass faster-whisper's tuple
         ``(0.0, 0.2, ..., 1.0)`` for its more forgiving fallback.
         """
-        self.load()
         audio = np.asarray(samples, dtype=np.float32).reshape(-1)
         if sample_rate != WHISPER_RATE:
             import soxr
 
             audio = soxr.resample(audio, sample_rate, WHISPER_RATE).astype(np.float32)
-        if audio.size == 0:
-            return Transcript(text="")
-        # No VAD and no conditioning on previous text: short synthetic clips, and hallucinated
-        # continuations would hide real engine errors.
-        segments, _ = self._model.transcribe(
-            audio,
-            language=language,
-            beam_size=5,
-            word_timestamps=word_timestamps,
-            temperature=temperature,
-            condition_on_previous_text=False,
-            vad_filter=False,
-        )
         texts: list[str] = []
         words: list[tuple[str, float, float]] = []
-        for segment in segments:  # a lazy generator: decoding happens here
+        segments, _ = self.decode(
+            audio, word_timestamps=word_timestamps, language=language, temperature=temperature
+        )
+        for segment in segments:
             texts.append(segment.text.strip())
             for word in segment.words or ():
                 words.append((word.word.strip(), float(word.start), float(word.end)))
         return Transcript(text=" ".join(t for t in texts if t), words=tuple(words))
+
+    def decode(
+        self,
+        audio: npt.NDArray[np.float32],
+        *,
+        word_timestamps: bool = False,
+        language: str | None = "en",
+        temperature: float | tuple[float, ...] = 0.0,
+        prompt: str | None = None,
+        beam_size: int = 5,
+    ) -> tuple[Iterator[Any], str]:
+        """faster-whisper's segments of 16 kHz mono ``audio``, decoded lazily as the caller iterates, and
+        the language (given, or detected from the first 30 s)."""
+        self.load()
+        if audio.size == 0:
+            return iter(()), language or "en"
+        # No VAD and no conditioning on previous text: short synthetic clips, and hallucinated
+        # continuations would hide real engine errors.
+        segments, info = self._model.transcribe(
+            audio,
+            language=language,
+            beam_size=beam_size,
+            word_timestamps=word_timestamps,
+            temperature=temperature,
+            initial_prompt=prompt or None,
+            condition_on_previous_text=False,
+            vad_filter=False,
+        )
+        return iter(segments), str(info.language)
 
 
 _HYPHENS = re.compile(r"[-‐‑‒–—]")

@@ -118,16 +118,25 @@ def _cues(words: Sequence[WordTiming]) -> list[tuple[float, float, str]]:
 
 def to_srt(words: Sequence[WordTiming]) -> str:
     """SubRip: numbered cues of a few words each."""
-    blocks = [
-        f"{n}\n{_stamp(a, ',')} --> {_stamp(b, ',')}\n{text}\n"
-        for n, (a, b, text) in enumerate(_cues(words), 1)
-    ]
-    return "\n".join(blocks)
+    return cues_to_srt(_cues(words))
 
 
 def to_vtt(words: Sequence[WordTiming]) -> str:
     """WebVTT: the same cues as SRT."""
-    blocks = [f"{_stamp(a, '.')} --> {_stamp(b, '.')}\n{text}\n" for a, b, text in _cues(words)]
+    return cues_to_vtt(_cues(words))
+
+
+def cues_to_srt(cues: Sequence[tuple[float, float, str]]) -> str:
+    """SubRip from ``(start, end, text)`` cues."""
+    blocks = [
+        f"{n}\n{_stamp(a, ',')} --> {_stamp(b, ',')}\n{text}\n" for n, (a, b, text) in enumerate(cues, 1)
+    ]
+    return "\n".join(blocks)
+
+
+def cues_to_vtt(cues: Sequence[tuple[float, float, str]]) -> str:
+    """WebVTT from ``(start, end, text)`` cues."""
+    blocks = [f"{_stamp(a, '.')} --> {_stamp(b, '.')}\n{text}\n" for a, b, text in cues]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 

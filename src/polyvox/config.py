@@ -25,6 +25,7 @@ from polyvox.monitor.settings import MonitorSettings
 from polyvox.ops.settings import AuthSettings, LimitSettings, LoggingSettings, StorageSettings
 from polyvox.realtime.settings import LLMSettings, RealtimeSettings
 from polyvox.scaleout.settings import RaySettings
+from polyvox.stt.settings import AsrSettings
 from polyvox.voices.settings import VoiceLibrarySettings
 
 
@@ -193,6 +194,7 @@ class Settings(BaseSettings):
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
     voices: VoiceLibrarySettings = Field(default_factory=VoiceLibrarySettings)
     ray: RaySettings = Field(default_factory=RaySettings)
+    asr: AsrSettings = Field(default_factory=AsrSettings)
 
     @property
     def resolved_voices_dir(self) -> Path:

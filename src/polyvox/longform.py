@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from polyvox import captions
-from polyvox.asr import Transcriber, word_error_rate
+from polyvox.asr import word_error_rate
 from polyvox.audio.chunk import AudioChunk, FloatArray, WordTiming
 from polyvox.audio.encode import to_pcm
 from polyvox.cache import ChunkCache, chunk_key
@@ -34,7 +34,6 @@ from polyvox.text.chunks import Chunk, ChunkPlan, chunk_text, pauses_after, ssml
 from polyvox.text.normalize import normalize_text
 from polyvox.text.ssml import Piece
 
-_transcribers: weakref.WeakKeyDictionary[Synthesizer, Transcriber] = weakref.WeakKeyDictionary()
 _caches: weakref.WeakKeyDictionary[Synthesizer, ChunkCache] = weakref.WeakKeyDictionary()
 _RELEASED: FloatArray = np.zeros(0, dtype=np.float32)
 
@@ -77,13 +76,6 @@ class LongformResult:
         scored = [(c.wer, len(c.text.split())) for c in self.chunks if c.wer is not None]
         total = sum(n for _, n in scored)
         return sum(w * n for w, n in scored) / total if total else None
-
-
-def transcriber_for(synthesizer: Synthesizer) -> Transcriber:
-    """One Whisper model per process (per synthesizer), loaded on first use."""
-    if synthesizer not in _transcribers:
-        _transcribers[synthesizer] = Transcriber(threads=1)
-    return _transcribers[synthesizer]
 
 
 def cache_for(synthesizer: Synthesizer) -> ChunkCache | None:
@@ -324,7 +316,7 @@ class LongformJob:
         return samples
 
     def _listen(self, samples: FloatArray, rate: int, words: bool) -> tuple[str, list[WordTiming]]:
-        transcript = transcriber_for(self.synthesizer).transcribe(samples, rate, word_timestamps=words)
+        transcript = self.synthesizer.asr.transcribe(samples, rate, word_timestamps=words)
         return transcript.text, [WordTiming(w, s, e) for w, s, e in transcript.words]
 
 

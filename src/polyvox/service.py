@@ -1,4 +1,4 @@
-"""The objects one Polyvox process shares: settings, worker pool, engine registry and synthesizer."""
+"""The objects one Polyvox process shares: settings, worker pool, engine registry, synthesizer, ASR."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from polyvox.engines.wyoming_remote import wyoming_engines
 from polyvox.scaleout.deadline_pool import DeadlinePool
 from polyvox.scaleout.process import isolate
 from polyvox.scaleout.runner import LocalRunner, SegmentRunner, scale_out
+from polyvox.stt.recognizer import SpeechRecognizer
 from polyvox.synthesis import Synthesizer
 
 
@@ -26,12 +27,15 @@ class Polyvox:
             factories = isolate(settings, found) | wyoming_engines(settings)
         self.registry = EngineRegistry(settings, self.executor, factories)
         self.runner: SegmentRunner = remote or LocalRunner(self.registry)
-        self.synthesizer = Synthesizer(settings, self.registry, self.runner)
+        self.asr = SpeechRecognizer(settings)
+        """The one speech recognizer (asr.backend): transcriptions, voice chat, validation, captions."""
+        self.synthesizer = Synthesizer(settings, self.registry, self.runner, asr=self.asr)
 
     async def aclose(self) -> None:
         """Unload engines and stop the worker pool."""
         await self.registry.aclose()
         await self.runner.aclose()
+        self.asr.close()
         self.executor.shutdown(wait=True, cancel_futures=True)
 
     async def __aenter__(self) -> Polyvox:

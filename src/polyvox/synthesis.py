@@ -36,6 +36,7 @@ from polyvox.request import (
 from polyvox.scaleout.runner import LocalRunner
 from polyvox.scaleout.segment import SegmentRunner
 from polyvox.stream import StreamContext, SynthesisStream
+from polyvox.stt.recognizer import SpeechRecognizer
 from polyvox.text.lexicon import Lexicon
 from polyvox.text.prepare import prepare_text, takes_phoneme_blocks
 from polyvox.text.segment import segment_text
@@ -53,7 +54,12 @@ class Synthesizer:
     """Validates requests and runs them through engine, resampling, speed and volume."""
 
     def __init__(
-        self, settings: Settings, registry: EngineRegistry, runner: SegmentRunner | None = None
+        self,
+        settings: Settings,
+        registry: EngineRegistry,
+        runner: SegmentRunner | None = None,
+        *,
+        asr: SpeechRecognizer | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -74,6 +80,8 @@ class Synthesizer:
             request_timeout=settings.limits.request_timeout,
         )
         """What every stream is built with (its runner, and whom it reports to)."""
+        self.asr = asr or SpeechRecognizer(settings)
+        """The service's speech recognizer: long-form validation and captions listen with it."""
 
     @property
     def active_streams(self) -> int:

@@ -13,7 +13,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -34,8 +34,16 @@ REPLY = "Paris is the capital of France. It is famous for the Eiffel Tower and m
 class ScriptedLLM:
     """An OpenAI-compatible ``/v1/chat/completions`` that streams ``reply`` word by word."""
 
-    def __init__(self, port: int, reply: str, tokens_per_second: float = 30.0) -> None:
+    def __init__(
+        self,
+        port: int,
+        reply: str,
+        tokens_per_second: float = 30.0,
+        check: Callable[[dict[str, Any]], str | None] | None = None,
+    ) -> None:
         self.port = port
+        self.check = check
+        """Called with each request body; a returned message is answered HTTP 400 with it."""
         self.reply = reply
         self.tokens_per_second = tokens_per_second
         self.requests: list[dict[str, Any]] = []
@@ -52,6 +60,15 @@ class ScriptedLLM:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 scripted.requests.append(body)
+                problem = scripted.check(body) if scripted.check is not None else None
+                if problem is not None:
+                    payload = json.dumps({"error": {"message": problem, "type": "invalid_request_error"}})
+                    self.send_response(400)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload.encode())
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()

@@ -22,6 +22,7 @@ from polyvox.api.routes import captioned as captioned_routes
 from polyvox.api.routes import engines, health, models, native, openai, voices_library, ws_converse, ws_tts
 from polyvox.api.routes import lexicon as lexicon_routes
 from polyvox.api.routes import monitor as monitor_routes
+from polyvox.api.routes import transcriptions as transcription_routes
 from polyvox.api.routes import web as web_routes
 from polyvox.config import Settings, get_settings
 from polyvox.engines.base import EngineFactory
@@ -101,5 +102,6 @@ def create_app(
     app.include_router(captioned_routes.router)
     app.include_router(lexicon_routes.router)
     app.include_router(voices_library.router)
+    app.include_router(transcription_routes.router)
     app.include_router(marytts.router)
     return app

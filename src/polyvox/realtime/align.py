@@ -1,24 +1,15 @@
-"""Word timings for a spoken chunk: the engine's own when it has them, Whisper's word timestamps otherwise."""
+"""Word timings for a spoken chunk: the engine's own when it has them, the ASR back end's otherwise."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from polyvox.asr import Transcriber
 from polyvox.audio.chunk import AudioChunk
+from polyvox.stt.recognizer import SpeechRecognizer
 
 
-def shared_transcriber(state: Any) -> Transcriber:
-    """One lazily loaded Whisper per app (kept on ``app.state``, never in a module global)."""
-    transcriber: Transcriber | None = getattr(state, "realtime_transcriber", None)
-    if transcriber is None:
-        transcriber = Transcriber(threads=1)
-        state.realtime_transcriber = transcriber
-    return transcriber
-
-
-async def word_timings(chunk: AudioChunk, transcriber: Transcriber) -> tuple[str, list[dict[str, Any]]]:
+async def word_timings(chunk: AudioChunk, transcriber: SpeechRecognizer) -> tuple[str, list[dict[str, Any]]]:
     """``(source, [{"word", "start", "end"}])`` with times in seconds from the start of ``chunk``."""
     if chunk.words:
         return "engine", [{"word": w.word, "start": w.start, "end": w.end} for w in chunk.words]

@@ -1,4 +1,8 @@
-"""One voice turn: Whisper transcript → streamed LLM reply → the shared speaking path, with its metrics.
+"""One voice turn: transcript (or the audio itself) → streamed LLM reply → the shared speaking path.
+
+With ``llm.audio_input`` the turn's audio goes to the model as an ``input_audio`` content part (a base64
+16 kHz WAV: what Voxtral on vLLM, and OpenAI's audio models, accept) and no ASR runs; otherwise the configured
+ASR back end transcribes it and the model gets text. Either way the reply is spoken as it streams.
 
 ``Conversation`` keeps the bounded history of one connection. ``run_turn`` is cancellable at any await:
 cancelling it (barge-in) closes the reply's :class:`Speaker`, which stops the synthesis in flight, and the
@@ -8,6 +12,7 @@ words already produced stay in the history so the model knows where it was inter
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import time
 from collections.abc import Callable
@@ -15,13 +20,18 @@ from typing import Any
 
 import numpy as np
 
-from polyvox.asr import Transcriber
 from polyvox.audio.chunk import FloatArray
 from polyvox.realtime.llm import ChatClient, LLMError
 from polyvox.realtime.protocol import error_message, ms
 from polyvox.realtime.settings import LLMSettings, RealtimeSettings
 from polyvox.realtime.speaker import Sender, Speaker, VoiceConfig
+from polyvox.stt.base import ASR_RATE
+from polyvox.stt.recognizer import SpeechRecognizer
+from polyvox.stt.remote import wav_bytes
 from polyvox.synthesis import Synthesizer
+
+MIN_AUDIO_SECONDS = 0.1
+"""A shorter audio-native turn is answered ``no_speech`` without asking the model."""
 
 
 class Conversation:
@@ -36,7 +46,7 @@ class Conversation:
         llm: ChatClient,
         llm_settings: LLMSettings,
         limits: RealtimeSettings,
-        transcriber: Callable[[], Transcriber],
+        transcriber: Callable[[], SpeechRecognizer],
         system_prompt: str | None = None,
     ) -> None:
         self.config = config
@@ -47,32 +57,43 @@ class Conversation:
         self.transcriber = transcriber
         self.system_prompt = system_prompt or llm_settings.system_prompt
         self.max_history = 2 * llm_settings.history_turns
-        self.history: list[dict[str, str]] = []
+        self.audio_input = llm_settings.audio_input
+        self.history: list[dict[str, Any]] = []
         self.turns = 0
 
-    def messages(self, user_text: str) -> list[dict[str, str]]:
-        """System prompt, the last exchanges, then the new user message."""
+    def messages(self, user: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """System prompt, the last exchanges, then the new user message (text, or content parts)."""
         recent = self.history[-self.max_history :] if self.max_history else []
         return [
             {"role": "system", "content": self.system_prompt},
             *recent,
-            {"role": "user", "content": user_text},
+            {"role": "user", "content": user},
         ]
 
-    def _remember(self, user_text: str, reply: str) -> None:
-        self.history += [{"role": "user", "content": user_text}, {"role": "assistant", "content": reply}]
+    def _remember(self, user: str | list[dict[str, Any]], reply: str) -> None:
+        self.history += [{"role": "user", "content": user}, {"role": "assistant", "content": reply}]
         del self.history[: max(0, len(self.history) - self.max_history)]
 
-    async def run_turn(self, audio: FloatArray, ended_at: float) -> None:
-        """Transcribe, ask the model, speak its reply; sends ``transcript``, chunks and ``turn_done``."""
-        self.turns += 1
-        turn_id = self.turns
-        transcript = await asyncio.to_thread(self.transcriber().transcribe, audio, 16_000)
-        asr_done = time.perf_counter()
+    async def _hear(self, turn_id: int, audio: FloatArray) -> str | list[dict[str, Any]]:
+        """The user message: the audio as a content part, or the ASR transcript (sent as ``transcript``)."""
+        if self.audio_input:
+            if len(audio) < MIN_AUDIO_SECONDS * ASR_RATE:
+                return ""
+            return await asyncio.to_thread(audio_content, audio)
+        transcript = await asyncio.to_thread(self.transcriber().transcribe, audio, ASR_RATE)
         user_text = transcript.text.strip()
         await self.sender.send({"type": "transcript", "turn_id": turn_id, "text": user_text})
-        metrics: dict[str, Any] = {"asr_ms": ms(asr_done - ended_at), "llm_first_token_ms": None}
-        if not user_text:
+        return user_text
+
+    async def run_turn(self, audio: FloatArray, ended_at: float) -> None:
+        """Transcribe (or not), ask the model, speak its reply; sends transcript, chunks, turn_done."""
+        self.turns += 1
+        turn_id = self.turns
+        user = await self._hear(turn_id, audio)
+        asr_done = time.perf_counter()
+        asr_ms = None if self.audio_input else ms(asr_done - ended_at)
+        metrics: dict[str, Any] = {"asr_ms": asr_ms, "llm_first_token_ms": None}
+        if not user:
             await self.sender.send(
                 error_message("no_speech", "no speech was heard in this turn", turn_id=turn_id)
             )
@@ -89,7 +110,7 @@ class Conversation:
         reply: list[str] = []
         try:
             try:
-                async for piece in self.llm.stream(self.messages(user_text)):
+                async for piece in self.llm.stream(self.messages(user)):
                     if metrics["llm_first_token_ms"] is None:
                         metrics["llm_first_token_ms"] = ms(time.perf_counter() - asr_done)
                     reply.append(piece)
@@ -100,7 +121,7 @@ class Conversation:
         finally:
             # Also on barge-in (cancellation): what was said so far becomes history.
             if reply:
-                self._remember(user_text, "".join(reply).strip())
+                self._remember(user, "".join(reply).strip())
             with contextlib.suppress(Exception):
                 await speaker.aclose()
         await self._done(turn_id, metrics, ended_at, stats.first_audio_at, audio_seconds=stats.audio_seconds)
@@ -123,6 +144,12 @@ class Conversation:
                 "audio_seconds": round(audio_seconds, 3),
             }
         )
+
+
+def audio_content(audio: FloatArray) -> list[dict[str, Any]]:
+    """16 kHz mono audio as the OpenAI chat content part ``input_audio`` (base64 WAV)."""
+    data = base64.b64encode(wav_bytes(audio, ASR_RATE)).decode("ascii")
+    return [{"type": "input_audio", "input_audio": {"data": data, "format": "wav"}}]
 
 
 def pcm_to_float(pcm: bytes) -> FloatArray:

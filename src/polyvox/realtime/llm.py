@@ -47,13 +47,13 @@ class ChatClient:
     def url(self) -> str:
         return self.settings.base_url.rstrip("/") + "/chat/completions"
 
-    def _body(self, messages: Sequence[dict[str, str]]) -> dict[str, Any]:
+    def _body(self, messages: Sequence[dict[str, Any]]) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.settings.model, "messages": list(messages), "stream": True}
         if self.settings.max_tokens is not None:
             body["max_tokens"] = self.settings.max_tokens
         return body
 
-    async def stream(self, messages: Sequence[dict[str, str]]) -> AsyncIterator[str]:
+    async def stream(self, messages: Sequence[dict[str, Any]]) -> AsyncIterator[str]:
         """The reply's text pieces as the model produces them."""
         try:
             async with self._client.stream("POST", self.url, json=self._body(messages)) as response:

@@ -34,6 +34,11 @@ class LLMSettings(BaseModel):
     max_tokens: int | None = Field(
         None, ge=1, description="Upper bound on tokens per reply (None: no bound)."
     )
+    audio_input: bool = Field(
+        False,
+        description="Audio-native turns: send the user's audio to the model as an 'input_audio' content "
+        "part (base64 WAV, what Voxtral on vLLM accepts) instead of transcribing it first.",
+    )
 
 
 class RealtimeSettings(BaseModel):

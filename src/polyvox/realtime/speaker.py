@@ -21,13 +21,13 @@ from typing import Any
 import structlog
 from starlette.websockets import WebSocket
 
-from polyvox.asr import Transcriber
 from polyvox.audio.chunk import AudioChunk
 from polyvox.audio.encode import AudioFormat, StreamEncoder, encoded_rate, parse_format, validate_output
 from polyvox.errors import PolyvoxError
 from polyvox.realtime.align import word_timings
 from polyvox.realtime.protocol import VoiceOptions, error_message, ms
 from polyvox.request import SynthesisRequest
+from polyvox.stt.recognizer import SpeechRecognizer
 from polyvox.synthesis import Synthesizer
 from polyvox.text.incremental import IncrementalSegmenter
 
@@ -122,7 +122,7 @@ class Speaker:
         synthesizer: Synthesizer,
         sender: Sender,
         *,
-        transcriber: Callable[[], Transcriber],
+        transcriber: Callable[[], SpeechRecognizer],
         max_chars: int = 250,
         max_wait: float = 0.0,
     ) -> None:

@@ -22,7 +22,6 @@ from polyvox import captions
 from polyvox.api.deps import RegistryDep, RequestIdDep, SynthesizerDep, limit_long_body, require_json
 from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine
 from polyvox.api.streaming import open_stream, sse_event
-from polyvox.asr import Transcriber
 from polyvox.audio.chunk import FloatArray, WordTiming
 from polyvox.audio.encode import (
     MEDIA_TYPES,
@@ -32,7 +31,7 @@ from polyvox.audio.encode import (
     parse_format,
 )
 from polyvox.audio.encode import validate_output as check_output
-from polyvox.longform import LongformResult, synthesize_long, transcriber_for
+from polyvox.longform import LongformResult, synthesize_long
 from polyvox.request import SynthesisRequest
 from polyvox.synthesis import Synthesizer
 
@@ -133,7 +132,7 @@ async def _events(
     synthesizer: Synthesizer, request: SynthesisRequest, fmt: AudioFormat, body: CaptionedRequest
 ) -> AsyncIterator[bytes]:
     stream = await open_stream(synthesizer, request, fmt, 16)
-    transcriber: Transcriber = transcriber_for(synthesizer)
+    transcriber = synthesizer.asr
     offset = 0.0
     async with stream:
         async for chunk in stream:

@@ -48,15 +48,16 @@ async def _capped(request: Request, cap: int) -> AsyncGenerator[bytes, None]:
         yield piece
 
 
-async def read_form(request: Request, settings: Settings) -> FormData:
-    """The multipart form, read under ``voices.max_upload_bytes`` (413 without reading it all)."""
+async def read_form(request: Request, settings: Settings, max_bytes: int | None = None) -> FormData:
+    """The multipart form, read under ``max_bytes`` (default ``voices.max_upload_bytes``; 413 without
+    reading it all)."""
     kind = media_type(request)
     if kind not in ("multipart/form-data", "application/x-www-form-urlencoded"):
         raise UnsupportedMediaError(
             "expected Content-Type multipart/form-data (or a URL-encoded form with 'url')",
             param="content-type",
         )
-    cap = settings.voices.max_upload_bytes + _FORM_OVERHEAD
+    cap = (max_bytes or settings.voices.max_upload_bytes) + _FORM_OVERHEAD
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
         raise PayloadTooLargeError(f"the upload of {declared} bytes exceeds {cap} bytes", param="file")

@@ -9,6 +9,8 @@ Server → client: ``started``; per turn ``transcript``, then the reply as ``tex
 Errors (``llm_unavailable``, ``llm_failed``, ``no_speech``, bad messages, ``message_too_large`` for a text or
 audio frame over ``realtime.max_message_bytes``) never close the socket; ``idle_timeout`` does (1001), after
 ``realtime.idle_timeout`` s without a frame either way (see :mod:`polyvox.realtime.limits`).
+With ``llm.audio_input`` the model hears the turn's audio itself (an ``input_audio`` content part): no ASR
+runs, no ``transcript`` is sent and ``asr_ms`` is null.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from polyvox.api.routes.ws_tts import NotStartedError
 from polyvox.audio.chunk import FloatArray
 from polyvox.audio.dsp import Resampler
 from polyvox.errors import PolyvoxError
-from polyvox.realtime.align import shared_transcriber
 from polyvox.realtime.conversation import Conversation, pcm_to_float
 from polyvox.realtime.limits import IdleWatch, check_size, receive_until_stopped
 from polyvox.realtime.llm import ChatClient
@@ -135,7 +136,7 @@ class ConverseSession:
             llm=self.llm,
             llm_settings=self.llm_settings,
             limits=self.limits,
-            transcriber=lambda: shared_transcriber(self.websocket.app.state),
+            transcriber=lambda: self.service.asr,
             system_prompt=message.system_prompt,
         )
         self._resampler = Resampler(message.sample_rate, VAD_RATE)

@@ -20,7 +20,6 @@ import structlog
 from fastapi import APIRouter, WebSocket
 
 from polyvox.errors import PolyvoxError
-from polyvox.realtime.align import shared_transcriber
 from polyvox.realtime.limits import IdleWatch, check_size, receive_until_stopped
 from polyvox.realtime.protocol import (
     Cancel,
@@ -74,7 +73,7 @@ class TTSSession:
             config,
             self.service.synthesizer,
             self.sender,
-            transcriber=lambda: shared_transcriber(self.websocket.app.state),
+            transcriber=lambda: self.service.asr,
             max_chars=self.limits.max_segment_chars,
             max_wait=self.limits.max_wait,
         )
