@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import (
@@ -73,6 +74,27 @@ class EngineSettings(BaseModel):
     )
     half_precision: bool = Field(
         True, description="Run neural engines in fp16 on CUDA where the model supports it (never on the CPU)."
+    )
+    isolation: dict[str, Literal["thread", "process"]] = Field(
+        default_factory=dict,
+        description="Where an engine runs (engine name -> 'thread' or 'process'), overriding the engine's "
+        "own default: 'thread' in this process's worker pool, 'process' in a worker process of its own "
+        "(crash and memory isolation; its memory returns to the system on unload).",
+    )
+    interpreters: dict[str, str] = Field(
+        default_factory=dict,
+        description="Python executable that runs an engine's worker process (engine name -> path), e.g. a "
+        "venv with that engine's own pins and Polyvox installed; default: the server's own Python.",
+    )
+    worker_memory_limit: int = Field(
+        16 * 1024**3,
+        ge=0,
+        description="Resident bytes an engine worker process may use; a worker past it is killed, its "
+        "streams end with engine_failed and the next request starts a fresh one (0: no limit).",
+    )
+    wyoming: dict[str, str] = Field(
+        default_factory=dict,
+        description="Remote Wyoming TTS servers used as engines (engine name -> 'tcp://host:port').",
     )
 
 

@@ -89,6 +89,15 @@ def cache_for(synthesizer: Synthesizer) -> ChunkCache | None:
     return _caches[synthesizer]
 
 
+BACKGROUND_SLACK = 30.0
+"""Seconds a long-form chunk's deadline lies ahead: it yields to listeners, and ages in within this."""
+
+
+def background_due() -> float:
+    """The worker-pool deadline of a long-form chunk (nobody is listening to it yet)."""
+    return time.monotonic() + BACKGROUND_SLACK
+
+
 class LongformJob:
     """One long request; ``run()`` does the work."""
 
@@ -223,7 +232,7 @@ class LongformJob:
         """Attempt 0 renders with the request as given; later attempts vary params or change engine."""
         registry = self.synthesizer.registry
         if attempt == 0:
-            return await registry.run_blocking(stream.render, chunk.index), stream.engine_name
+            return await stream.render(chunk.index, background_due()), stream.engine_name
         info = registry.info(stream.engine_name)
         stochastic = bool({"noise_scale", "temperature"} & info.parameter_names)
         engine = stream.engine_name if stochastic and attempt == 1 else self.settings.longform.fallback_engine
@@ -246,7 +255,7 @@ class LongformJob:
         )
         other = await self.synthesizer.open(retry, segments=[chunk.text], prime=False)
         async with other:
-            return await registry.run_blocking(other.render, 0), engine
+            return await other.render(0, background_due()), engine
 
     async def _chunk(
         self, stream: SynthesisStream, chunk: Chunk, gate: asyncio.Semaphore, total: int

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from polyvox.config import Settings
 from polyvox.engines.base import EngineFactory
-from polyvox.engines.registry import EngineRegistry
+from polyvox.engines.registry import EngineRegistry, discover_factories
+from polyvox.engines.wyoming_remote import wyoming_engines
+from polyvox.scaleout.deadline_pool import DeadlinePool
+from polyvox.scaleout.process import isolate
 from polyvox.scaleout.runner import LocalRunner, SegmentRunner, scale_out
 from polyvox.stt.recognizer import SpeechRecognizer
 from polyvox.synthesis import Synthesizer
@@ -17,11 +18,13 @@ class Polyvox:
 
     def __init__(self, settings: Settings, factories: dict[str, EngineFactory] | None = None) -> None:
         self.settings = settings
-        self.executor = ThreadPoolExecutor(
-            max_workers=settings.engines.workers, thread_name_prefix="polyvox-engine"
-        )
+        # Ordered by deadline: the listener whose delivered audio runs out first is served first.
+        self.executor = DeadlinePool(settings.engines.workers, thread_name_prefix="polyvox-engine")
         # With ray.address set, segments render on Ray Serve replicas (polyvox.scaleout); else, here.
         remote, factories = scale_out(settings, factories)
+        if remote is None:  # engines run here: in the pool, in worker processes, or on Wyoming servers
+            found = factories if factories is not None else discover_factories()
+            factories = isolate(settings, found) | wyoming_engines(settings)
         self.registry = EngineRegistry(settings, self.executor, factories)
         self.runner: SegmentRunner = remote or LocalRunner(self.registry)
         self.asr = SpeechRecognizer(settings)

@@ -1,16 +1,23 @@
 """One request's audio, segment by segment: the engine call, post-processing and scheduling.
 
+The stream is given its collaborators when it is built (:class:`StreamContext`): the runner that runs each
+segment's engine call and returns raw audio (polyvox.scaleout.segment), and whom it reports to. It owns
+everything after the engine call: conversion, time-stretch, resampling and volume.
+
 Scheduling: each stream keeps at most one segment in the shared worker pool (it submits segment i+1 when
-segment i is done, before handing i to the consumer). The pool's queue is FIFO, so concurrent requests
-interleave segment by segment and a short request never waits behind a whole long one.
+segment i is done, before handing i to the consumer), due when the audio it has delivered runs out. The
+pool runs the earliest deadline first (polyvox.scaleout.deadline_pool): a new stream's first segment (due
+now) overtakes the queued segments of streams that are ahead, and a short request never waits behind a long
+one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -18,14 +25,14 @@ import numpy as np
 
 from polyvox.audio.chunk import AudioChunk
 from polyvox.audio.dsp import apply_gain, resample, time_stretch
-from polyvox.engines.base import Engine, SynthesisParams, Voice
+from polyvox.engines.base import EngineInfo, SynthesisParams, Voice
 from polyvox.errors import PolyvoxError, RequestTimeoutError
-from polyvox.ops.isolation import run_isolated
 from polyvox.request import SynthesisRequest, rated_speed
+from polyvox.scaleout.segment import RawSegment, SegmentCall, SegmentRunner
 from polyvox.text.ssml import Piece
 
 if TYPE_CHECKING:
-    from polyvox.synthesis import Synthesizer
+    from polyvox.voices.convert import ConversionSession
 
 
 @dataclass(slots=True)
@@ -44,12 +51,29 @@ class SynthesisStats:
 
 
 @dataclass(frozen=True, slots=True)
-class SegmentCall:
-    """One segment's engine call: its text and parameters, and the time-stretch applied afterwards."""
+class PlannedSegment:
+    """One segment's engine call, and the time-stretch applied to its audio afterwards."""
 
-    text: str
-    params: SynthesisParams
+    call: SegmentCall
     stretch: float
+
+    @property
+    def text(self) -> str:
+        return self.call.text
+
+
+@dataclass(frozen=True, slots=True)
+class StreamContext:
+    """What a stream is given when it is built: where its engine calls run and whom it reports to."""
+
+    runner: SegmentRunner
+    """Runs each segment's engine call (worker pool, worker process or Ray replica)."""
+    record: Callable[[str, float, float], None]
+    """Folds (engine, engine seconds, audio seconds) of each segment into the engine's measured speed."""
+    release: Callable[[SynthesisStream], None]
+    """Called once when the stream closes (the synthesizer's admission count and listeners)."""
+    request_timeout: float = 0.0
+    """``limits.request_timeout``, for the message when the deadline passes."""
 
 
 class SynthesisStream:
@@ -57,32 +81,35 @@ class SynthesisStream:
 
     def __init__(
         self,
-        synthesizer: Synthesizer,
+        context: StreamContext,
         request: SynthesisRequest,
-        engine: Engine,
+        info: EngineInfo,
         voice: Voice,
         segments: list[str],
         sample_rate: int,
         lease: contextlib.AsyncExitStack,
         deadline: float | None = None,
+        conversion: ConversionSession | None = None,
     ) -> None:
         self.request = request
-        self.engine_name = engine.info.name
+        self.engine_name = info.name
         self.voice = voice
         self.segments = segments
         self.sample_rate = sample_rate
         self.stats = SynthesisStats()
-        self._synthesizer = synthesizer
-        self._engine = engine
+        self._context = context
+        self._info = info
         self._lease = lease
-        self._engine_speed = min(max(request.speed, engine.info.speed_range[0]), engine.info.speed_range[1])
+        self._engine_speed = min(max(request.speed, info.speed_range[0]), info.speed_range[1])
         self._stretch = request.speed / self._engine_speed
         self._pending: asyncio.Future[AudioChunk] | None = None
         self._next_index = 0
         self._primed: AudioChunk | None = None
         self._closed = False
+        self._playing_since: float | None = None
+        """``time.monotonic()`` when the first chunk was ready: the listener's playback clock starts."""
         # A library voice on an engine that cannot clone: convert each segment toward it.
-        self._conversion = synthesizer.voices.session(voice)
+        self._conversion = conversion
         self._deadline = deadline
         """``time.monotonic()`` past which waiting for a segment fails (``limits.request_timeout``)."""
         self.plan: list[Piece] | None = None
@@ -90,25 +117,21 @@ class SynthesisStream:
         self.error: PolyvoxError | None = None
         """The error that ended the stream, if one did."""
 
-    # -- one segment, in a worker thread -------------------------------------------------------------
-    def render(self, index: int) -> AudioChunk:
-        """Synthesize segment ``index`` (blocking; long-form jobs call it from several workers at once)."""
-        return self._render(index)
+    # -- one segment ---------------------------------------------------------------------------------
+    async def render(self, index: int, due: float | None = None) -> AudioChunk:
+        """Segment ``index`` through the runner, post-processed (long-form jobs render several at once).
 
-    def _render(self, index: int) -> AudioChunk:
-        call = self.segment_call(index)
-        if isinstance(call, AudioChunk):
-            return call
-        started = time.perf_counter()
-        # Retries a transient failure once; a failing engine is marked for reload (polyvox.ops.isolation).
-        parts = run_isolated(
-            self._synthesizer.registry,
-            self.engine_name,
-            lambda: list(self._engine.synthesize(call.text, self.voice, call.params)),
-        )
-        return self.finish(call, parts, started)
+        ``due`` (``time.monotonic()``, None: now) orders it in the worker pool (see :meth:`_submit_next`).
+        """
+        planned = self.segment_call(index)
+        if isinstance(planned, AudioChunk):
+            return planned
+        call = planned.call if due is None else dataclasses.replace(planned.call, due=due)
+        raw = await self._context.runner.run(call)
+        # Post-processing grows with the segment: off the event loop.
+        return await asyncio.to_thread(self.finish, planned, raw)
 
-    def segment_call(self, index: int) -> SegmentCall | AudioChunk:
+    def segment_call(self, index: int) -> PlannedSegment | AudioChunk:
         """What the engine is asked for segment ``index``, or the finished chunk of an SSML pause."""
         request = self.request
         engine_speed, stretch = self._engine_speed, self._stretch
@@ -118,7 +141,7 @@ class SynthesisStream:
             return AudioChunk(samples=silence, sample_rate=self.sample_rate, text="")
         if piece is not None and piece.rate != 1.0:  # <prosody rate>: this segment's own speed
             speed = rated_speed(request.speed, piece.rate)
-            low, high = self._engine.info.speed_range
+            low, high = self._info.speed_range
             engine_speed = min(max(speed, low), high)
             stretch = speed / engine_speed
         params = SynthesisParams(
@@ -129,17 +152,14 @@ class SynthesisStream:
             request_id=request.request_id,
             segment_index=index,
         )
-        return SegmentCall(self.segments[index], params, stretch)
+        call = SegmentCall(self.engine_name, self.segments[index], self.voice, params)
+        return PlannedSegment(call, stretch)
 
-    def finish(self, call: SegmentCall, parts: list[AudioChunk], started: float) -> AudioChunk:
+    def finish(self, planned: PlannedSegment, raw: RawSegment) -> AudioChunk:
         """Post-process the engine's audio of one segment: conversion, speed, rate, volume; count it."""
-        request, text, stretch = self.request, call.text, call.stretch
-        native_rate = parts[0].sample_rate if parts else self._engine.info.sample_rate
-        samples = (
-            np.concatenate([p.samples for p in parts]).astype(np.float32, copy=False)
-            if parts
-            else np.zeros(0, dtype=np.float32)
-        )
+        started = time.perf_counter()
+        request, text, stretch = self.request, planned.text, planned.stretch
+        samples, native_rate = raw.samples, raw.sample_rate
         if self._conversion is not None and len(samples):
             samples = np.concatenate(list(self._conversion.convert(samples, native_rate)))
             native_rate = self._conversion.sample_rate
@@ -149,16 +169,18 @@ class SynthesisStream:
             samples = resample(samples, native_rate, self.sample_rate)
         if request.volume != 1.0:
             samples = apply_gain(samples, request.volume)
-        elapsed = time.perf_counter() - started
-        self.stats.synthesis_seconds += elapsed
-        chunk = AudioChunk(samples=samples, sample_rate=self.sample_rate, text=text)
-        self._synthesizer.registry.record(self.engine_name, elapsed, chunk.seconds)
-        return chunk
+        self.stats.synthesis_seconds += raw.engine_seconds + (time.perf_counter() - started)
+        self._context.record(self.engine_name, raw.engine_seconds, raw.seconds)
+        return AudioChunk(samples=samples, sample_rate=self.sample_rate, text=text)
 
     def _submit_next(self) -> None:
         if self._next_index < len(self.segments):
             index, self._next_index = self._next_index, self._next_index + 1
-            self._pending = asyncio.ensure_future(self._synthesizer.runner.render(self, index))
+            # Due when the audio already delivered runs out: now for the first segment, else the first
+            # chunk's arrival plus the audio seconds delivered since (a stream far ahead waits).
+            playing = self._playing_since
+            due = None if playing is None else playing + self.stats.audio_seconds
+            self._pending = asyncio.ensure_future(self.render(index, due))
         else:
             self._pending = None
 
@@ -169,12 +191,13 @@ class SynthesisStream:
         except PolyvoxError as exc:
             self.error = exc
             raise
-        # Queue the next segment before the consumer encodes and sends this one.
-        self._submit_next()
         self.stats.segments_done += 1
         self.stats.audio_seconds += chunk.seconds
         if self.stats.first_chunk_seconds is None:
             self.stats.first_chunk_seconds = time.perf_counter() - self.stats.started
+            self._playing_since = time.monotonic()
+        # Queue the next segment before the consumer encodes and sends this one.
+        self._submit_next()
         return chunk
 
     async def _wait(self, pending: asyncio.Future[AudioChunk]) -> AudioChunk:
@@ -186,9 +209,8 @@ class SynthesisStream:
             # (a running engine call cannot be interrupted; its result is discarded).
             return await asyncio.wait_for(pending, max(remaining, 0.0))
         except TimeoutError:
-            timeout = self._synthesizer.settings.limits.request_timeout
             raise RequestTimeoutError(
-                f"synthesis took longer than {timeout} s (limits.request_timeout); "
+                f"synthesis took longer than {self._context.request_timeout} s (limits.request_timeout); "
                 f"{self.stats.segments_done} of {len(self.segments)} segments done"
             ) from None
 
@@ -225,7 +247,7 @@ class SynthesisStream:
             pending.cancel()
             with contextlib.suppress(BaseException):
                 await pending
-        self._synthesizer._release(self)
+        self._context.release(self)
         await self._lease.aclose()
 
     async def __aenter__(self) -> SynthesisStream:

@@ -34,8 +34,9 @@ from polyvox.request import (
     language_supported,
     speakable,
 )
-from polyvox.scaleout.runner import LocalRunner, SegmentRunner
-from polyvox.stream import SynthesisStream
+from polyvox.scaleout.runner import LocalRunner
+from polyvox.scaleout.segment import SegmentRunner
+from polyvox.stream import StreamContext, SynthesisStream
 from polyvox.stt.recognizer import SpeechRecognizer
 from polyvox.text.lexicon import Lexicon
 from polyvox.text.prepare import prepare_text, takes_phoneme_blocks
@@ -73,6 +74,13 @@ class Synthesizer:
         """Resolves engine voices, Kokoro blends and library voices (polyvox.voices.cloning)."""
         self.listeners: list[Callable[[SynthesisStream], None]] = []
         """Called with each stream when it is released (metrics, request logs)."""
+        self.stream_context = StreamContext(
+            runner=self.runner,
+            record=registry.record,
+            release=self._release,
+            request_timeout=settings.limits.request_timeout,
+        )
+        """What every stream is built with (its runner, and whom it reports to)."""
         self.asr = asr or SpeechRecognizer(settings)
         """The service's speech recognizer: long-form validation and captions listen with it."""
 
@@ -205,7 +213,17 @@ class Synthesizer:
             rate = request.sample_rate or engine.info.sample_rate
             if rate_for is not None:
                 rate = rate_for(rate)
-            stream = SynthesisStream(self, request, engine, voice, segments, rate, lease, deadline)
+            stream = SynthesisStream(
+                self.stream_context,
+                request,
+                engine.info,
+                voice,
+                segments,
+                rate,
+                lease,
+                deadline,
+                conversion=self.voices.session(voice),
+            )
             stream.plan = plan
         except BaseException:
             self._admitted -= 1

@@ -30,6 +30,8 @@ ENGINE_PARAMETERS = (
     "beta",
     "diffusion_steps",
     "embedding_scale",
+    "grow_at",
+    "grow_mb",
 )
 """Native-route fields handed to the engine in ``SynthesisRequest.extra`` (only those that are set)."""
 
@@ -153,6 +155,8 @@ class SynthesizeRequest(BaseModel):
     beta: float | None = Field(None, description="StyleTTS2: prosody mix of reference and predicted style.")
     diffusion_steps: int | None = Field(None, description="StyleTTS2: style diffusion steps.")
     embedding_scale: float | None = Field(None, description="StyleTTS2: classifier-free guidance scale.")
+    grow_at: int | None = Field(None, description="Tone test engine: sentence index that grows in memory.")
+    grow_mb: int | None = Field(None, description="Tone test engine: MiB that sentence holds.")
     normalize: bool | None = Field(
         None,
         description="Rewrite numbers, dates, currency, units, abbreviations, URLs into words (English "
@@ -237,6 +241,13 @@ class EngineOut(BaseModel):
     missing_files: list[str] = Field(
         default_factory=list, description="Files the engine needs that its model folder lacks."
     )
+    isolation: str = Field(
+        "thread", description="`thread` (this process's worker pool) or `process` (a worker process)."
+    )
+    pid: int | None = Field(None, description="Process id of the engine's worker process, when one runs.")
+    worker_rss: int = Field(0, description="Resident memory (bytes) of that worker process now.")
+    healthy: bool = Field(True, description="False after a failure; the engine is reloaded on next use.")
+    last_error: str | None = Field(None, description="The last failure (a dead worker says why it died).")
 
 
 class EngineList(BaseModel):

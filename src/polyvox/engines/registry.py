@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 import structlog
 
@@ -64,6 +64,18 @@ class EngineState:
     retries: int = 0
 
 
+@runtime_checkable
+class RunsElsewhere(Protocol):
+    """An engine proxy whose model lives in another process (polyvox.scaleout.process)."""
+
+    load_rtf: float | None
+    """The real-time factor measured where the engine runs, at load."""
+
+    def process_status(self) -> tuple[int, int] | None:
+        """That process's pid and RSS now, or None when none runs."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class EngineStatus:
     """A snapshot of one engine for listings and health checks."""
@@ -82,12 +94,31 @@ class EngineStatus:
     retries: int = 0
     weights: WeightsStatus | None = None
     """For engines that load weights from a folder (polyvox.engines.neural): what that folder holds."""
+    pid: int | None = None
+    """The engine's worker process (``process`` isolation), when one runs."""
+    worker_rss: int = 0
+    """Resident memory (bytes) of that worker process now."""
+    isolation: str = "thread"
+    """Where the engine runs: ``thread`` or ``process`` (a factory's ``runs_in`` says which)."""
 
 
 def weights_status(factory: EngineFactory, settings: Settings) -> WeightsStatus | None:
     """The weights check of engines that declare one (``weights_status(settings)``), else None."""
     check = getattr(factory, "weights_status", None)
     return cast("WeightsStatus", check(settings)) if callable(check) else None
+
+
+def self_test(engine: Engine) -> float | None:
+    """Synthesize one short sentence to measure this host's real-time factor (warms the model too)."""
+    if engine.info.name in TEST_ENGINES or "en-us" not in engine.info.languages:
+        return None
+    if not engine.voices():  # speaks library voices only (XTTS without speakers_xtts.pth)
+        return None
+    default = engine.default_voice()
+    voice = next(v for v in engine.voices() if v.id == default)
+    started = time.perf_counter()
+    audio = sum(c.seconds for c in engine.synthesize(SELF_TEST_TEXT, voice, SynthesisParams()))
+    return (time.perf_counter() - started) / audio if audio > 0 else None
 
 
 def discover_factories() -> dict[str, EngineFactory]:
@@ -145,6 +176,7 @@ class EngineRegistry:
 
     def status(self, name: str) -> EngineStatus:
         s = self._state(name)
+        elsewhere = s.instance.process_status() if isinstance(s.instance, RunsElsewhere) else None
         return EngineStatus(
             info=s.factory.info,
             loaded=s.loaded,
@@ -159,6 +191,9 @@ class EngineRegistry:
             failures=s.failures,
             retries=s.retries,
             weights=weights_status(s.factory, self._settings),
+            pid=elsewhere[0] if elsewhere else None,
+            worker_rss=elsewhere[1] if elsewhere else 0,
+            isolation=str(getattr(s.factory, "runs_in", "thread")),
         )
 
     # -- isolation (called from worker threads; plain assignments only) ---------------------------
@@ -219,6 +254,13 @@ class EngineRegistry:
         """Run a blocking engine call on the worker pool, never on the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
 
+    async def run_due(self, due: float | None, func: Callable[..., Any], *args: Any) -> Any:
+        """``run_blocking`` with a deadline, when the pool orders by deadline (else it is plain FIFO)."""
+        submit_due = getattr(self._executor, "submit_due", None)
+        if due is None or submit_due is None:
+            return await self.run_blocking(func, *args)
+        return await asyncio.wrap_future(submit_due(due, func, *args))
+
     async def load(self, name: str) -> None:
         state = self._state(name)
         async with state.lock:
@@ -255,21 +297,12 @@ class EngineRegistry:
             state.load_count += 1
             log.info("engine_loaded", engine=name, seconds=round(state.load_seconds, 3), rtf=rtf)
 
-    def _self_test(self, engine: Engine) -> float | None:
-        """Synthesize one short sentence to measure this host's real-time factor (warms the model too)."""
-        if engine.info.name in TEST_ENGINES or "en-us" not in engine.info.languages:
-            return None
-        if not engine.voices():  # speaks library voices only (XTTS without speakers_xtts.pth)
-            return None
-        started = time.perf_counter()
-        voice = self._voice_for_self_test(engine)
-        audio = sum(c.seconds for c in engine.synthesize(SELF_TEST_TEXT, voice, SynthesisParams()))
-        return (time.perf_counter() - started) / audio if audio > 0 else None
-
     @staticmethod
-    def _voice_for_self_test(engine: Engine) -> Voice:
-        default = engine.default_voice()
-        return next(v for v in engine.voices() if v.id == default)
+    def _self_test(engine: Engine) -> float | None:
+        """The engine's real-time factor: measured by its worker at load, else by a self-test here."""
+        if isinstance(engine, RunsElsewhere):
+            return engine.load_rtf
+        return self_test(engine)
 
     async def unload(self, name: str) -> bool:
         """Unload now if nobody uses the engine; returns whether it was unloaded."""

@@ -62,7 +62,8 @@ class ToneEngine:
     """Deterministic tones instead of speech; for tests and benchmarks of the pipeline itself.
 
     Parameters in ``SynthesisParams.extra``: ``delay`` (seconds slept per call) and ``fail_at`` (segment index
-    that raises ``EngineFailedError``); both default to ``settings.tone``.
+    that raises ``EngineFailedError``), both defaulting to ``settings.tone``; ``grow_mb`` MiB allocated at
+    segment ``grow_at`` and held through its delay (memory-limit tests of worker processes).
     """
 
     info: ClassVar[EngineInfo] = EngineInfo(
@@ -76,6 +77,8 @@ class ToneEngine:
         parameters=(
             Param("delay", 0.0, 60.0, 0.0, description="Seconds slept per engine call."),
             Param("fail_at", -1, 1_000_000, -1, integer=True, description="Segment index that fails."),
+            Param("grow_at", -1, 1_000_000, -1, integer=True, description="Segment index that grows."),
+            Param("grow_mb", 0, 4096, 0, integer=True, description="MiB that segment holds while it sleeps."),
         ),
     )
 
@@ -126,6 +129,9 @@ class ToneEngine:
             self.calls += 1
         start = time.time()
         failed = False
+        held = None
+        if params.segment_index == int(_number(params.extra, "grow_at", -1)):
+            held = np.ones(int(_number(params.extra, "grow_mb", 0)) * 2**20, dtype=np.uint8)  # touched pages
         try:
             if delay > 0:
                 time.sleep(delay)
@@ -134,6 +140,7 @@ class ToneEngine:
                 raise EngineFailedError(f"tone engine told to fail at segment {fail_at}")
             samples = self.render(text, voice.id)
         finally:
+            del held
             self._trace(params, text, start, failed)
         yield AudioChunk(samples=samples, sample_rate=SAMPLE_RATE, text=text)
 

@@ -2,10 +2,11 @@
 
 A replica builds its registry from the front door's settings (sent with the deployment), so engines load
 lazily on a replica's first segment and unload after ``engines.ttl`` idle seconds exactly as in one
-process. ``synthesize`` renders one segment and returns its raw samples and native rate; the front door
+process. ``synthesize`` renders one segment through the replica's own
+:class:`~polyvox.scaleout.runner.LocalRunner` (the same segment call as one process: worker pool or worker
+process, with its retry-once policy) and returns the raw samples and native rate; the front door
 post-processes (speed, resampling, volume) as it does for local segments. Engine errors that are part of
-the contract (``PolyvoxError``) come back as values, so they keep their type and code; the local isolation
-policy (one retry, then ``engine_failed``) runs inside the replica.
+the contract (``PolyvoxError``) come back as values, so they keep their type and code.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from typing import Any, cast
 import numpy as np
 from ray import serve
 
-from polyvox.audio.chunk import AudioChunk, FloatArray
+from polyvox.audio.chunk import FloatArray
 from polyvox.config import Settings
 from polyvox.engines.base import SynthesisParams, Voice
-from polyvox.engines.registry import EngineRegistry
+from polyvox.engines.registry import EngineRegistry, discover_factories
 from polyvox.errors import PolyvoxError
-from polyvox.ops.isolation import run_isolated
+from polyvox.scaleout.process import isolate
+from polyvox.scaleout.runner import LocalRunner
+from polyvox.scaleout.segment import SegmentCall
 from polyvox.scaleout.settings import RaySettings
 
 
@@ -39,6 +42,8 @@ class SegmentResult:
     pid: int
     """Process id of that replica (tests kill it to simulate a crash)."""
     error: PolyvoxError | None = None
+    engine_seconds: float = 0.0
+    """Seconds the engine call took on the replica."""
 
 
 def replica_settings(settings: Settings) -> dict[str, Any]:
@@ -61,28 +66,21 @@ class EngineReplica:
         self._executor = ThreadPoolExecutor(
             max_workers=self._settings.engines.workers, thread_name_prefix="polyvox-replica"
         )
-        self._registry = EngineRegistry(self._settings, self._executor)
+        factories = isolate(self._settings, discover_factories())
+        self._registry = EngineRegistry(self._settings, self._executor, factories)
+        self._runner = LocalRunner(self._registry)
         self._replica = serve.get_replica_context().replica_id.unique_id
         self._pid = os.getpid()
 
     async def synthesize(self, text: str, voice: Voice, params: SynthesisParams) -> SegmentResult:
         """Render one segment with this replica's engine (loaded on first use, unloaded after the TTL)."""
-        registry, name = self._registry, self._engine
         try:
-            async with registry.acquire(name) as engine:
-                parts: list[AudioChunk] = await registry.run_blocking(
-                    run_isolated, registry, name, lambda: list(engine.synthesize(text, voice, params))
-                )
+            async with self._registry.acquire(self._engine):
+                raw = await self._runner.run(SegmentCall(self._engine, text, voice, params))
         except PolyvoxError as exc:
             empty = np.zeros(0, dtype=np.float32)
             return SegmentResult(empty, 0, self._replica, self._pid, error=exc)
-        rate = parts[0].sample_rate if parts else registry.info(name).sample_rate
-        samples = (
-            np.concatenate([p.samples for p in parts]).astype(np.float32, copy=False)
-            if parts
-            else np.zeros(0, dtype=np.float32)
-        )
-        return SegmentResult(samples, rate, self._replica, self._pid)
+        return SegmentResult(raw.samples, raw.sample_rate, self._replica, self._pid, None, raw.engine_seconds)
 
     async def status(self) -> dict[str, Any]:
         """This replica's view of its engine (loaded, load/unload counts, measured real-time factor)."""

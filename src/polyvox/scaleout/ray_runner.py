@@ -32,10 +32,10 @@ from polyvox.audio.chunk import AudioChunk
 from polyvox.engines.base import Engine, EngineFactory, EngineInfo, SynthesisParams, Voice
 from polyvox.errors import BusyError, EngineFailedError, PolyvoxError
 from polyvox.scaleout.deployment import SegmentResult, build_app
+from polyvox.scaleout.segment import RawSegment, SegmentCall
 
 if TYPE_CHECKING:
     from polyvox.config import Settings
-    from polyvox.stream import SynthesisStream
 
 log = structlog.get_logger(__name__)
 
@@ -164,15 +164,10 @@ class RayRunner:
                 continue
             return self._accept(engine, result)
 
-    async def render(self, stream: SynthesisStream, index: int) -> AudioChunk:
-        call = stream.segment_call(index)
-        if isinstance(call, AudioChunk):  # an SSML pause: no engine call
-            return call
-        started = time.perf_counter()
-        result = await self.synthesize(stream.engine_name, call.text, stream.voice, call.params)
-        parts = [AudioChunk(result.samples, result.sample_rate, call.text)] if len(result.samples) else []
-        # Post-processing (conversion, time-stretch, resampling) stays here, off the event loop.
-        return await asyncio.to_thread(stream.finish, call, parts, started)
+    async def run(self, call: SegmentCall) -> RawSegment:
+        """The segment call on a replica; the stream post-processes the raw audio as for local segments."""
+        result = await self.synthesize(call.engine, call.text, call.voice, call.params)
+        return RawSegment(result.samples, result.sample_rate, result.engine_seconds)
 
     async def replica_status(self, engine: str) -> list[dict[str, Any]]:
         """Each replica's engine status as it answers (one call; Serve picks the replicas)."""

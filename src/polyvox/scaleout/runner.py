@@ -1,43 +1,58 @@
-"""Where one segment of a stream is rendered: the local worker pool, or a Ray Serve replica.
+"""Where engine calls run when this process renders them: the worker pool, or an engine's worker process.
 
-``SynthesisStream`` asks its synthesizer's runner for each segment and gets the finished ``AudioChunk``
-back; the pipeline around it (lease, ordering, one segment in flight per stream, cancellation, in-band
-errors) is the same whichever runner renders.
+:class:`LocalRunner` implements the one segment call (polyvox.scaleout.segment): an engine with
+``thread`` isolation runs in this process's bounded worker pool, with the retry-once policy of
+polyvox.ops.isolation; an engine with ``process`` isolation is a
+:class:`~polyvox.scaleout.process.WorkerEngine` proxy and runs in its worker process. Either way a
+failure of the engine (a crash, a dead worker) marks it unhealthy, so the registry reloads it (starts a fresh
+worker) on its next use.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
+import time
+from typing import TYPE_CHECKING
+
+from polyvox.errors import EngineFailedError
+from polyvox.ops.isolation import run_isolated
+from polyvox.scaleout.process import WorkerEngine
+from polyvox.scaleout.segment import RawSegment, SegmentCall, SegmentRunner
 
 if TYPE_CHECKING:
-    from polyvox.audio.chunk import AudioChunk
     from polyvox.config import Settings
-    from polyvox.engines.base import EngineFactory
+    from polyvox.engines.base import Engine, EngineFactory
     from polyvox.engines.registry import EngineRegistry
-    from polyvox.stream import SynthesisStream
 
-
-@runtime_checkable
-class SegmentRunner(Protocol):
-    """Renders segment ``index`` of ``stream`` into its post-processed chunk."""
-
-    async def render(self, stream: SynthesisStream, index: int) -> AudioChunk:
-        """Synthesize, time-stretch, resample and apply volume; errors are ``PolyvoxError``s."""
-        ...
-
-    async def aclose(self) -> None:
-        """Release what the runner holds (connections, deployments it started)."""
-        ...
+__all__ = ["LocalRunner", "RawSegment", "SegmentCall", "SegmentRunner", "scale_out"]
 
 
 class LocalRunner:
-    """Today's behaviour: the engine call runs in this process's bounded worker pool."""
+    """Engine calls in this process's worker pool, or in the engine's worker process."""
 
     def __init__(self, registry: EngineRegistry) -> None:
         self._registry = registry
 
-    async def render(self, stream: SynthesisStream, index: int) -> AudioChunk:
-        return cast("AudioChunk", await self._registry.run_blocking(stream.render, index))
+    async def run(self, call: SegmentCall) -> RawSegment:
+        registry = self._registry
+        engine = registry.instance(call.engine)
+        if isinstance(engine, WorkerEngine):
+            try:
+                return await engine.run(call)
+            except EngineFailedError as exc:
+                registry.mark_unhealthy(call.engine, exc.message)
+                raise
+        raw: RawSegment = await registry.run_due(call.due, self.run_in_thread, engine, call)
+        return raw
+
+    def run_in_thread(self, engine: Engine, call: SegmentCall) -> RawSegment:
+        """The engine call itself (blocking), with the retry-once policy of polyvox.ops.isolation."""
+        started = time.perf_counter()
+        parts = run_isolated(
+            self._registry,
+            call.engine,
+            lambda: list(engine.synthesize(call.text, call.voice, call.params)),
+        )
+        return RawSegment.of(parts, engine.info.sample_rate, time.perf_counter() - started)
 
     async def aclose(self) -> None:
         return None

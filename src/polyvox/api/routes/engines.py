@@ -60,6 +60,11 @@ def engine_out(registry: EngineRegistry, name: str) -> EngineOut:
         load_seconds=round(status.load_seconds, 4),
         load_count=status.load_count,
         unload_count=status.unload_count,
+        isolation=status.isolation,
+        pid=status.pid,
+        worker_rss=status.worker_rss,
+        healthy=status.healthy,
+        last_error=status.last_error,
         **_weights_fields(status),
     )
 

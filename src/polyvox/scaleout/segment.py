@@ -1,0 +1,71 @@
+"""The one call shape every runner implements: a segment call in, raw samples and their rate out.
+
+A runner is where an engine call runs: this process's worker pool (``thread`` isolation), an engine
+worker process (``process`` isolation, polyvox.scaleout.process) or a Ray Serve replica
+(polyvox.scaleout.ray_runner).
+Whichever it is, the stream that asked post-processes the raw audio itself (voice conversion, time-stretch,
+resampling, volume), so every runner returns the engine's audio unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from polyvox.audio.chunk import AudioChunk, FloatArray
+from polyvox.engines.base import SynthesisParams, Voice
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentCall:
+    """One engine call: which engine, the text of one segment, the voice and the engine's parameters."""
+
+    engine: str
+    text: str
+    voice: Voice
+    params: SynthesisParams
+    due: float | None = None
+    """``time.monotonic()`` by which the listener needs it (None: now); the worker pool runs the earliest
+    deadline first (polyvox.scaleout.deadline_pool)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawSegment:
+    """The engine's audio of one segment, before any post-processing."""
+
+    samples: FloatArray
+    sample_rate: int
+    engine_seconds: float
+    """Seconds the engine call took where it ran (the worker's or replica's own clock, not the proxy's)."""
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / self.sample_rate if self.sample_rate else 0.0
+
+    @classmethod
+    def of(cls, parts: list[AudioChunk], fallback_rate: int, engine_seconds: float) -> RawSegment:
+        """The engine's chunks of one segment joined into one array."""
+        if not parts:
+            return cls(np.zeros(0, dtype=np.float32), fallback_rate, engine_seconds)
+        samples = (
+            parts[0].samples
+            if len(parts) == 1
+            else np.concatenate([p.samples for p in parts]).astype(np.float32, copy=False)
+        )
+        return cls(samples.astype(np.float32, copy=False), parts[0].sample_rate, engine_seconds)
+
+
+@runtime_checkable
+class SegmentRunner(Protocol):
+    """Runs engine calls; errors are ``PolyvoxError``s (an engine's own typed errors keep their type)."""
+
+    async def run(self, call: SegmentCall) -> RawSegment:
+        """Synthesize one segment. Cancelling the awaiting task stops the engine within one chunk where the
+        runner can (worker processes, Ray replicas); in a thread the running call finishes and is dropped."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the runner holds (worker processes, connections, deployments it started)."""
+        ...

@@ -1,0 +1,73 @@
+"""Deadline order in the worker pool, proved by execution order and the tone engine's trace (no timings)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+from tests.conftest import make_settings, read_trace
+
+from polyvox.request import SynthesisRequest
+from polyvox.scaleout.deadline_pool import DeadlinePool
+from polyvox.service import Polyvox
+
+WORDS = " ".join(["word"] * 30)  # 6 s of tone audio per segment
+
+
+def test_the_earliest_deadline_runs_first_and_cancelled_work_is_skipped() -> None:
+    pool = DeadlinePool(1)
+    gate = threading.Event()
+    order: list[str] = []
+    blocker = pool.submit(gate.wait)
+    now = time.monotonic()
+    late = pool.submit_due(now + 10, order.append, "late")
+    cancelled = pool.submit_due(now + 1, order.append, "cancelled")
+    middle = pool.submit_due(now + 5, order.append, "middle")
+    first = pool.submit(order.append, "now")
+    assert cancelled.cancel()
+    gate.set()
+    for future in (blocker, late, middle, first):
+        future.result(timeout=10)
+    pool.shutdown()
+    assert order == ["now", "middle", "late"]
+
+
+async def wait_queued(pool: DeadlinePool, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while pool.queued < count:
+        assert time.monotonic() < deadline, "work never reached the pool"
+        await asyncio.sleep(0.01)
+
+
+async def wait_traced(trace: Path, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(read_trace(trace)) < count:
+        assert time.monotonic() < deadline, "the engine never got there"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_new_streams_first_segment_overtakes_a_stream_that_is_far_ahead(tmp_path: Path) -> None:
+    trace = tmp_path / "trace.jsonl"
+    settings = make_settings(tmp_path, engines={"default": "tone", "workers": 1}, tone={"trace_file": trace})
+    async with Polyvox(settings) as polyvox:
+        assert isinstance(polyvox.executor, DeadlinePool)
+        synthesizer = polyvox.synthesizer
+        ahead = await synthesizer.open(SynthesisRequest(f"{WORDS}. {WORDS}. {WORDS}.", request_id="ahead"))
+        chunks = aiter(ahead)
+        await anext(chunks)  # segment 0 delivered; segment 1 is rendered next
+        await wait_traced(trace, 2)
+        gate = threading.Event()
+        blocker = polyvox.executor.submit(gate.wait)  # the one worker is busy
+        await anext(chunks)  # 12 s delivered: segment 2 is queued, due seconds from now
+        await wait_queued(polyvox.executor, 1)
+        newcomer = asyncio.ensure_future(synthesizer.open(SynthesisRequest("Hello there.", request_id="new")))
+        await wait_queued(polyvox.executor, 2)  # its first segment, due now, queued after segment 2
+        gate.set()
+        await asyncio.wrap_future(blocker)
+        async with await newcomer as stream:
+            assert [c async for c in stream]
+        assert [c async for c in chunks]
+    started = {(r["request_id"], r["segment_index"]): r["start"] for r in read_trace(trace)}
+    assert started[("new", 0)] < started[("ahead", 2)]
