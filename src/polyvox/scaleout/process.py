@@ -317,7 +317,11 @@ def _synth_message(text: str, voice: Voice, params: SynthesisParams) -> Message:
 def in_worker_process(factory: EngineFactory) -> EngineFactory:
     """A proxy class for ``factory``'s engine that runs it in a worker process."""
     name = factory.info.name
-    proxy = type(f"Worker{name.title()}Engine", (WorkerEngine,), {"info": factory.info, "factory": factory})
+    namespace: dict[str, object] = {"info": factory.info, "factory": factory}
+    weights_check = getattr(factory, "weights_status", None)
+    if callable(weights_check):  # the registry asks before starting a worker whether the weights are there
+        namespace["weights_status"] = weights_check
+    proxy = type(f"Worker{name.title()}Engine", (WorkerEngine,), namespace)
     return cast(EngineFactory, proxy)
 
 

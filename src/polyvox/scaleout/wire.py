@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,15 +21,24 @@ import numpy as np
 from polyvox.audio.chunk import AudioChunk
 from polyvox.engines.base import SynthesisParams, Voice
 from polyvox.errors import EngineFailedError, PolyvoxError
+from polyvox.voices.cloning import ClonedVoice
 
 
 def voice_to_wire(voice: Voice) -> dict[str, Any]:
-    return dataclasses.asdict(voice)
+    # A library voice travels as what it is (its reference recording's path included): engines that
+    # clone natively read the reference in the worker.
+    data = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(voice).items()}
+    data["cloned"] = isinstance(voice, ClonedVoice)
+    return data
 
 
 def voice_from_wire(data: dict[str, Any]) -> Voice:
     fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-    return Voice(**fields)
+    if not fields.pop("cloned", False):
+        return Voice(**fields)
+    if fields.get("reference") is not None:
+        fields["reference"] = Path(fields["reference"])
+    return ClonedVoice(**fields)
 
 
 def params_to_wire(params: SynthesisParams) -> dict[str, Any]:
