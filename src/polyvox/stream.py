@@ -19,7 +19,7 @@ import numpy as np
 from polyvox.audio.chunk import AudioChunk
 from polyvox.audio.dsp import apply_gain, resample, time_stretch
 from polyvox.engines.base import Engine, SynthesisParams, Voice
-from polyvox.errors import PolyvoxError, RequestTimeoutError
+from polyvox.errors import AudioTooLongError, PolyvoxError, RequestTimeoutError
 from polyvox.ops.isolation import run_isolated
 from polyvox.request import SynthesisRequest, rated_speed
 from polyvox.text.ssml import Piece
@@ -169,6 +169,14 @@ class SynthesisStream:
         except PolyvoxError as exc:
             self.error = exc
             raise
+        limit = self._synthesizer.settings.limits.max_audio_seconds
+        if limit > 0 and self.stats.audio_seconds + chunk.seconds > limit:
+            # The estimate let it through but the audio says otherwise: stop here, in-band.
+            self.error = AudioTooLongError(
+                f"the audio passed {limit:g} s (limits.max_audio_seconds) after "
+                f"{self.stats.segments_done} of {len(self.segments)} segments"
+            )
+            raise self.error
         # Queue the next segment before the consumer encodes and sends this one.
         self._submit_next()
         self.stats.segments_done += 1

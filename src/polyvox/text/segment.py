@@ -15,6 +15,9 @@ from functools import lru_cache
 import pysbd
 
 MAX_SEGMENT_CHARS = 400
+MAX_WORD_CHARS = 100
+"""A "word" (run without spaces) longer than this is split into pieces of this length: phonemizers and
+engines are quadratic (or worse) in one token's length, and an 80 KB token must never reach them."""
 _PYSBD_LANGUAGES = frozenset(
     [
         "en",
@@ -79,6 +82,19 @@ def split_sentences(text: str, language: str | None = None) -> list[str]:
     return sentences
 
 
+def split_long_words(text: str, limit: int = MAX_WORD_CHARS) -> str:
+    """``text`` with every run of more than ``limit`` non-space characters broken by spaces."""
+    if limit <= 0 or len(text) <= limit:
+        return text
+    pattern = re.compile(rf"\S{{{limit + 1},}}")
+
+    def pieces(match: re.Match[str]) -> str:
+        word = match.group(0)
+        return " ".join(word[i : i + limit] for i in range(0, len(word), limit))
+
+    return pattern.sub(pieces, text)
+
+
 def _split_long(sentence: str, limit: int) -> list[str]:
     if len(sentence) <= limit:
         return [sentence]
@@ -121,8 +137,13 @@ def join_after_first(segments: list[str], batch_chars: int) -> list[str]:
 
 
 def segment_text(
-    text: str, language: str | None = None, max_chars: int = MAX_SEGMENT_CHARS, batch_chars: int = 0
+    text: str,
+    language: str | None = None,
+    max_chars: int = MAX_SEGMENT_CHARS,
+    batch_chars: int = 0,
+    max_word_chars: int = MAX_WORD_CHARS,
 ) -> list[str]:
     """The segments a request is synthesized in: sentences, over-long ones split, later ones batched."""
+    text = split_long_words(text, max_word_chars)
     pieces = [piece for s in split_sentences(text, language) for piece in _split_long(s, max_chars)]
     return join_after_first(pieces, batch_chars)
