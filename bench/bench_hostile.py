@@ -94,7 +94,8 @@ async def _post(client: httpx.AsyncClient, path: str, **kwargs: object) -> str:
 async def _first_bytes(client: httpx.AsyncClient, path: str, body: dict[str, object]) -> str:
     """A streamed request: its status and whether a first audio chunk (or an error body) came."""
     try:
-        async with client.stream("POST", path, json=body) as response:
+        content, headers = json.dumps(body), {"content-type": "application/json"}
+        async with client.stream("POST", path, content=content, headers=headers) as response:
             if response.status_code >= 300:
                 await response.aread()
                 return await _status(response)
@@ -163,8 +164,8 @@ async def secrets(site: Site, client: httpx.AsyncClient) -> list[str]:
         await _post(
             client, "/v1/synthesize", json={"text": f"{SECRET_TEXT}", "engine": "tone", "fail_at": 0}
         ),
-        await _post(client, "/v1/audio/speech", json={"input": f"{SECRET_TEXT} " + "9" * 1999}),
-        await _post(client, "/v1/audio/speech", json={"input": f"{SECRET_TEXT} 1" + "0" * 4400 + "th"}),
+        await _first_bytes(client, "/v1/audio/speech", {"input": f"{SECRET_TEXT} " + "9" * 1999}),
+        await _first_bytes(client, "/v1/audio/speech", {"input": f"{SECRET_TEXT} 1" + "0" * 4400 + "th"}),
     ]
     log = site.server.log()
     statuses.append(f"log: key x{log.count(API_KEY)}, text x{log.count(SECRET_TEXT)}, {len(log) // 1024} KiB")
@@ -210,7 +211,8 @@ async def client_input(site: Site, client: httpx.AsyncClient) -> list[str]:
         (speech, {"input": "The ſun İs up."}),
         (speech, {"input": nested}),
     ]
-    statuses = [await _post(client, path, json=body) for path, body in bodies]
+    # Streamed: a long but legal text answers 200 at once; reading its first audio is enough here.
+    statuses = [await _first_bytes(client, path, body) for path, body in bodies]
     engines = (await client.get("/v1/engines")).json()["engines"]
     piper = next(e for e in engines if e["name"] == "piper")
     statuses.append(f"piper loads: {piper['load_count']}")

@@ -337,6 +337,7 @@ def resolve_config(
         speed=options.speed,
         volume=options.volume,
         sample_rate=sample_rate,
+        extra=dict(options.extra),  # engine parameter ranges are refused at `start`, not per sentence
     )
     engine, voice = synthesizer.validate(probe)
     rate = encoded_rate(fmt, sample_rate or synthesizer.registry.info(engine).sample_rate)
