@@ -139,15 +139,16 @@ async def event_loop(site: Site, client: httpx.AsyncClient) -> list[str]:
         frame = json.dumps({"type": "text", "text": "This is a sentence. " * 2950})
         for _ in range(20):
             await ws.send(frame)
-        replies = []
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
+        replies: list[str] = []
+        deadline = time.monotonic() + 60  # until the refusals come (the first frame is split meanwhile)
+        while time.monotonic() < deadline and "error" not in replies:
             try:
                 reply = await asyncio.wait_for(ws.recv(), max(0.01, deadline - time.monotonic()))
             except TimeoutError:
                 break
             if isinstance(reply, str):
-                replies.append(json.loads(reply).get("code") or json.loads(reply)["type"])
+                message = json.loads(reply)
+                replies += [message["type"], message.get("code", "")]
         statuses.append("ws " + ",".join(sorted(set(replies))))
     ssml = "<speak>" + "<s>Hello world.</s>" * 4300 + "</speak>"
     statuses.append(await _first_bytes(client, "/v1/audio/speech", {"input": ssml, "response_format": "pcm"}))

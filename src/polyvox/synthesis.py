@@ -7,7 +7,6 @@ returned :class:`polyvox.stream.SynthesisStream` yields one post-processed ``Aud
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from polyvox.request import (
 from polyvox.scaleout.runner import LocalRunner, SegmentRunner
 from polyvox.stream import SynthesisStream
 from polyvox.text.lexicon import Lexicon
+from polyvox.text.offload import run_text_work
 from polyvox.text.prepare import prepare_text, takes_phoneme_blocks
 from polyvox.text.segment import segment_text, split_long_words
 from polyvox.text.ssml import Piece, parse_ssml, plain_text
@@ -201,10 +201,15 @@ class Synthesizer:
             language = request.language or voice.language
             plan: list[Piece] | None = None
             # Parsing, normalizing and segmenting grow with the text: never on the event loop.
+            if segments is None and prime:  # a cheap first estimate: refuse before the costly preparation
+                check_audio_seconds(
+                    estimated_seconds([request.text], None, request.speed, request.extra) / 2,
+                    self.settings.limits.max_audio_seconds,
+                )
             if segments is None and request.is_ssml:
-                segments, plan = await asyncio.to_thread(self._ssml_segments, request, name, language)
+                segments, plan = await run_text_work(self._ssml_segments, request, name, language)
             elif segments is None:
-                segments = await asyncio.to_thread(self._segments, request, name, language)
+                segments = await run_text_work(self._segments, request, name, language)
             if not segments:
                 raise EmptyTextError("text has nothing to speak", param="text")
             if prime:  # long-form jobs (prime=False) spill to disk and are bounded by longform.max_chars

@@ -30,6 +30,7 @@ from polyvox.realtime.protocol import VoiceOptions, error_message, ms
 from polyvox.request import SynthesisRequest
 from polyvox.synthesis import Synthesizer
 from polyvox.text.incremental import IncrementalSegmenter
+from polyvox.text.offload import run_text_work
 
 log = structlog.get_logger(__name__)
 
@@ -178,7 +179,7 @@ class Speaker:
         if self.stats.first_text_at is None and text.strip():
             self.stats.first_text_at = time.perf_counter()
         async with self._feeding:
-            segments = await asyncio.to_thread(self._segmenter.feed, text)
+            segments = await run_text_work(self._segmenter.feed, text)
         for segment in segments:
             self._put(segment)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from functools import lru_cache
 
 import pysbd
 
@@ -47,7 +46,6 @@ _PYSBD_LANGUAGES = frozenset(
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CLAUSE = re.compile(r"(?<=[,;:、，；：])\s+")
-_lock = threading.Lock()
 
 
 def clean_text(text: str) -> str:
@@ -57,9 +55,16 @@ def clean_text(text: str) -> str:
     return re.sub(r"\s*\n\s*", "\n", text).strip()
 
 
-@lru_cache(maxsize=32)
+_local = threading.local()
+
+
 def _segmenter(language: str) -> pysbd.Segmenter:
-    return pysbd.Segmenter(language=language, clean=False, char_span=False)
+    """One segmenter per thread and language: pysbd keeps per-call state, and one shared segmenter behind
+    a lock made every thread (and the event loop's executor) wait while one long text was split."""
+    cache: dict[str, pysbd.Segmenter] = _local.__dict__.setdefault("segmenters", {})
+    if language not in cache:
+        cache[language] = pysbd.Segmenter(language=language, clean=False, char_span=False)
+    return cache[language]
 
 
 def _pysbd_language(language: str | None) -> str:
@@ -76,8 +81,7 @@ def split_sentences(text: str, language: str | None = None) -> list[str]:
     for paragraph in clean_text(text).split("\n"):
         if not paragraph.strip():
             continue
-        with _lock:  # pysbd segmenters keep per-call state
-            parts = segmenter.segment(paragraph)
+        parts = segmenter.segment(paragraph)
         sentences.extend(p.strip() for p in parts if p.strip())
     return sentences
 
