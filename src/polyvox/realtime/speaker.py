@@ -36,6 +36,8 @@ log = structlog.get_logger(__name__)
 
 MAX_QUEUED_CHARS = 100_000
 """Default bound on the text one context holds not yet spoken (``realtime.max_queued_chars``)."""
+INLINE_FEED_CHARS = 2000
+"""Buffers up to this long are split on the event loop (milliseconds); longer ones in the text pool."""
 
 
 class TextQueueFullError(PolyvoxError):
@@ -178,8 +180,11 @@ class Speaker:
             )
         if self.stats.first_text_at is None and text.strip():
             self.stats.first_text_at = time.perf_counter()
-        async with self._feeding:
-            segments = await run_text_work(self._segmenter.feed, text)
+        if len(self._segmenter.pending) + len(text) <= INLINE_FEED_CHARS:
+            segments = self._segmenter.feed(text)  # a few milliseconds at most: no thread hop per token
+        else:
+            async with self._feeding:
+                segments = await run_text_work(self._segmenter.feed, text)
         for segment in segments:
             self._put(segment)
 
