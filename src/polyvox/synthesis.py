@@ -201,7 +201,9 @@ class Synthesizer:
             language = request.language or voice.language
             plan: list[Piece] | None = None
             # Parsing, normalizing and segmenting grow with the text: never on the event loop.
-            if segments is None and prime:  # a cheap first estimate: refuse before the costly preparation
+            if segments is None and prime and not request.is_ssml:
+                # A cheap first estimate on the raw text (halved: preparation may shorten it) refuses a
+                # hopeless request before the costly preparation; SSML is estimated once parsed.
                 check_audio_seconds(
                     estimated_seconds([request.text], None, request.speed, request.extra) / 2,
                     self.settings.limits.max_audio_seconds,
