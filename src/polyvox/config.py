@@ -130,6 +130,21 @@ class TextSettings(BaseModel):
     lexicon_file: Path | None = Field(
         None, description="User pronunciation lexicon (JSON); defaults to DATA_DIR/lexicon.json."
     )
+    max_word_chars: int = Field(
+        100,
+        ge=10,
+        description="Longest run of characters without a space one segment may hold; a longer one is split "
+        "into pieces of this length (an 80 KB 'word' never reaches the phonemizer).",
+    )
+    max_break_seconds: float = Field(
+        30.0, gt=0.0, description="Longest SSML <break>; a longer one is shortened to this."
+    )
+    max_pause_seconds: float = Field(
+        120.0, gt=0.0, description="Most seconds of SSML pauses one request may ask for in all; beyond: 422."
+    )
+    max_ssml_depth: int = Field(
+        32, ge=2, description="Deepest SSML element nesting; beyond: 422 invalid_text."
+    )
 
 
 class PostprocessSettings(BaseModel):

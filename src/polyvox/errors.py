@@ -55,6 +55,12 @@ class EmptyTextError(InvalidParameterError):
     code = "empty_text"
 
 
+class InvalidTextError(InvalidParameterError):
+    """The text cannot be spoken as sent (lone surrogates, SSML nested too deep, pauses over their cap)."""
+
+    code = "invalid_text"
+
+
 class LanguageNotSupportedError(InvalidParameterError):
     code = "language_not_supported"
 
@@ -66,6 +72,13 @@ class UnsupportedFormatError(InvalidParameterError):
 class TextTooLongError(PolyvoxError):
     status = 413
     code = "text_too_long"
+
+
+class AudioTooLongError(PolyvoxError):
+    """The request would produce more audio than ``limits.max_audio_seconds``."""
+
+    status = 413
+    code = "audio_too_long"
 
 
 class PayloadTooLargeError(PolyvoxError):

@@ -28,6 +28,7 @@ from polyvox.cache import ChunkCache, chunk_key
 from polyvox.errors import PolyvoxError, TextTooLongError
 from polyvox.postprocess import join, normalize_loudness, trim_silence
 from polyvox.request import SynthesisRequest, rated_speed
+from polyvox.spill import disk_array, spill
 from polyvox.stream import SynthesisStream
 from polyvox.synthesis import Synthesizer
 from polyvox.text.chunks import Chunk, ChunkPlan, chunk_text, pauses_after, ssml_chunks
@@ -120,6 +121,9 @@ class LongformJob:
         self.progress = progress
         """Called with (chunks done, chunks in all, audio seconds of the chunk just done)."""
         self._done = 0
+        storage = self.settings.storage
+        self._spill_dir = storage.temp_dir or self.settings.data_dir / "tmp"
+        """Where chunks and the joined audio wait (the bounded temp directory; files unlinked at once)."""
 
     async def run(self) -> LongformResult:
         """Chunk, synthesize in parallel, post-process, validate, join."""
@@ -158,7 +162,7 @@ class LongformJob:
             stream.stats.segments_done = len(results)
         finally:
             await stream.aclose()
-        samples, starts = self._join(results, plan, stream.sample_rate)
+        samples, starts = await asyncio.to_thread(self._join, results, plan, stream.sample_rate)
         words = await self._caption(results, samples, starts, stream.sample_rate) if self.captions else []
         return LongformResult(
             audio=AudioChunk(samples, stream.sample_rate, self.request.text, words=tuple(words)),
@@ -188,7 +192,14 @@ class LongformJob:
         """All chunks in order with their pauses (and the document's leading break); chunk start times."""
         post = self.settings.postprocess
         pauses = pauses_after(plan.chunks, post.sentence_pause, post.paragraph_pause)
-        samples, starts = join([r.samples for r in results], rate, pauses, post.crossfade, plan.lead)
+        samples, starts = join(
+            [r.samples for r in results],
+            rate,
+            pauses,
+            post.crossfade,
+            plan.lead,
+            allocate=lambda length: disk_array(length, self._spill_dir),
+        )
         for result in results:  # the joined audio holds it now; a whole book need not be held twice
             result.samples = _RELEASED
         return samples, starts
@@ -274,7 +285,8 @@ class LongformJob:
         result: ChunkResult | None = None
         for attempt in range(settings.validate_retries + 1 if self.validate else 1):
             key = self._key(stream, chunk.text, stream.engine_name, self.request.extra)
-            raw = cache.get(key) if cache is not None and attempt == 0 else None
+            # A cached chunk is a file read: off the event loop like everything that grows with the input.
+            raw = await asyncio.to_thread(cache.get, key) if cache is not None and attempt == 0 else None
             engine_words: tuple[WordTiming, ...] = ()
             engine = stream.engine_name
             hit = raw is not None
@@ -288,7 +300,8 @@ class LongformJob:
                 raw, engine_words = rendered.samples, rendered.words
                 if cache is not None and attempt == 0:
                     await asyncio.to_thread(cache.put, key, raw)
-            samples = await asyncio.to_thread(self._post, raw, rate)
+            # Post-processed chunks wait on disk for the join: a book is never held whole in memory.
+            samples = await asyncio.to_thread(self._post_and_spill, raw, rate)
             seconds = len(samples) / rate
             candidate = ChunkResult(chunk.index, chunk.text, samples, seconds, engine, attempt + 1)
             candidate.cached = hit
@@ -308,6 +321,9 @@ class LongformJob:
         if result is None:
             raise PolyvoxError(f"chunk {chunk.index} could not be synthesized")
         return result
+
+    def _post_and_spill(self, raw: FloatArray, rate: int) -> FloatArray:
+        return spill(self._post(raw, rate), self._spill_dir)
 
     def _post(self, raw: FloatArray, rate: int) -> FloatArray:
         post = self.settings.postprocess

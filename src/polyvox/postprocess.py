@@ -10,7 +10,7 @@ configured pauses makes the rhythm between sentences and paragraphs the same wha
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyloudnorm
@@ -91,16 +91,24 @@ def _fade_in_place(samples: FloatArray, rate: int, seconds: float) -> None:
 
 
 def join(
-    pieces: Sequence[FloatArray], rate: int, pauses: Sequence[float], fade: float, lead: float = 0.0
+    pieces: Sequence[FloatArray],
+    rate: int,
+    pauses: Sequence[float],
+    fade: float,
+    lead: float = 0.0,
+    allocate: Callable[[int], FloatArray] | None = None,
 ) -> tuple[FloatArray, list[float]]:
     """Concatenate pieces with ``pauses[i]`` seconds of silence after piece i (none after the last).
 
     ``lead`` seconds of silence come first. Returns the audio and the start time (seconds) of every piece
     in it, for captions. The output is allocated once and filled in place: a book-length job holds its
-    audio twice at most (the pieces and the result), not three or four times.
+    audio twice at most (the pieces and the result), not three or four times. ``allocate(n)`` provides the
+    zeroed output (default ``np.zeros``; long-form jobs pass a file-backed one, see polyvox.spill).
     """
     gaps = [round(p * rate) if i < len(pieces) - 1 and p > 0 else 0 for i, p in enumerate(pauses)]
-    audio = np.zeros(round(lead * rate) + sum(len(p) for p in pieces) + sum(gaps), dtype=np.float32)
+    length = round(lead * rate) + sum(len(p) for p in pieces) + sum(gaps)
+    # ``allocate`` gives a zeroed array of that length (long-form jobs: one backed by a temp file).
+    audio = allocate(length) if allocate is not None else np.zeros(length, dtype=np.float32)
     starts: list[float] = []
     position = round(lead * rate)
     for piece, gap in zip(pieces, gaps, strict=True):

@@ -26,7 +26,7 @@ import numpy as np
 from polyvox.audio.chunk import AudioChunk
 from polyvox.audio.dsp import apply_gain, resample, time_stretch
 from polyvox.engines.base import EngineInfo, SynthesisParams, Voice
-from polyvox.errors import PolyvoxError, RequestTimeoutError
+from polyvox.errors import AudioTooLongError, PolyvoxError, RequestTimeoutError
 from polyvox.request import SynthesisRequest, rated_speed
 from polyvox.scaleout.segment import RawSegment, SegmentCall, SegmentRunner
 from polyvox.text.ssml import Piece
@@ -74,6 +74,8 @@ class StreamContext:
     """Called once when the stream closes (the synthesizer's admission count and listeners)."""
     request_timeout: float = 0.0
     """``limits.request_timeout``, for the message when the deadline passes."""
+    max_audio_seconds: float = 0.0
+    """``limits.max_audio_seconds``: a stream whose audio passes it ends in-band (0: no limit)."""
 
 
 class SynthesisStream:
@@ -191,6 +193,14 @@ class SynthesisStream:
         except PolyvoxError as exc:
             self.error = exc
             raise
+        limit = self._context.max_audio_seconds
+        if limit > 0 and self.stats.audio_seconds + chunk.seconds > limit:
+            # The estimate let it through but the audio says otherwise: stop here, in-band.
+            self.error = AudioTooLongError(
+                f"the audio passed {limit:g} s (limits.max_audio_seconds) after "
+                f"{self.stats.segments_done} of {len(self.segments)} segments"
+            )
+            raise self.error
         self.stats.segments_done += 1
         self.stats.audio_seconds += chunk.seconds
         if self.stats.first_chunk_seconds is None:

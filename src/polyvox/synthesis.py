@@ -7,13 +7,13 @@ returned :class:`polyvox.stream.SynthesisStream` yields one post-processed ``Aud
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from polyvox.audio.chunk import AudioChunk
+from polyvox.bounds import check_audio_seconds, check_extra, check_text, estimated_seconds
 from polyvox.engines.base import Voice
 from polyvox.errors import (
     BusyError,
@@ -39,16 +39,15 @@ from polyvox.scaleout.segment import SegmentRunner
 from polyvox.stream import StreamContext, SynthesisStream
 from polyvox.stt.recognizer import SpeechRecognizer
 from polyvox.text.lexicon import Lexicon
+from polyvox.text.offload import run_text_work
 from polyvox.text.prepare import prepare_text, takes_phoneme_blocks
-from polyvox.text.segment import segment_text
+from polyvox.text.segment import segment_text, split_long_words
 from polyvox.text.ssml import Piece, parse_ssml, plain_text
 from polyvox.voices.cloning import VoiceRouter
 
 if TYPE_CHECKING:
     from polyvox.config import Settings
     from polyvox.engines.registry import EngineRegistry
-
-_SEGMENT_IN_THREAD_CHARS = 2000  # pysbd on long texts is slow enough to keep off the event loop
 
 
 class Synthesizer:
@@ -79,6 +78,7 @@ class Synthesizer:
             record=registry.record,
             release=self._release,
             request_timeout=settings.limits.request_timeout,
+            max_audio_seconds=settings.limits.max_audio_seconds,
         )
         """What every stream is built with (its runner, and whom it reports to)."""
         self.asr = asr or SpeechRecognizer(settings)
@@ -110,6 +110,7 @@ class Synthesizer:
                 f"text has {len(request.text)} characters; the limit is {self.settings.max_text_length}",
                 param="text",
             )
+        check_text(request.text)
         check_range(request.speed, MIN_SPEED, MAX_SPEED, "speed")
         check_range(request.volume, 0.0, MAX_VOLUME, "volume")
         if request.sample_rate is not None:
@@ -120,6 +121,7 @@ class Synthesizer:
         info = self.registry.info(name)
         if name not in self.registry.names():
             raise EngineNotFoundError(f"unknown engine {name!r}", param="engine")  # a hidden test engine
+        check_extra(info, request.extra)
         voice = self.voices.resolve(name, request.voice)
         if request.language and not language_supported(request.language, info, self.registry.voices(name)):
             raise LanguageNotSupportedError(
@@ -141,11 +143,20 @@ class Synthesizer:
 
     def ssml_pieces(self, request: SynthesisRequest, engine: str) -> list[Piece]:
         """The request's SSML document as pieces: text at a rate, or a pause."""
-        return parse_ssml(request.text, takes_phoneme_blocks(engine))
+        text = self.settings.text
+        return parse_ssml(
+            request.text,
+            takes_phoneme_blocks(engine),
+            max_break=text.max_break_seconds,
+            max_pauses=text.max_pause_seconds,
+            max_depth=text.max_ssml_depth,
+        )
 
     def prepare_piece(self, text: str, request: SynthesisRequest, engine: str, language: str | None) -> str:
         """One piece of text as the engine reads it (see :meth:`prepare`)."""
         normalize = self.settings.text.normalize if request.normalize is None else request.normalize
+        # Over-long "words" are split before anything scans them (lexicon and normalization regexes too).
+        text = split_long_words(text, self.settings.text.max_word_chars)
         return prepare_text(
             text,
             language,
@@ -156,7 +167,12 @@ class Synthesizer:
 
     def _segments(self, request: SynthesisRequest, engine: str, language: str | None) -> list[str]:
         text = self.prepare(request, engine, language)
-        return segment_text(text, language, batch_chars=self.registry.info(engine).batch_chars)
+        return segment_text(
+            text,
+            language,
+            batch_chars=self.registry.info(engine).batch_chars,
+            max_word_chars=self.settings.text.max_word_chars,
+        )
 
     def _ssml_segments(
         self, request: SynthesisRequest, engine: str, language: str | None
@@ -171,7 +187,8 @@ class Synthesizer:
                 plan.append(piece)
                 continue
             text = self.prepare_piece(piece.text, request, engine, language)
-            for segment in segment_text(text, language, batch_chars=batch_chars):
+            max_word = self.settings.text.max_word_chars
+            for segment in segment_text(text, language, batch_chars=batch_chars, max_word_chars=max_word):
                 segments.append(segment)
                 plan.append(Piece(segment, rate=piece.rate))
         return segments, plan
@@ -201,14 +218,24 @@ class Synthesizer:
         try:
             language = request.language or voice.language
             plan: list[Piece] | None = None
+            # Parsing, normalizing and segmenting grow with the text: never on the event loop.
+            if segments is None and prime and not request.is_ssml:
+                # A cheap first estimate on the raw text (halved: preparation may shorten it) refuses a
+                # hopeless request before the costly preparation; SSML is estimated once parsed.
+                check_audio_seconds(
+                    estimated_seconds([request.text], None, request.speed, request.extra) / 2,
+                    self.settings.limits.max_audio_seconds,
+                )
             if segments is None and request.is_ssml:
-                segments, plan = self._ssml_segments(request, name, language)
-            elif segments is None and len(request.text) > _SEGMENT_IN_THREAD_CHARS:
-                segments = await asyncio.to_thread(self._segments, request, name, language)
+                segments, plan = await run_text_work(self._ssml_segments, request, name, language)
             elif segments is None:
-                segments = self._segments(request, name, language)
+                segments = await run_text_work(self._segments, request, name, language)
+            assert segments is not None  # given, or made by one of the branches above
             if not any(speakable(s) for s in segments) and not any(p.pause for p in plan or ()):
                 raise EmptyTextError("nothing to speak: the text has no letters or digits", param="text")
+            if prime:  # long-form jobs (prime=False) spill to disk and are bounded by longform.max_chars
+                estimate = estimated_seconds(segments, plan, request.speed, request.extra)
+                check_audio_seconds(estimate, self.settings.limits.max_audio_seconds)
             engine = await lease.enter_async_context(self.registry.acquire(name))
             rate = request.sample_rate or engine.info.sample_rate
             if rate_for is not None:

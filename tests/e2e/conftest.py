@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.e2e.memory import MemoryLimit
 
 STARTUP_TIMEOUT = 90.0
 
@@ -34,6 +35,8 @@ class Server:
     trace_file: Path
     log_file: Path
     process: subprocess.Popen[bytes]
+    memory: MemoryLimit | None = None
+    """The memory cap it runs under, if any."""
 
     def trace(self, request_id: str | None = None) -> list[dict[str, Any]]:
         """The tone engine's trace records (of one request when ``request_id`` is given)."""
@@ -70,6 +73,13 @@ def _wait_ready(server: Server) -> None:
 @contextmanager
 def run_server(directory: Path, **env: str) -> Iterator[Server]:
     """Start a server with a private data dir, the tone engine enabled and a trace file; stop it after."""
+    with run_limited_server(directory, None, **env) as server:
+        yield server
+
+
+@contextmanager
+def run_limited_server(directory: Path, memory_limit: int | None, **env: str) -> Iterator[Server]:
+    """:func:`run_server` under a memory cap of ``memory_limit`` bytes (see :mod:`tests.e2e.memory`)."""
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     trace_file = directory / "tone-trace.jsonl"
@@ -83,9 +93,16 @@ def run_server(directory: Path, **env: str) -> Iterator[Server]:
         **env,
     }
     command = [sys.executable, "-m", "polyvox.api.server", "--host", "127.0.0.1", "--port", str(port)]
+    limit = MemoryLimit(memory_limit) if memory_limit else None
     with open(log_file, "wb") as log:
-        process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
-    server = Server(f"http://127.0.0.1:{port}", port, trace_file, log_file, process)
+        process = subprocess.Popen(
+            command,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=limit.preexec() if limit else None,
+        )
+    server = Server(f"http://127.0.0.1:{port}", port, trace_file, log_file, process, limit)
     try:
         _wait_ready(server)
         yield server
@@ -96,6 +113,8 @@ def run_server(directory: Path, **env: str) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if limit is not None:
+            limit.close()
 
 
 @pytest.fixture(scope="session")

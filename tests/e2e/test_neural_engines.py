@@ -308,8 +308,8 @@ def _rss(pid: int) -> int:
 
 
 def test_unload_gives_memory_back(site: NeuralSite) -> None:
-    """XTTS runs in a worker process of its own (torch engines default to it): unload ends that process, so
-    all its memory returns to the system (on CUDA its GPU memory too), and the server's own RSS does not grow."""
+    """XTTS runs in a worker process of its own (torch engines default to it): unload ends that process,
+    so all its memory returns to the system (on CUDA its GPU memory too)."""
     loaded = site.engine("xtts")
     assert loaded["loaded"] and loaded["isolation"] == "process"
     pid = loaded["pid"]

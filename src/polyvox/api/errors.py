@@ -100,7 +100,8 @@ async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled_error", path=request.url.path, error=repr(exc))
+    # The type only: an exception's repr can hold the request text (UnicodeEncodeError holds its whole input).
+    log.exception("unhandled_error", path=request.url.path, error=type(exc).__name__)
     return JSONResponse(error_body("internal_error", "internal server error", None, 500), status_code=500)
 
 

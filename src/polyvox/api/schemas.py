@@ -132,9 +132,11 @@ class SynthesizeRequest(BaseModel):
         "X-Engine, X-Voice, X-Sample-Rate and X-Request-ID headers; the figures (X-Audio-Seconds...) are "
         "only known, and sent, on non-streamed responses.",
     )
-    length_scale: float | None = Field(None, description="Piper: phoneme duration scale (>1 slower).")
-    noise_scale: float | None = Field(None, description="Piper: generator noise (expressiveness).")
-    noise_w: float | None = Field(None, description="Piper: phoneme duration noise.")
+    length_scale: float | None = Field(
+        None, description="Piper: phoneme duration scale (>1 slower), 0.1 to 4 (see `parameter_ranges`)."
+    )
+    noise_scale: float | None = Field(None, description="Piper: generator noise (expressiveness), 0 to 2.")
+    noise_w: float | None = Field(None, description="Piper: phoneme duration noise, 0 to 2.")
     temperature: float | None = Field(None, description="Sampling temperature, for engines that sample.")
     top_k: int | None = Field(None, description="Top-k sampling, for engines that sample.")
     top_p: float | None = Field(None, description="Nucleus sampling, for engines that sample.")
@@ -207,6 +209,18 @@ class CapabilitiesOut(BaseModel):
     )
 
 
+class ParameterOut(BaseModel):
+    """One engine parameter and the range the pipeline enforces (outside it: 422 `invalid_parameter`)."""
+
+    name: str = Field(..., description="Field name (native route) or `extra` key (WebSocket `start`).")
+    low: float = Field(..., description="Smallest accepted value.")
+    high: float = Field(..., description="Largest accepted value.")
+    default: float | None = Field(None, description="The engine's value when the request sets none.")
+    integer: bool = Field(False, description="Whole numbers only.")
+    description: str = Field("", description="What it changes.")
+    aliases: list[str] = Field(default_factory=list, description="Other names accepted for it.")
+
+
 class EngineOut(BaseModel):
     """One engine, its static facts and its measured state."""
 
@@ -220,6 +234,12 @@ class EngineOut(BaseModel):
         ..., description="Speeds rendered natively; others are stretched."
     )
     parameters: list[str] = Field(..., description="Engine-specific parameters the native route accepts.")
+    parameter_ranges: list[ParameterOut] = Field(
+        default_factory=list,
+        description="Each parameter with its range, default and aliases; values outside the range, not "
+        "finite, or not whole where `integer` is set are refused with 422 `invalid_parameter` before "
+        "synthesis.",
+    )
     default: bool = Field(..., description="Whether this is the default engine.")
     loaded: bool = Field(..., description="Whether the model is in memory now.")
     users: int = Field(..., description="Syntheses using the engine now.")

@@ -29,6 +29,10 @@ def serve(settings: Settings) -> None:
         timeout_graceful_shutdown=max(1, round(settings.limits.shutdown_grace)),
         log_level="info",
         access_log=False,  # RequestContextMiddleware logs each request once, with its X-Request-ID
+        # uvicorn trusts X-Forwarded-For from loopback by default, which lets any local client pick the
+        # address per-IP limits count: proxy trust is opt-in (limits.proxy_headers).
+        proxy_headers=settings.limits.proxy_headers,
+        forwarded_allow_ips=settings.limits.forwarded_allow_ips,
     )
     # uvicorn re-raises the SIGTERM it handled once its graceful shutdown is over; a planned stop exits 0.
     signal.signal(signal.SIGTERM, _ignore_signal)

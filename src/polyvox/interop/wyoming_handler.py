@@ -44,6 +44,7 @@ from polyvox.engines.base import Voice
 from polyvox.errors import InvalidParameterError, LanguageNotSupportedError, PolyvoxError
 from polyvox.interop.voices import find_voice, language_tag, voice_for_language
 from polyvox.interop.wyoming_info import build_info
+from polyvox.interop.wyoming_read import read_event
 from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
 from polyvox.text.incremental import IncrementalSegmenter
@@ -141,8 +142,23 @@ class PolyvoxEventHandler(AsyncEventHandler):
 
     # -- dispatch ------------------------------------------------------------------------------------
     async def run(self) -> None:
+        """Events until the client leaves; one with a declared size over ``wyoming.max_event_bytes`` (or a
+        malformed header) gets one error event, then the connection is closed (the rest is unreadable)."""
         self.task = asyncio.current_task()
-        await super().run()
+        cap = self.polyvox.settings.wyoming.max_event_bytes
+        try:
+            while True:
+                try:
+                    event = await read_event(self.reader, cap)
+                except PolyvoxError as exc:
+                    with contextlib.suppress(ClientGone):
+                        await self._send_error(exc)
+                    break
+                if event is None or not await self.handle_event(event):
+                    break
+        finally:
+            await self.disconnect()
+            self.writer.close()
 
     async def handle_event(self, event: Event) -> bool:
         handler = self._table.get(event.type)

@@ -17,6 +17,12 @@ class WyomingSettings(BaseModel):
         False, description="Announce the server over mDNS (_wyoming._tcp) so Home Assistant discovers it."
     )
     zeroconf_name: str = Field("polyvox", min_length=1, description="Service name announced over zeroconf.")
+    max_event_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Largest data or payload one event may declare (bytes); above: one error event "
+        "(`payload_too_large`) and the connection is closed.",
+    )
     samples_per_chunk: int = Field(
         1024, ge=64, le=65536, description="Samples per audio-chunk event (wyoming-piper sends 1024)."
     )

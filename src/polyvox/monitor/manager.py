@@ -51,6 +51,8 @@ def check_target(path: Path) -> None:
     """A file may be watched when it is a regular file or does not exist yet in an existing directory."""
     if path.is_dir():
         raise InvalidParameterError(f"{str(path)!r} is a directory; name a file", param="path")
+    if path.exists() and not path.is_file():  # a FIFO or device would block the reader forever
+        raise InvalidParameterError(f"{str(path)!r} is not a regular file", param="path")
     if not path.parent.is_dir():
         raise InvalidParameterError(f"directory {str(path.parent)!r} does not exist", param="path")
 

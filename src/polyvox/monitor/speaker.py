@@ -104,7 +104,10 @@ class Monitor:
         self._settings = settings
         self._sink = sink
         self._watcher = FileWatcher(
-            config.path, from_start=config.from_start, max_line_bytes=settings.max_line_bytes
+            config.path,
+            from_start=config.from_start,
+            max_line_bytes=settings.max_line_bytes,
+            roots=settings.allowed_roots,
         )
         self._counters = _Counters()
         self._paragraph: list[str] = []
@@ -116,6 +119,8 @@ class Monitor:
         self._listeners = 0
         self._tasks: list[asyncio.Task[None]] = []
         self.stopped = False
+        self.failed: str | None = None
+        """Why the watcher died, if it did (the monitor is then stopped and its slot free)."""
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -156,7 +161,7 @@ class Monitor:
             "voice": self.config.voice,
             "language": self.config.language,
             "mode": self.config.mode,
-            "state": "stopped" if self.stopped else watch.state,
+            "state": "failed" if self.failed else "stopped" if self.stopped else watch.state,
             "queue_length": len(counters.queued),
             "lines_read": watch.lines_read,
             "lines_spoken": counters.spoken,
@@ -187,6 +192,19 @@ class Monitor:
             self._paragraph = []
 
     async def _watch(self) -> None:
+        try:
+            await self._follow_file()
+        except Exception as exc:  # the watcher died: say why, stop, free the slot
+            self.failed = f"{type(exc).__name__}: {exc}"
+            self._counters.last_error = f"watch_failed: {exc}"
+            self.stopped = True
+            log.warning("monitor_watch_failed", monitor=self.id, error=self.failed)
+            for task in self._tasks:
+                if task is not asyncio.current_task():
+                    task.cancel()
+            self._notify()
+
+    async def _follow_file(self) -> None:
         async for raw in self._watcher.lines():
             text = raw.strip()
             if self.config.mode == "lines":

@@ -18,8 +18,10 @@ every ``poll_interval`` seconds in case an event is missed (network file systems
 
 from __future__ import annotations
 
+import errno
 import os
-from collections.abc import AsyncIterator
+import stat
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -29,6 +31,17 @@ from watchfiles import Change, awatch
 
 _READ_SIZE = 64 * 1024
 _TAIL_BYTES = 64
+_POLL_BYTES = 4 * 1024 * 1024
+"""Most bytes read per poll: a monitor started at the start of a 300 MB file reads it in steps."""
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+class WatchRefusedError(Exception):
+    """The watched path became something that may not be read (a symlink, a FIFO, outside the roots)."""
+
+
+def _under(path: Path, roots: Sequence[Path]) -> bool:
+    return any(path == root or root in path.parents for root in roots)
 
 
 @dataclass(slots=True)
@@ -105,8 +118,12 @@ class FileWatcher:
         from_start: bool = False,
         max_line_bytes: int = 16_384,
         poll_interval: float = 0.5,
+        roots: Sequence[Path] = (),
     ) -> None:
         self.path = path
+        self._roots = [root.expanduser().resolve() for root in roots]
+        """Every (re)open is re-checked against these (empty: no check, for callers that vetted ``path``)."""
+        self._more = False
         self.stats = WatchStats()
         self._splitter = LineSplitter(self.stats, max_line_bytes)
         self._from_start = from_start
@@ -120,14 +137,27 @@ class FileWatcher:
         """End :meth:`lines` within one poll interval."""
         self._stop.set()
 
-    # -- file handling (all non-blocking: small reads of local files) -----------------------------------
+    # -- file handling (in a worker thread: reads grow with the file) ------------------------------------
     def _open(self, first: bool) -> bool:
+        """Open the path again, re-checked: never through a symlink (``O_NOFOLLOW``), never a FIFO or device
+        (non-blocking open, then ``fstat``), never outside the roots (its directory resolved again)."""
+        if self._roots and not _under(self.path.parent.resolve(), self._roots):
+            raise WatchRefusedError(f"{self.path.parent} now resolves outside the allowed roots")
         try:
-            handle = open(self.path, "rb")  # noqa: SIM115 (kept open across polls)
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
-            self.stats.state = "waiting"
-            return False
-        info = os.fstat(handle.fileno())
+            fd = os.open(self.path, _OPEN_FLAGS)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise WatchRefusedError(f"{self.path} became a symbolic link; it is not followed") from None
+            if exc.errno in (errno.ENOENT, errno.EISDIR, errno.EACCES, errno.EPERM, errno.ENXIO):
+                self.stats.state = "waiting"
+                return False
+            raise
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise WatchRefusedError(f"{self.path} is not a regular file")
+        os.set_blocking(fd, True)
+        handle = os.fdopen(fd, "rb")
         self._file, self._inode, self._tail = handle, (info.st_dev, info.st_ino), b""
         if first and not self._from_start and info.st_size:
             handle.seek(info.st_size - 1)
@@ -140,13 +170,19 @@ class FileWatcher:
             self._file.close()
         self._file, self._inode = None, None
 
-    def _read_available(self) -> list[str]:
+    def _read_available(self, limit: int | None = _POLL_BYTES) -> list[str]:
         assert self._file is not None
         lines: list[str] = []
+        read = 0
+        self._more = False
         while data := self._file.read(_READ_SIZE):
             self.stats.bytes_read += len(data)
             self._tail = (self._tail + data)[-_TAIL_BYTES:]
             lines += self._splitter.feed(data)
+            read += len(data)
+            if limit is not None and read >= limit:
+                self._more = True  # the rest on the next poll, which comes at once
+                break
         return lines
 
     def _truncated(self, size: int) -> bool:
@@ -169,7 +205,7 @@ class FileWatcher:
             info, current = None, None
         lines: list[str] = []
         if current != self._inode:  # rotated away or deleted: finish the old file first
-            lines += self._read_available() + self._splitter.flush()
+            lines += self._read_available(None) + self._splitter.flush()
             self._close()
             if current is None:
                 self.stats.deletions += 1
@@ -188,11 +224,21 @@ class FileWatcher:
         self.stats.lines_read += len(lines)
         return lines
 
+    async def _polled(self) -> AsyncIterator[str]:
+        """Every line there is now, read in a worker thread, step by step."""
+        while True:
+            for line in await anyio.to_thread.run_sync(self._poll):
+                yield line
+            if not self._more:
+                return
+
     async def lines(self) -> AsyncIterator[str]:
-        """Complete lines in file order, without their line ending."""
-        self._open(first=True)
+        """Complete lines in file order, without their line ending.
+
+        Raises :class:`WatchRefusedError` once the path may no longer be read."""
+        await anyio.to_thread.run_sync(self._open, True)
         try:
-            for line in self._poll():
+            async for line in self._polled():
                 yield line
             name = self.path.name
 
@@ -209,7 +255,7 @@ class FileWatcher:
                 yield_on_timeout=True,
                 recursive=False,
             ):
-                for line in self._poll():
+                async for line in self._polled():
                     yield line
         finally:
             self._close()

@@ -50,7 +50,13 @@ def run_isolated(book: HealthBook, engine: str, call: Callable[[], T]) -> T:
             if attempt < RETRIES:
                 attempt += 1
                 book.note_retry(engine)
-                log.warning("engine_retry", engine=engine, attempt=attempt, error=repr(exc))
+                log.warning("engine_retry", engine=engine, attempt=attempt, error=_brief(exc))
                 continue
-            book.mark_unhealthy(engine, repr(exc))
+            book.mark_unhealthy(engine, _brief(exc))
             raise EngineFailedError(f"engine {engine!r} failed: {exc}") from exc
+
+
+def _brief(exc: Exception) -> str:
+    """An exception for the log and engine health: its type and the start of its message, never its repr
+    (which can hold the whole request text)."""
+    return f"{type(exc).__name__}: {str(exc)[:200]}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from starlette.exceptions import HTTPException
@@ -22,7 +23,7 @@ from polyvox.ops.auth import KEY_ID_STATE, deny, is_open
 from polyvox.ops.settings import LimitSettings
 
 MAX_BUCKETS = 10_000
-"""Buckets kept per kind; beyond, full (idle) ones are forgotten."""
+"""Buckets kept per kind; beyond, full (idle) ones are forgotten, then the least recently used."""
 
 
 class RateLimitedError(BusyError):
@@ -67,16 +68,23 @@ class TokenBuckets:
     def __init__(self, rate: float, burst: int) -> None:
         self.rate = rate
         self.burst = float(burst)
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()  # least recently used first
+        self._last_sweep = 0.0
 
     def take(self, name: str, now: float | None = None) -> float:
         """Take one token; returns 0 when allowed, else the seconds until a token is there."""
         now = time.monotonic() if now is None else now
+        if now - self._last_sweep >= self.burst / self.rate:
+            self._forget_full(now)  # a bucket refilled to full holds nothing worth keeping
         bucket = self._buckets.get(name)
         if bucket is None:
             if len(self._buckets) >= MAX_BUCKETS:
                 self._forget_full(now)
+            while len(self._buckets) >= MAX_BUCKETS:  # still full of active clients: drop the oldest
+                self._buckets.popitem(last=False)
             bucket = self._buckets[name] = _Bucket(self.burst, now)
+        else:
+            self._buckets.move_to_end(name)
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
         bucket.stamp = now
         if bucket.tokens >= 1.0:
@@ -85,6 +93,7 @@ class TokenBuckets:
         return (1.0 - bucket.tokens) / self.rate
 
     def _forget_full(self, now: float) -> None:
+        self._last_sweep = now
         for name, bucket in list(self._buckets.items()):
             if bucket.tokens + (now - bucket.stamp) * self.rate >= self.burst:
                 del self._buckets[name]

@@ -66,6 +66,21 @@ class LimitSettings(BaseModel):
     shutdown_grace: float = Field(
         30.0, ge=0.0, description="Seconds in-flight requests may take to finish after SIGTERM."
     )
+    max_audio_seconds: float = Field(
+        3600.0,
+        ge=0.0,
+        description="Most seconds of audio one (non-long-form) request may produce: 413 `audio_too_long` "
+        "before synthesis when the estimate (pauses plus ~15 characters a second at the request's speed) "
+        "is over it, an in-band error once the audio passes it (0: no limit).",
+    )
+    proxy_headers: bool = Field(
+        False,
+        description="Take the client address from X-Forwarded-For/X-Forwarded-Proto (only from "
+        "`forwarded_allow_ips`). Off: per-IP limits count the real peer, a forged header changes nothing.",
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="Comma-separated proxy addresses trusted when `proxy_headers` is on."
+    )
 
 
 class StorageSettings(BaseModel):

@@ -114,7 +114,7 @@ class Conversation:
                     if metrics["llm_first_token_ms"] is None:
                         metrics["llm_first_token_ms"] = ms(time.perf_counter() - asr_done)
                     reply.append(piece)
-                    speaker.feed(piece)
+                    await speaker.feed(piece)
             except LLMError as exc:
                 await self.sender.send(error_message(exc.code, exc.message, turn_id=turn_id))
             stats = await speaker.finish()

@@ -65,6 +65,12 @@ class RealtimeSettings(BaseModel):
         "(error `idle_timeout`, close code 1001; 0: never).",
     )
     max_contexts: int = Field(8, ge=1, description="Contexts (context_id) one socket may have open.")
+    max_queued_chars: int = Field(
+        100_000,
+        ge=1000,
+        description="Text (characters) one context may hold not yet spoken; a fragment beyond it is refused "
+        "in-band (error `text_queue_full`) and dropped, the socket stays open.",
+    )
     max_turn_seconds: float = Field(60.0, gt=0, description="Longest user turn of microphone audio.")
     vad_silence_ms: int = Field(
         700, ge=100, description="Server VAD ends a turn after this much silence following speech."

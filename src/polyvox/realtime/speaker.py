@@ -30,8 +30,21 @@ from polyvox.request import SynthesisRequest, speakable
 from polyvox.stt.recognizer import SpeechRecognizer
 from polyvox.synthesis import Synthesizer
 from polyvox.text.incremental import IncrementalSegmenter
+from polyvox.text.offload import run_text_work
 
 log = structlog.get_logger(__name__)
+
+MAX_QUEUED_CHARS = 100_000
+"""Default bound on the text one context holds not yet spoken (``realtime.max_queued_chars``)."""
+INLINE_FEED_CHARS = 2000
+"""Buffers up to this long are split on the event loop (milliseconds); longer ones in the text pool."""
+
+
+class TextQueueFullError(PolyvoxError):
+    """A context already holds ``realtime.max_queued_chars`` of text not yet spoken."""
+
+    status = 429
+    code = "text_queue_full"
 
 
 class Sender:
@@ -125,6 +138,7 @@ class Speaker:
         transcriber: Callable[[], SpeechRecognizer],
         max_chars: int = 250,
         max_wait: float = 0.0,
+        max_queued: int = MAX_QUEUED_CHARS,
     ) -> None:
         self.context_id = context_id
         self.config = config
@@ -134,6 +148,10 @@ class Speaker:
         self._transcriber = transcriber
         self._segmenter = IncrementalSegmenter(config.language, max_chars=max_chars, max_wait=max_wait)
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._queued_chars = 0
+        """Characters of segments queued or being spoken (the segmenter's pending text comes on top)."""
+        self._max_queued = max_queued
+        self._feeding = asyncio.Lock()
         self._encoder: StreamEncoder | None = None
         self._aligning: set[asyncio.Task[None]] = set()
         self._engine_error_sent = False
@@ -142,22 +160,47 @@ class Speaker:
         self._task = asyncio.create_task(self._run())
 
     # -- input -----------------------------------------------------------------------------------------
-    def feed(self, text: str) -> None:
-        """Buffer a fragment; complete segments start speaking right away."""
+    @property
+    def queued_chars(self) -> int:
+        """Text received and not yet spoken."""
+        return self._queued_chars + len(self._segmenter.pending)
+
+    async def feed(self, text: str) -> None:
+        """Buffer a fragment; complete segments start speaking right away.
+
+        ``TextQueueFullError`` (said in-band by the socket) if the context would hold more than
+        ``max_queued`` characters not yet spoken; the fragment is then dropped. Sentence splitting grows
+        with the buffered text, so it runs in a worker thread, one fragment at a time.
+        """
+        if self.queued_chars + len(text) > self._max_queued:
+            raise TextQueueFullError(
+                f"{self.queued_chars} characters are waiting to be spoken and this fragment has {len(text)}; "
+                f"the limit is {self._max_queued} (realtime.max_queued_chars): the fragment was dropped",
+                param="text",
+            )
         if self.stats.first_text_at is None and text.strip():
             self.stats.first_text_at = time.perf_counter()
-        for segment in self._segmenter.feed(text):
-            self._queue.put_nowait(segment)
+        if len(self._segmenter.pending) + len(text) <= INLINE_FEED_CHARS:
+            segments = self._segmenter.feed(text)  # a few milliseconds at most: no thread hop per token
+        else:
+            async with self._feeding:
+                segments = await run_text_work(self._segmenter.feed, text)
+        for segment in segments:
+            self._put(segment)
+
+    def _put(self, segment: str) -> None:
+        self._queued_chars += len(segment)
+        self._queue.put_nowait(segment)
 
     def flush(self) -> None:
         """Speak what is buffered now, complete sentence or not."""
         rest = self._segmenter.flush()
         if rest:
-            self._queue.put_nowait(rest)
+            self._put(rest)
 
     def tick(self) -> None:
-        """Called periodically: releases text that waited ``max_wait`` for more."""
-        if self._segmenter.due():
+        """Called periodically: releases text that waited ``max_wait`` for more (never during a feed)."""
+        if not self._feeding.locked() and self._segmenter.due():
             self.flush()
 
     async def cancel(self) -> None:
@@ -165,6 +208,7 @@ class Speaker:
         self._segmenter.clear()
         await self._stop_tasks()
         self._queue = asyncio.Queue()
+        self._queued_chars = 0
         self._reset_encoder()
         self._task = asyncio.create_task(self._run())
 
@@ -177,8 +221,8 @@ class Speaker:
         if self._aligning:
             await asyncio.gather(*self._aligning, return_exceptions=True)
         if self._encoder is not None:
-            tail = self._encoder.finish()
-            self._encoder = None
+            encoder, self._encoder = self._encoder, None
+            tail = await asyncio.to_thread(encoder.finish)
             if tail:
                 await self._sender.send(tail)
         return self.stats
@@ -205,7 +249,10 @@ class Speaker:
 
     async def _run(self) -> None:
         while (segment := await self._queue.get()) is not None:
-            await self._speak(segment)
+            try:
+                await self._speak(segment)
+            finally:
+                self._queued_chars -= len(segment)
 
     def _is_final(self) -> bool:
         # The last segment of a finishing context: only the end marker is left in the queue.
@@ -247,7 +294,7 @@ class Speaker:
     async def _send_audio(self, chunk: AudioChunk, started: float) -> None:
         if self._encoder is None:
             self._encoder = StreamEncoder(self.config.fmt, chunk.sample_rate)
-        payload = self._encoder.encode(chunk.samples)
+        payload = await asyncio.to_thread(self._encoder.encode, chunk.samples)  # mp3/opus: off the loop
         chunk_id = self._sender.next_chunk_id()
         message = self._text_chunk(chunk_id, chunk.text, True, started)
         await self._sender.send(message, payload) if payload else await self._sender.send(message)
@@ -296,6 +343,7 @@ def resolve_config(
         speed=options.speed,
         volume=options.volume,
         sample_rate=sample_rate,
+        extra=dict(options.extra),  # engine parameter ranges are refused at `start`, not per sentence
     )
     engine, voice = synthesizer.validate(probe)
     rate = encoded_rate(fmt, sample_rate or synthesizer.registry.info(engine).sample_rate)

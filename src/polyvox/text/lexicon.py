@@ -133,8 +133,15 @@ class Lexicon:
         if pattern is None:
             return text
 
+        # IGNORECASE matches by Unicode case folding ("ſun" matches "sun", "İs" matches "is"), which lower()
+        # does not undo: look the word up folded too, and leave it alone if it still names no entry.
+        folded = {word.casefold(): entry for word, entry in entries.items()}
+
         def replace(match: re.Match[str]) -> str:
-            entry = entries[match.group(0).lower()]
+            word = match.group(0)
+            entry = entries.get(word.lower()) or folded.get(word.casefold())
+            if entry is None:
+                return word
             if phonemes_ok and entry.phonemes:
                 return phoneme_block(entry.phonemes)
             return entry.say or match.group(0)

@@ -117,8 +117,34 @@ def is_english(language: str | None) -> bool:
     return language is None or language.lower().replace("_", "-").split("-")[0] == "en"
 
 
+MAX_NUMBER_DIGITS = 36
+"""Longer digit runs are read digit by digit: num2words has no names past them, and ``int()`` of thousands
+of digits is slow (and refused past 4,300 digits), so a hostile "9" * 5000 must never reach it."""
+_DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
 def _words(number: int) -> str:
     return str(num2words(number)).replace(",", "")
+
+
+def digit_by_digit(digits: str) -> str:
+    """``"907"`` → ``"nine zero seven"``."""
+    return " ".join(_DIGIT_WORDS[int(c)] for c in digits if c.isdigit())
+
+
+def integer(digits: str) -> str:
+    """The words of a run of digits: a number if it is at most ``MAX_NUMBER_DIGITS`` long, else its digits."""
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > MAX_NUMBER_DIGITS:
+        return digit_by_digit(digits)
+    return _words(int(significant))
+
+
+def ordinal_digits(digits: str) -> str:
+    """``"23"`` → ``"twenty-third"``; an over-long run is read digit by digit, then "th"."""
+    if len(digits.lstrip("0")) > MAX_NUMBER_DIGITS:
+        return digit_by_digit(digits) + "th"
+    return ordinal(int(digits))
 
 
 def cardinal(digits: str) -> str:
@@ -128,7 +154,7 @@ def cardinal(digits: str) -> str:
     if digits.startswith(("-", "−")):
         sign, digits = "minus ", digits[1:]
     whole, _, fraction = digits.partition(".")
-    spoken = _words(int(whole or "0"))
+    spoken = integer(whole or "0")
     if fraction:
         spoken += " point " + " ".join(_words(int(d)) for d in fraction)
     return sign + spoken
@@ -164,6 +190,8 @@ def _currency(match: re.Match[str]) -> str:
     whole, _, fraction = amount.partition(".")
     if scale:  # "$2.5 million" → "two point five million dollars"
         return f"{cardinal(amount)} {scale} {units}"
+    if len(whole) > MAX_NUMBER_DIGITS:
+        return f"{integer(whole)} {units}"
     value = int(whole or "0")
     spoken = f"{_words(value)} {unit if value == 1 else units}"
     if fraction and int(fraction.ljust(2, "0")[:2]):
@@ -203,6 +231,8 @@ def _unit(match: re.Match[str]) -> str:
 
 
 def _fraction(match: re.Match[str]) -> str:
+    if max(len(match["a"]), len(match["b"])) > MAX_NUMBER_DIGITS:
+        return f"{integer(match['a'])} over {integer(match['b'])}"
     num, den = int(match["a"]), int(match["b"])
     if den == 2:
         return f"{_words(num)} {'half' if num == 1 else 'halves'}"
@@ -265,7 +295,7 @@ _RULES: list[_Rule] = [
         _currency,
     ),
     (re.compile(r"(?P<n>-?\d[\d,]*(?:\.\d+)?)\s?%"), lambda m: f"{cardinal(m['n'])} percent"),
-    (re.compile(r"\b(?P<n>\d+)(?:st|nd|rd|th)\b", re.I), lambda m: ordinal(int(m["n"]))),
+    (re.compile(r"\b(?P<n>\d+)(?:st|nd|rd|th)\b", re.I), lambda m: ordinal_digits(m["n"])),
     (re.compile(r"\b(?P<a>\d+)/(?P<b>\d+)\b"), _fraction),
     (
         re.compile(rf"(?<![\w.])(?P<n>-?\d[\d,]*(?:\.\d+)?)\s?(?P<unit>{_UNIT_RE})(?![\w/])", re.I),
@@ -297,7 +327,25 @@ def _abbreviations(text: str) -> str:
     return re.sub(r"\bSt\.", "Street", text)
 
 
+_LONG_DIGITS = re.compile(r"\d(?:[\d,.]*\d)?")
+_LONG_NUMBER_CHARS = 64
+"""A run of digits, commas and points this long is no number anyone reads as one."""
+
+
+def _long_digits(match: re.Match[str]) -> str:
+    run = match.group(0)
+    digits = sum(c.isdigit() for c in run)
+    if digits <= MAX_NUMBER_DIGITS and len(run) <= _LONG_NUMBER_CHARS:
+        return run
+    # Digit by digit; a separator stays a separator (a short pause), so "1,1,1" reads "one, one, one".
+    spoken = " ".join(_DIGIT_WORDS[int(c)] if c.isdigit() else c for c in run)
+    return " " + re.sub(r" ([,.])", r"\1", spoken) + " "
+
+
 def _normalize_plain(text: str) -> str:
+    # Over-long digit runs first: several rules below scan a digit run from each of its positions
+    # (quadratic in its length), and none of them could say such a number anyway.
+    text = _LONG_DIGITS.sub(_long_digits, text)
     text = _abbreviations(text)
     for pattern, replacement in _RULES:
         text = pattern.sub(replacement, text)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from functools import lru_cache
 
 import pysbd
 
 MAX_SEGMENT_CHARS = 400
+MAX_WORD_CHARS = 100
+"""A "word" (run without spaces) longer than this is split into pieces of this length: phonemizers and
+engines are quadratic (or worse) in one token's length, and an 80 KB token must never reach them."""
 _PYSBD_LANGUAGES = frozenset(
     [
         "en",
@@ -44,7 +46,6 @@ _PYSBD_LANGUAGES = frozenset(
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CLAUSE = re.compile(r"(?<=[,;:、，；：])\s+")
-_lock = threading.Lock()
 
 
 def clean_text(text: str) -> str:
@@ -54,9 +55,16 @@ def clean_text(text: str) -> str:
     return re.sub(r"\s*\n\s*", "\n", text).strip()
 
 
-@lru_cache(maxsize=32)
+_local = threading.local()
+
+
 def _segmenter(language: str) -> pysbd.Segmenter:
-    return pysbd.Segmenter(language=language, clean=False, char_span=False)
+    """One segmenter per thread and language: pysbd keeps per-call state, and one shared segmenter behind
+    a lock made every thread (and the event loop's executor) wait while one long text was split."""
+    cache: dict[str, pysbd.Segmenter] = _local.__dict__.setdefault("segmenters", {})
+    if language not in cache:
+        cache[language] = pysbd.Segmenter(language=language, clean=False, char_span=False)
+    return cache[language]
 
 
 def _pysbd_language(language: str | None) -> str:
@@ -73,10 +81,22 @@ def split_sentences(text: str, language: str | None = None) -> list[str]:
     for paragraph in clean_text(text).split("\n"):
         if not paragraph.strip():
             continue
-        with _lock:  # pysbd segmenters keep per-call state
-            parts = segmenter.segment(paragraph)
+        parts = segmenter.segment(paragraph)
         sentences.extend(p.strip() for p in parts if p.strip())
     return sentences
+
+
+def split_long_words(text: str, limit: int = MAX_WORD_CHARS) -> str:
+    """``text`` with every run of more than ``limit`` non-space characters broken by spaces."""
+    if limit <= 0 or len(text) <= limit:
+        return text
+    pattern = re.compile(rf"\S{{{limit + 1},}}")
+
+    def pieces(match: re.Match[str]) -> str:
+        word = match.group(0)
+        return " ".join(word[i : i + limit] for i in range(0, len(word), limit))
+
+    return pattern.sub(pieces, text)
 
 
 def _split_long(sentence: str, limit: int) -> list[str]:
@@ -121,8 +141,13 @@ def join_after_first(segments: list[str], batch_chars: int) -> list[str]:
 
 
 def segment_text(
-    text: str, language: str | None = None, max_chars: int = MAX_SEGMENT_CHARS, batch_chars: int = 0
+    text: str,
+    language: str | None = None,
+    max_chars: int = MAX_SEGMENT_CHARS,
+    batch_chars: int = 0,
+    max_word_chars: int = MAX_WORD_CHARS,
 ) -> list[str]:
     """The segments a request is synthesized in: sentences, over-long ones split, later ones batched."""
+    text = split_long_words(text, max_word_chars)
     pieces = [piece for s in split_sentences(text, language) for piece in _split_long(s, max_chars)]
     return join_after_first(pieces, batch_chars)

@@ -17,12 +17,16 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from polyvox.errors import InvalidParameterError
+from polyvox.errors import InvalidParameterError, InvalidTextError
 from polyvox.text.lexicon import phoneme_block
-from polyvox.text.normalize import cardinal, ordinal, year
+from polyvox.text.normalize import MAX_NUMBER_DIGITS, cardinal, digit_by_digit, ordinal, ordinal_digits, year
 
 MAX_BREAK = 30.0
-"""Longest pause one ``<break>`` may ask for (seconds)."""
+"""Longest pause one ``<break>`` may ask for (seconds); longer ones are shortened to it."""
+MAX_PAUSES = 120.0
+"""Most seconds of pauses one document may ask for in all; beyond: ``invalid_text``."""
+MAX_DEPTH = 32
+"""Deepest element nesting accepted; beyond: ``invalid_text`` (the walk is recursive)."""
 MIN_RATE, MAX_RATE = 0.25, 4.0
 
 _STRENGTHS = {"none": 0.0, "x-weak": 0.1, "weak": 0.25, "medium": 0.5, "strong": 0.75, "x-strong": 1.25}
@@ -54,20 +58,24 @@ def _invalid(message: str) -> InvalidParameterError:
     return InvalidParameterError(f"invalid SSML: {message}", param="text")
 
 
+def _over_bound(message: str) -> InvalidTextError:
+    return InvalidTextError(f"SSML over a bound: {message}", param="text")
+
+
 def _local(tag: object) -> str:
     """``{http://www.w3.org/2001/10/synthesis}break`` → ``break``."""
     return str(tag).rsplit("}", 1)[-1].lower()
 
 
-def break_seconds(element: ET.Element) -> float:
-    """A ``<break>``'s pause: its ``time`` if given, else its ``strength`` (default medium, 0.5 s)."""
+def break_seconds(element: ET.Element, max_break: float = MAX_BREAK) -> float:
+    """A ``<break>``'s pause: its ``time`` if given (at most ``max_break``), else its ``strength``."""
     time = element.get("time")
     if time is not None:
         match = _TIME.match(time)
         if match is None:
             raise _invalid(f"break time {time!r} is not like '500ms' or '1.5s'")
         seconds = float(match[1]) / (1000.0 if match[2] == "ms" else 1.0)
-        return min(seconds, MAX_BREAK)
+        return min(seconds, max_break)
     strength = element.get("strength", "medium").lower()
     if strength not in _STRENGTHS:
         raise _invalid(f"break strength {strength!r} is not one of {', '.join(_STRENGTHS)}")
@@ -97,8 +105,8 @@ def _date(text: str, fmt: str) -> str:
     """Read a date given as digits in ``fmt`` order (m, d, y letters; ``ymd`` when unknown)."""
     parts = [p for p in re.split(r"[-/.\s]+", text.strip()) if p]
     order = [c for c in (fmt or "ymd").lower() if c in "dmy"]
-    if len(parts) != len(order) or not all(p.isdigit() for p in parts):
-        return text
+    if len(parts) != len(order) or not all(p.isdigit() and len(p) <= 4 for p in parts):
+        return digit_by_digit(text) if len(text) > MAX_NUMBER_DIGITS else text
     values = dict(zip(order, (int(p) for p in parts), strict=True))
     spoken = []
     if "m" in values:
@@ -124,7 +132,7 @@ def say_as(text: str, interpret_as: str, fmt: str) -> str:
     if kind in ("cardinal", "number") and re.fullmatch(r"[-−]?[\d,]*\.?\d+", stripped):
         return cardinal(stripped)
     if kind == "ordinal" and re.fullmatch(r"\d+(?:st|nd|rd|th)?", stripped):
-        return ordinal(int(re.sub(r"\D", "", stripped)))
+        return ordinal_digits(re.sub(r"\D", "", stripped))
     if kind == "date":
         return _date(stripped, fmt)
     if kind == "telephone":
@@ -138,8 +146,11 @@ def say_as(text: str, interpret_as: str, fmt: str) -> str:
 class _Walker:
     """Depth-first over the tree, collecting pieces; ``rate`` is the product of enclosing prosody rates."""
 
-    def __init__(self, phonemes_ok: bool) -> None:
+    def __init__(self, phonemes_ok: bool, max_break: float, max_pauses: float) -> None:
         self.phonemes_ok = phonemes_ok
+        self.max_break = max_break
+        self.max_pauses = max_pauses
+        self.paused = 0.0
         self.pieces: list[Piece] = []
 
     def text(self, text: str | None, rate: float) -> None:
@@ -154,6 +165,11 @@ class _Walker:
     def pause(self, seconds: float) -> None:
         if seconds <= 0:
             return
+        self.paused += seconds
+        if self.paused > self.max_pauses:
+            raise _over_bound(
+                f"the pauses add up to more than {self.max_pauses:g} s (text.max_pause_seconds)"
+            )
         last = self.pieces[-1] if self.pieces else None
         if last is not None and not last.text:
             self.pieces[-1] = Piece(pause=last.pause + seconds)
@@ -163,7 +179,7 @@ class _Walker:
     def element(self, node: ET.Element, rate: float) -> None:
         tag = _local(node.tag)
         if tag == "break":
-            self.pause(break_seconds(node))
+            self.pause(break_seconds(node, self.max_break))
         elif tag == "sub":
             self.text(node.get("alias", "".join(node.itertext())), rate)
         elif tag == "say-as":
@@ -194,8 +210,29 @@ class _Walker:
         # Leaf elements: their tail is read by the parent loop.
 
 
-def parse_ssml(document: str, phonemes_ok: bool = False) -> list[Piece]:
-    """Pieces of an SSML document, in order; ``InvalidParameterError`` (param ``text``) if malformed."""
+def _check_depth(root: ET.Element, max_depth: int) -> None:
+    """``invalid_text`` if elements nest deeper than ``max_depth`` (checked without recursion)."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            raise _over_bound(f"elements nest deeper than {max_depth} levels (text.max_ssml_depth)")
+        stack.extend((child, depth + 1) for child in node)
+
+
+def parse_ssml(
+    document: str,
+    phonemes_ok: bool = False,
+    *,
+    max_break: float = MAX_BREAK,
+    max_pauses: float = MAX_PAUSES,
+    max_depth: int = MAX_DEPTH,
+) -> list[Piece]:
+    """Pieces of an SSML document, in order; ``InvalidParameterError`` (param ``text``) if malformed,
+    ``InvalidTextError`` past a bound.
+
+    Bounds: one ``<break>`` is shortened to ``max_break`` seconds, all of them may add up to ``max_pauses``,
+    elements may nest ``max_depth`` deep."""
     if "<!DOCTYPE" in document or "<!ENTITY" in document:
         # No DTDs: entity expansion is the classic XML bomb, and SSML never needs one.
         raise _invalid("DOCTYPE and ENTITY declarations are not allowed")
@@ -205,7 +242,8 @@ def parse_ssml(document: str, phonemes_ok: bool = False) -> list[Piece]:
         raise _invalid(str(exc)) from None
     if _local(root.tag) != "speak":
         raise _invalid(f"the root element is <{_local(root.tag)}>, not <speak>")
-    walker = _Walker(phonemes_ok)
+    _check_depth(root, max_depth)
+    walker = _Walker(phonemes_ok, max_break, max_pauses)
     walker.element(root, 1.0)
     pieces = []
     for piece in walker.pieces:

@@ -15,8 +15,7 @@ import av
 import numpy as np
 
 from polyvox.audio.chunk import FloatArray
-from polyvox.audio.dsp import resample
-from polyvox.errors import InvalidParameterError, UnsupportedMediaError
+from polyvox.errors import InvalidParameterError, PayloadTooLargeError, UnsupportedMediaError
 
 LIBRARY_RATE = 24_000
 """Every stored reference is mono at this rate (Kokoro's; WORLD analysis runs at it too)."""
@@ -42,12 +41,22 @@ def _looks_like_audio(head: bytes) -> bool:
     )
 
 
+MAX_SOURCE_RATE = 192_000
+"""Highest sample rate a source may declare (``voices.max_upload_rate`` overrides it)."""
+
+
 def decode_audio(
-    source: bytes | Path, *, rate: int = LIBRARY_RATE, max_seconds: float | None = None
+    source: bytes | Path,
+    *,
+    rate: int = LIBRARY_RATE,
+    max_seconds: float | None = None,
+    max_source_rate: int = MAX_SOURCE_RATE,
 ) -> FloatArray:
     """Mono float32 at ``rate`` from an audio file's bytes or path; 415 if not audio, 422 if undecodable.
 
-    ``max_seconds`` stops decoding early (callers then refuse the input as too long).
+    The container's declared rate (over ``max_source_rate``: 422) and duration (over ``max_seconds``: 413)
+    are checked before anything is decoded; decoding resamples frame by frame to ``rate`` (the source rate is
+    never held in full) and stops once ``max_seconds`` are decoded, so memory is bounded by the output.
     """
     handle: BinaryIO = io.BytesIO(source) if isinstance(source, bytes) else source.open("rb")
     with handle:
@@ -56,20 +65,36 @@ def decode_audio(
         if not _looks_like_audio(head):
             raise UnsupportedMediaError("the file is not audio (wav, mp3, flac, ogg or m4a)", param="file")
         try:
-            samples, native = _decode(handle, max_seconds)
+            samples = _decode(handle, rate, max_seconds, max_source_rate)
         except (av.error.FFmpegError, ValueError, IndexError, OSError) as exc:
             raise UndecodableAudioError(f"the audio does not decode: {exc}", param="file") from None
     if samples.size == 0:
         raise UndecodableAudioError("the audio decodes to nothing", param="file")
-    return resample(samples, native, rate)
+    return samples
 
 
-def _decode(handle: BinaryIO, max_seconds: float | None) -> tuple[FloatArray, int]:
+def _declared_seconds(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    return container.duration / 1_000_000 if container.duration else 0.0  # microseconds (AV_TIME_BASE)
+
+
+def _decode(handle: BinaryIO, rate: int, max_seconds: float | None, max_source_rate: int) -> FloatArray:
     with av.open(handle, mode="r") as container:
         stream = container.streams.audio[0]
-        rate = int(stream.codec_context.sample_rate or stream.rate or 0)
-        if rate <= 0:
+        source_rate = int(stream.codec_context.sample_rate or stream.rate or 0)
+        if source_rate <= 0:
             raise ValueError("no sample rate")
+        if source_rate > max_source_rate:
+            raise UndecodableAudioError(
+                f"the audio declares {source_rate} Hz; the most accepted is {max_source_rate} Hz",
+                param="file",
+            )
+        declared = _declared_seconds(container, stream)
+        if max_seconds is not None and declared > max_seconds + 1:
+            raise PayloadTooLargeError(
+                f"the audio declares {declared:.0f} s; the limit is {max_seconds:g} s", param="file"
+            )
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
         pieces: list[FloatArray] = []
         total = 0
@@ -80,11 +105,12 @@ def _decode(handle: BinaryIO, max_seconds: float | None) -> tuple[FloatArray, in
                 pieces.append(piece)
                 total += len(piece)
             if limit is not None and total > limit:
-                break
-        for out in resampler.resample(None):
-            pieces.append(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+                break  # the caller refuses it as too long: decoding the rest would only cost time
+        else:
+            for out in resampler.resample(None):
+                pieces.append(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
     samples = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
-    return np.clip(samples, -1.0, 1.0).astype(np.float32, copy=False), rate
+    return np.clip(samples, -1.0, 1.0).astype(np.float32, copy=False)
 
 
 def trim_silence(samples: FloatArray, rate: int) -> FloatArray:

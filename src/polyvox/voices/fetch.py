@@ -127,13 +127,19 @@ class UrlPolicy:
 
     def check_address(self, address: IPAddress, host: str) -> None:
         """Refuse ``address`` unless it is public (or allow-listed) and not deny-listed."""
-        if any(address in net for net in self._deny_nets):
-            raise UrlRefusedError(f"{host} resolves to {address}, a denied network", param="url")
-        if any(address in net for net in self._allow_nets):
+        denied = any(address in net for net in self._deny_nets)
+        if not denied and any(address in net for net in self._allow_nets):
             return
-        problem = address_problem(address)
+        problem = "a denied network" if denied else address_problem(address)
         if problem:
-            raise UrlRefusedError(f"{host} resolves to {address} ({problem})", param="url")
+            # Which internal address a name resolves to is itself worth hiding: say it only for a literal IP.
+            if host.strip("[]") == str(address):
+                raise UrlRefusedError(f"{host} is {problem}", param="url")
+            raise UrlRefusedError(
+                f"{host} resolves to an address that is never fetched (private, loopback, link-local, "
+                "reserved or denied networks)",
+                param="url",
+            )
 
     def check_url(self, url: str) -> tuple[str, str, int]:
         """Scheme, host and port of an acceptable URL (before resolution)."""

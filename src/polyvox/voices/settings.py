@@ -20,6 +20,11 @@ class VoiceLibrarySettings(BaseModel):
     max_convert_seconds: float = Field(
         600.0, gt=0, description="Longest input /v1/vc converts (seconds); above: 413."
     )
+    max_upload_rate: int = Field(
+        192_000,
+        ge=8000,
+        description="Highest sample rate an uploaded recording may declare (Hz); above: 422 before decoding.",
+    )
     converter: str = Field("world", description="Converter (entry point in polyvox.converters) to use.")
     fetch_timeout: float = Field(
         15.0, gt=0, description="Seconds a URL fetch may take in all (redirects too)."

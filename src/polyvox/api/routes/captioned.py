@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
 from polyvox import captions
@@ -33,6 +34,7 @@ from polyvox.audio.encode import (
 from polyvox.audio.encode import validate_output as check_output
 from polyvox.longform import LongformResult, synthesize_long
 from polyvox.request import SynthesisRequest
+from polyvox.stream import SynthesisStream
 from polyvox.synthesis import Synthesizer
 
 router = APIRouter(tags=["Captions"], responses=VALIDATION_RESPONSE)
@@ -133,9 +135,8 @@ async def longform_response(
 
 
 async def _events(
-    synthesizer: Synthesizer, request: SynthesisRequest, fmt: AudioFormat, body: CaptionedRequest
+    synthesizer: Synthesizer, stream: SynthesisStream, fmt: AudioFormat
 ) -> AsyncIterator[bytes]:
-    stream = await open_stream(synthesizer, request, fmt, 16)
     transcriber = synthesizer.asr
     offset = 0.0
     async with stream:
@@ -179,7 +180,14 @@ async def captioned(
         normalize=body.normalize,
     )
     if body.stream:
-        return StreamingResponse(_events(synthesizer, request, fmt, body), media_type="text/event-stream")
+        # Opened (validated, first sentence synthesized) before the 200: an empty input or an unknown voice
+        # is a JSON error, not a torn event stream.
+        stream = await open_stream(synthesizer, request, fmt, 16)
+        return StreamingResponse(
+            _events(synthesizer, stream, fmt),
+            media_type="text/event-stream",
+            background=BackgroundTask(stream.aclose),
+        )
     result = await synthesize_long(
         synthesizer,
         request,

@@ -15,6 +15,7 @@ from polyvox.api.schemas import (
     EngineList,
     EngineOut,
     ErrorResponse,
+    ParameterOut,
     SimpleVoice,
     SimpleVoiceList,
     VoiceList,
@@ -52,6 +53,18 @@ def engine_out(registry: EngineRegistry, name: str) -> EngineOut:
         ),
         speed_range=info.speed_range,
         parameters=[p.name for p in info.parameters],
+        parameter_ranges=[
+            ParameterOut(
+                name=p.name,
+                low=p.low,
+                high=p.high,
+                default=p.default,
+                integer=p.integer,
+                description=p.description,
+                aliases=list(p.aliases),
+            )
+            for p in info.parameters
+        ],
         default=name == registry.default,
         loaded=status.loaded,
         users=status.users,

@@ -19,6 +19,7 @@ from starlette.responses import Response, StreamingResponse
 
 from polyvox.api.deps import RequestIdDep, SettingsDep, SynthesizerDep, media_type
 from polyvox.api.routes.common import VALIDATION_RESPONSE
+from polyvox.api.streaming import encode_off_loop, finish_off_loop
 from polyvox.audio.chunk import FloatArray
 from polyvox.audio.encode import MEDIA_TYPES, StreamEncoder, parse_format
 from polyvox.config import Settings
@@ -84,7 +85,13 @@ async def _input_audio(form: FormData, settings: Settings, max_seconds: float) -
         data = await fetch_bytes(url, settings.voices)
     else:
         raise InvalidParameterError("send the audio as 'file' or give its 'url'", param="file")
-    samples = await asyncio.to_thread(decode_audio, data, rate=LIBRARY_RATE, max_seconds=max_seconds)
+    samples = await asyncio.to_thread(
+        decode_audio,
+        data,
+        rate=LIBRARY_RATE,
+        max_seconds=max_seconds,
+        max_source_rate=settings.voices.max_upload_rate,
+    )
     if len(samples) > max_seconds * LIBRARY_RATE:
         raise PayloadTooLargeError(f"the audio is longer than {max_seconds:g} s", param="file")
     return samples
@@ -152,7 +159,7 @@ async def preview_voice(
     fmt = parse_format(response_format)
     samples = await asyncio.to_thread(synthesizer.voices.library.reference, voice_id)
     encoder = StreamEncoder(fmt, LIBRARY_RATE)
-    body = encoder.encode(samples) + encoder.finish()
+    body = await encode_off_loop(encoder, samples) + await finish_off_loop(encoder)
     return Response(body, media_type=MEDIA_TYPES[fmt])
 
 
@@ -190,10 +197,10 @@ async def convert_voice(
     async def body() -> AsyncIterator[bytes]:
         try:
             if first is not None:
-                yield encoder.encode(first)
+                yield await encode_off_loop(encoder, first)
             async for piece in pieces:
-                yield encoder.encode(piece)
-            yield encoder.finish()
+                yield await encode_off_loop(encoder, piece)
+            yield await finish_off_loop(encoder)
         finally:
             encoder.close()
 

@@ -76,6 +76,7 @@ class TTSSession:
             transcriber=lambda: self.service.asr,
             max_chars=self.limits.max_segment_chars,
             max_wait=self.limits.max_wait,
+            max_queued=self.limits.max_queued_chars,
         )
         self.contexts[context_id] = speaker
         return speaker
@@ -117,7 +118,7 @@ class TTSSession:
 
     async def on_text(self, message: TextFragment) -> None:
         speaker = self._context(message.context_id)
-        speaker.feed(message.text)
+        await speaker.feed(message.text)
         if message.flush:
             speaker.flush()
 

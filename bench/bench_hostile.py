@@ -1,0 +1,356 @@
+"""Hostile input, class by class (issue 14): what each attack gets, how slow ``/health`` gets meanwhile, and
+how much the server's peak resident memory grows.
+
+One server (piper default, tone visible, an API key, an IP rate limit, a monitor root, Wyoming) runs under a
+memory cap, so a regression kills the server and not the machine; a killed server is restarted for the next
+class and the row says ``killed``. ``/health`` is polled every 50 ms in the background; its worst latency is
+the loop's worst stall. RSS growth is the growth of the server's peak RSS (``VmHWM``) during the class.
+
+    python bench/bench_hostile.py [--memory-gib 4] [--only 1,3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import soundfile  # noqa: E402
+from tests.e2e.conftest import Server, free_port, run_limited_server  # noqa: E402
+from tests.e2e.memory import rss_bytes  # noqa: E402
+from websockets.asyncio.client import connect  # noqa: E402
+
+API_KEY = "sk-hostile-bench-secret-0123456789"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+SECRET_TEXT = "zebra-quokka-marmalade"
+"""A marker put into request texts: it must never show up in the log."""
+TIMEOUT = 60.0
+
+
+@dataclass
+class Site:
+    server: Server
+    logs: Path
+    wyoming_port: int
+
+
+@dataclass
+class Row:
+    name: str
+    statuses: list[str] = field(default_factory=list)
+    worst_health: float = 0.0
+    rss_growth: int = 0
+    seconds: float = 0.0
+
+
+Probe = Callable[[Site, httpx.AsyncClient], Awaitable[list[str]]]
+
+
+def flac_bomb(seconds: float = 700.0, rate: int = 655_350) -> bytes:
+    """A small FLAC that declares a huge rate and duration (silence compresses to almost nothing)."""
+    out = io.BytesIO()
+    block = np.zeros(rate * 10, dtype=np.int16)
+    with soundfile.SoundFile(out, "w", samplerate=rate, channels=1, format="FLAC", subtype="PCM_16") as f:
+        for _ in range(int(seconds / 10)):
+            f.write(block)
+    return out.getvalue()
+
+
+async def _status(response: httpx.Response) -> str:
+    if response.status_code < 300:
+        return f"{response.status_code} ({len(response.content)} B)"
+    try:
+        code = response.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        code = response.text[:40]
+    return f"{response.status_code} {code}"
+
+
+async def _post(client: httpx.AsyncClient, path: str, **kwargs: object) -> str:
+    if "json" in kwargs:  # json.dumps escapes lone surrogates, which httpx's own encoder cannot send
+        kwargs["content"] = json.dumps(kwargs.pop("json"))
+        kwargs["headers"] = {"content-type": "application/json"}
+    try:
+        return await _status(await client.post(path, **kwargs))  # type: ignore[arg-type]
+    except httpx.HTTPError as exc:
+        return f"error {type(exc).__name__}"
+
+
+async def _first_bytes(client: httpx.AsyncClient, path: str, body: dict[str, object]) -> str:
+    """A streamed request: its status and whether a first audio chunk (or an error body) came."""
+    try:
+        content, headers = json.dumps(body), {"content-type": "application/json"}
+        async with client.stream("POST", path, content=content, headers=headers) as response:
+            if response.status_code >= 300:
+                await response.aread()
+                return await _status(response)
+            async for piece in response.aiter_bytes():
+                return f"{response.status_code} streaming ({len(piece)} B first)"
+            return f"{response.status_code} empty"
+    except httpx.HTTPError as exc:
+        return f"error {type(exc).__name__}"
+
+
+# -- the classes -------------------------------------------------------------------------------------------
+async def memory(site: Site, client: httpx.AsyncClient) -> list[str]:
+    speech = "/v1/audio/speech"
+    return [
+        await _post(client, speech, json={"input": "ab" * 40000, "voice": "alloy", "response_format": "wav"}),
+        await _post(client, "/v1/synthesize", json={"text": "Hello, my friend.", "length_scale": 250}),
+        await _post(
+            client,
+            speech,
+            json={"input": "<speak>a" + '<break time="30s"/>' * 200 + "b</speak>", "response_format": "wav"},
+        ),
+    ]
+
+
+async def uploads(site: Site, client: httpx.AsyncClient) -> list[str]:
+    bomb = flac_bomb()
+
+    async def one() -> str:
+        files = {"file": ("bomb.flac", bomb, "audio/flac")}
+        return await _post(client, "/v1/voices", data={"name": "bomb"}, files=files)
+
+    return [await one(), *await asyncio.gather(one(), one())]
+
+
+async def event_loop(site: Site, client: httpx.AsyncClient) -> list[str]:
+    url = site.server.url.replace("http://", "ws://") + "/v1/ws/tts"
+    statuses = []
+    async with connect(url, additional_headers=AUTH, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "start", "format": "pcm"}))
+        await ws.recv()
+        frame = json.dumps({"type": "text", "text": "This is a sentence. " * 2950})
+        for _ in range(20):
+            await ws.send(frame)
+        replies: list[str] = []
+        deadline = time.monotonic() + 60  # until the refusals come (the first frame is split meanwhile)
+        while time.monotonic() < deadline and "error" not in replies:
+            try:
+                reply = await asyncio.wait_for(ws.recv(), max(0.01, deadline - time.monotonic()))
+            except TimeoutError:
+                break
+            if isinstance(reply, str):
+                message = json.loads(reply)
+                replies += [message["type"], message.get("code", "")]
+        statuses.append("ws " + ",".join(sorted(set(replies))))
+    ssml = "<speak>" + "<s>Hello world.</s>" * 4300 + "</speak>"
+    statuses.append(await _first_bytes(client, "/v1/audio/speech", {"input": ssml, "response_format": "pcm"}))
+    mp3 = {"input": "The quick brown fox jumps over the lazy dog. " * 6, "response_format": "mp3"}
+    results = await asyncio.gather(*(_post(client, "/v1/audio/speech", json=mp3) for _ in range(8)))
+    statuses.append("8x mp3 " + ",".join(sorted({r.split(" ")[0] for r in results})))
+    return statuses
+
+
+async def secrets(site: Site, client: httpx.AsyncClient) -> list[str]:
+    # Errors of every kind, each carrying the key (header) and a marker text.
+    statuses = [
+        await _post(client, "/v1/audio/speech", json={"input": f"{SECRET_TEXT} \udc80", "voice": "alloy"}),
+        await _post(
+            client, "/v1/synthesize", json={"text": f"{SECRET_TEXT}", "engine": "tone", "fail_at": 0}
+        ),
+        await _first_bytes(client, "/v1/audio/speech", {"input": f"{SECRET_TEXT} " + "9" * 1999}),
+        await _first_bytes(client, "/v1/audio/speech", {"input": f"{SECRET_TEXT} 1" + "0" * 4400 + "th"}),
+    ]
+    log = site.server.log()
+    statuses.append(f"log: key x{log.count(API_KEY)}, text x{log.count(SECRET_TEXT)}, {len(log) // 1024} KiB")
+    return statuses
+
+
+async def monitor_roots(site: Site, client: httpx.AsyncClient) -> list[str]:
+    fifo = site.logs / "pipe.log"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    outside = site.logs.parent / "outside-secret.txt"
+    outside.write_text("outside secret line\n")
+    link = site.logs / "later.log"
+    link.unlink(missing_ok=True)
+    start = "/v1/monitor/start"
+    statuses = [await _post(client, start, json={"path": str(fifo), "engine": "tone"}, timeout=10)]
+    statuses.append(
+        await _post(client, start, json={"path": str(link), "engine": "tone", "from": "start"}, timeout=10)
+    )
+    link.symlink_to(outside)
+    await asyncio.sleep(3)  # the watcher polls; see whether it reads the outside file
+    try:
+        status = (await client.get("/v1/monitor/status", timeout=10)).json()
+        spoken = sum(m.get("lines_read", 0) for m in status.get("monitors", []))
+        statuses.append(f"outside lines read: {spoken}")
+    except (httpx.HTTPError, ValueError) as exc:
+        statuses.append(f"status error {type(exc).__name__}")
+    with _suppress():
+        await client.post("/v1/monitor/stop", json={}, timeout=10)
+    return statuses
+
+
+async def client_input(site: Site, client: httpx.AsyncClient) -> list[str]:
+    speech = "/v1/audio/speech"
+    nested = "<speak>" + "<emphasis>" * 1000 + "deep" + "</emphasis>" * 1000 + "</speak>"
+    await client.put("/v1/lexicon/en/sun", json={"respelling": "sunn"})
+    bodies: list[tuple[str, dict[str, object]]] = [
+        (speech, {"input": "\udc80 hello"}),
+        ("/v1/synthesize", {"text": "Hello.", "noise_w": 1e306}),
+        (speech, {"input": "9" * 1999}),
+        (speech, {"input": "1" + "0" * 4400 + "th"}),
+        (speech, {"input": f'<speak><say-as interpret-as="cardinal">{"9" * 3000}</say-as></speak>'}),
+        (speech, {"input": "The ſun İs up."}),
+        (speech, {"input": nested}),
+    ]
+    # Streamed: a long but legal text answers 200 at once; reading its first audio is enough here.
+    statuses = [await _first_bytes(client, path, body) for path, body in bodies]
+    engines = (await client.get("/v1/engines")).json()["engines"]
+    piper = next(e for e in engines if e["name"] == "piper")
+    statuses.append(f"piper loads: {piper['load_count']}")
+    return statuses
+
+
+async def smaller(site: Site, client: httpx.AsyncClient) -> list[str]:
+    statuses = []
+    forged = await asyncio.gather(
+        *(
+            client.get("/v1/engines", headers={"X-Forwarded-For": f"10.0.{i // 250}.{i % 250}"})
+            for i in range(150)
+        )
+    )
+    statuses.append(f"XFF flood: {sum(r.status_code == 429 for r in forged)} of 150 limited")
+    await asyncio.sleep(3)  # refill the bench's own bucket
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", site.wyoming_port)
+        writer.write(b'{"type": "synthesize", "data_length": 2000000000}\n' + b"x" * 1024)
+        await writer.drain()
+        got = await asyncio.wait_for(reader.read(4096), 3)
+        statuses.append(f"wyoming data_length 2e9: {got[:60]!r}")
+        writer.close()
+    except (TimeoutError, OSError) as exc:
+        statuses.append(f"wyoming data_length 2e9: no answer ({type(exc).__name__})")
+    refused = await client.post("/v1/voices", data={"name": "u", "url": "http://localhost:9/x.wav"})
+    statuses.append(f"url: {refused.status_code} reveals 127.0.0.1: {'127.0.0.1' in refused.text}")
+    statuses.append(
+        await _first_bytes(
+            client, "/v1/audio/speech/captioned", {"input": " ", "stream": True, "engine": "tone"}
+        )
+    )
+    text = ("Long form text goes on and on. " * 3300)[:99_000]
+    statuses.append(
+        await _post(
+            client, "/v1/synthesize", json={"text": text, "engine": "tone", "format": "pcm"}, timeout=300
+        )
+    )
+    return statuses
+
+
+CLASSES: list[tuple[str, Probe]] = [
+    ("1 memory bounds", memory),
+    ("2 upload decoding", uploads),
+    ("3 event loop", event_loop),
+    ("4 secrets in logs", secrets),
+    ("5 monitor roots", monitor_roots),
+    ("6 input blamed on engine", client_input),
+    ("7 smaller", smaller),
+]
+
+
+def _suppress() -> contextlib.suppress:
+    return contextlib.suppress(Exception)  # the bench reports, it does not stop
+
+
+@contextmanager
+def site(base: Path, memory_bytes: int) -> Iterator[Site]:
+    logs = base / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    wyoming = free_port()
+    with run_limited_server(
+        base / "server",
+        memory_bytes,
+        POLYVOX_AUTH__API_KEYS=json.dumps([API_KEY]),
+        POLYVOX_LIMITS__IP_RATE="20",
+        POLYVOX_LIMITS__IP_BURST="60",
+        POLYVOX_MONITOR__ALLOWED_ROOTS=json.dumps([str(logs)]),
+        POLYVOX_WYOMING__URI=f"tcp://127.0.0.1:{wyoming}",
+        POLYVOX_ENGINES__TTL="-1",
+    ) as server:
+        yield Site(server, logs, wyoming)
+
+
+async def measure(target: Site, name: str, probe: Probe) -> Row:
+    row = Row(name)
+    stop = asyncio.Event()
+    worst = 0.0
+
+    async def poll() -> None:
+        nonlocal worst
+        async with httpx.AsyncClient(base_url=target.server.url, timeout=60) as health:
+            while not stop.is_set():
+                start = time.perf_counter()
+                with _suppress():
+                    await health.get("/health")
+                worst = max(worst, time.perf_counter() - start)
+                await asyncio.sleep(0.05)
+
+    _, peak_before = rss_bytes(target.server.process.pid)
+    poller = asyncio.create_task(poll())
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=target.server.url, headers=AUTH, timeout=TIMEOUT) as client:
+        try:
+            row.statuses = await probe(target, client)
+        except Exception as exc:
+            row.statuses.append(f"probe failed: {type(exc).__name__}: {str(exc)[:80]}")
+    row.seconds = time.perf_counter() - started
+    stop.set()
+    await poller
+    row.worst_health = worst
+    _, peak_after = rss_bytes(target.server.process.pid)
+    row.rss_growth = peak_after - peak_before
+    if target.server.process.poll() is not None:
+        cap = target.server.memory
+        group_peak = cap.peak_bytes() if cap is not None else None
+        row.rss_growth = (group_peak or 0) - peak_before  # the process is gone: its group's peak
+        oom = cap is not None and cap.oom_killed()
+        row.statuses.append(f"server died ({'OOM-killed' if oom else target.server.process.returncode})")
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--memory-gib", type=float, default=4.0, help="the server's memory cap")
+    parser.add_argument("--only", default="", help="comma-separated class numbers (default: all)")
+    args = parser.parse_args()
+    wanted = {int(n) for n in args.only.split(",") if n}
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        base, count = Path(tmp), 0
+        for name, probe in CLASSES:
+            if wanted and int(name.split()[0]) not in wanted:
+                continue
+            count += 1
+            with site(base / f"site{count}", int(args.memory_gib * 2**30)) as target:
+                rows.append(asyncio.run(measure(target, name, probe)))
+            print(f"{rows[-1].name}: done in {rows[-1].seconds:.1f} s", file=sys.stderr)
+    print(f"\nserver memory cap: {args.memory_gib:g} GiB\n")
+    print("| class | status | worst /health | peak RSS growth | time |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        statuses = "; ".join(row.statuses)
+        growth = row.rss_growth / 2**20
+        worst = f"{row.worst_health:.2f} s"
+        print(f"| {row.name} | {statuses} | {worst} | {growth:+.0f} MiB | {row.seconds:.0f} s |")
+
+
+if __name__ == "__main__":
+    main()
