@@ -64,3 +64,19 @@ def check_range(value: float, low: float, high: float, param: str) -> None:
     """``InvalidParameterError`` naming ``param`` unless ``low <= value <= high``."""
     if not (low <= value <= high) or value != value:  # value != value catches NaN
         raise InvalidParameterError(f"{param} must be between {low} and {high}, got {value}", param=param)
+
+
+def check_engine_parameters(info: EngineInfo, extra: Mapping[str, Any]) -> None:
+    """``InvalidParameterError`` for a value outside the range the engine declares for it (``Param``).
+
+    Names the engine does not declare are left alone (engines ignore what they do not know).
+    """
+    for name, value in extra.items():
+        param = info.parameter(name)
+        if param is None or value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidParameterError(f"{name} must be a number, got {value!r}", param=name)
+        if param.integer and value != int(value):
+            raise InvalidParameterError(f"{name} must be a whole number, got {value}", param=name)
+        check_range(float(value), param.low, param.high, name)

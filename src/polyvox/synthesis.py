@@ -30,6 +30,7 @@ from polyvox.request import (
     MIN_RATE,
     MIN_SPEED,
     SynthesisRequest,
+    check_engine_parameters,
     check_range,
     language_supported,
 )
@@ -103,6 +104,7 @@ class Synthesizer:
         info = self.registry.info(name)
         if name not in self.registry.names():
             raise EngineNotFoundError(f"unknown engine {name!r}", param="engine")  # a hidden test engine
+        check_engine_parameters(info, request.extra)
         voice = self.voices.resolve(name, request.voice)
         if request.language and not language_supported(request.language, info, self.registry.voices(name)):
             raise LanguageNotSupportedError(

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,9 +68,19 @@ def _wait_ready(server: Server) -> None:
     raise RuntimeError(f"server not ready after {STARTUP_TIMEOUT} s:\n{server.log()}")
 
 
+def _address_space_limit(limit: int) -> Callable[[], None]:
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
+
+
 @contextmanager
-def run_server(directory: Path, **env: str) -> Iterator[Server]:
-    """Start a server with a private data dir, the tone engine enabled and a trace file; stop it after."""
+def run_server(directory: Path, *, memory_limit: int | None = None, **env: str) -> Iterator[Server]:
+    """Start a server with a private data dir, the tone engine enabled and a trace file; stop it after.
+
+    ``memory_limit``: address-space limit of the server process in bytes (servers of big models).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     trace_file = directory / "tone-trace.jsonl"
@@ -84,7 +95,13 @@ def run_server(directory: Path, **env: str) -> Iterator[Server]:
     }
     command = [sys.executable, "-m", "polyvox.api.server", "--host", "127.0.0.1", "--port", str(port)]
     with open(log_file, "wb") as log:
-        process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=None if memory_limit is None else _address_space_limit(memory_limit),
+        )
     server = Server(f"http://127.0.0.1:{port}", port, trace_file, log_file, process)
     try:
         _wait_ready(server)

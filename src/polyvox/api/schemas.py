@@ -16,6 +16,10 @@ ENGINE_PARAMETERS = (
     "temperature",
     "top_k",
     "top_p",
+    "exaggeration",
+    "cfg_weight",
+    "flow_steps",
+    "seed",
     "pitch",
     "delay",
     "fail_at",
@@ -106,6 +110,10 @@ class SynthesizeRequest(BaseModel):
     temperature: float | None = Field(None, description="Sampling temperature, for engines that sample.")
     top_k: int | None = Field(None, description="Top-k sampling, for engines that sample.")
     top_p: float | None = Field(None, description="Nucleus sampling, for engines that sample.")
+    exaggeration: float | None = Field(None, description="Chatterbox: emotion exaggeration (0.5 neutral).")
+    cfg_weight: float | None = Field(None, description="Chatterbox: classifier-free guidance weight.")
+    flow_steps: int | None = Field(None, description="Chatterbox: S3Gen flow-matching steps (1-10).")
+    seed: int | None = Field(None, description="Same seed, same samples (engines that sample).")
     pitch: float | None = Field(None, description="eSpeak: pitch 0-100 (default 50).")
     delay: float | None = Field(None, description="Tone test engine: seconds to sleep per sentence.")
     fail_at: int | None = Field(None, description="Tone test engine: sentence index at which to fail.")

@@ -20,7 +20,11 @@ class VoiceLibrarySettings(BaseModel):
     max_convert_seconds: float = Field(
         600.0, gt=0, description="Longest input /v1/vc converts (seconds); above: 413."
     )
-    converter: str = Field("world", description="Converter (entry point in polyvox.converters) to use.")
+    converter: str = Field(
+        "auto",
+        description="Converter (entry point in polyvox.converters) to use; 'auto': a neural one whose "
+        "weights are present (chatterbox, with s3gen.safetensors in its model folder), else 'world'.",
+    )
     fetch_timeout: float = Field(
         15.0, gt=0, description="Seconds a URL fetch may take in all (redirects too)."
     )
