@@ -76,11 +76,21 @@ def _address_space_limit(limit: int) -> Callable[[], None]:
 
 
 @contextmanager
-def run_server(directory: Path, *, memory_limit: int | None = None, **env: str) -> Iterator[Server]:
-    """Start a server with a private data dir, the tone engine enabled and a trace file; stop it after.
+def run_server(directory: Path, **env: str) -> Iterator[Server]:
+    """Start a server with a private data dir, the tone engine enabled and a trace file; stop it after."""
+    with _serve(directory, env, None) as server:
+        yield server
 
-    ``memory_limit``: address-space limit of the server process in bytes (servers of big models).
-    """
+
+@contextmanager
+def run_limited_server(directory: Path, memory_limit: int, **env: str) -> Iterator[Server]:
+    """``run_server`` with the server's address space limited to ``memory_limit`` bytes (big models)."""
+    with _serve(directory, env, memory_limit) as server:
+        yield server
+
+
+@contextmanager
+def _serve(directory: Path, env: dict[str, str], memory_limit: int | None) -> Iterator[Server]:
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     trace_file = directory / "tone-trace.jsonl"

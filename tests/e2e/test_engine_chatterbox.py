@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from tests.e2e.conftest import Server, free_port, run_server
+from tests.e2e.conftest import Server, free_port, run_limited_server
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.tts import Synthesize, SynthesizeVoice
@@ -34,6 +34,8 @@ FLOW_STEPS = 2
 """S3Gen steps of the HTTP requests (the real S3Gen is slow on the CPU; Wyoming runs the default 10)."""
 CHECKPOINT_FILES = ("ve.safetensors", "t3_cfg.safetensors", "s3gen.safetensors", "tokenizer.json")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+TORCH_THREADS = "1"
+"""torch threads of the server: on a shared 2-core machine two threads stall on each other (4x slower)."""
 
 # Every socket connect and name lookup of the server process, written by an audit hook (sitecustomize).
 AUDIT_HOOK = """
@@ -84,11 +86,12 @@ def cb(
 ) -> Iterator[Server]:
     """The server under test: piper by default, chatterbox reading the tiny checkpoint, Wyoming beside it."""
     hook_dir, log = audit
-    with run_server(
+    with run_limited_server(
         tmp_path_factory.mktemp("chatterbox-server"),
-        memory_limit=MEMORY_LIMIT,
+        MEMORY_LIMIT,
         POLYVOX_ENGINES__MODEL_DIRS=json.dumps({"chatterbox": str(chatterbox_folder)}),
         POLYVOX_ENGINES__TTL="-1",
+        OMP_NUM_THREADS=TORCH_THREADS,
         POLYVOX_WYOMING__URI=f"tcp://127.0.0.1:{wyoming_port}",
         PYTHONPATH=os.pathsep.join([str(hook_dir), os.getcwd()]),
         SOCKET_AUDIT_LOG=str(log),
@@ -257,9 +260,9 @@ def test_no_outbound_socket(cb: Server, audit: tuple[Path, Path]) -> None:
 def test_missing_then_corrupt_files_are_503(chatterbox_folder: Path, tmp_path: Path) -> None:
     folder = tmp_path / "weights"
     folder.mkdir()
-    with run_server(
+    with run_limited_server(
         tmp_path / "server",
-        memory_limit=MEMORY_LIMIT,
+        MEMORY_LIMIT,
         POLYVOX_ENGINES__MODEL_DIRS=json.dumps({"chatterbox": str(folder)}),
     ) as server:
         entry = next(

@@ -112,10 +112,12 @@ class ConverterRegistry:
                 return name
         return "world"
 
-    def get(self, name: str | None = None) -> Converter:
+    def get(self, name: str | None = None, *, live: bool = False) -> Converter:
+        """The converter called ``name`` (default: the setting). ``live``: converting an engine's speech
+        as it streams (library voices on engines that do not clone), where ``auto`` keeps WORLD's latency."""
         name = name or self._settings.voices.converter
         if name == AUTO:
-            name = self.automatic()
+            name = "world" if live else self.automatic()
         if name not in self._factories:
             raise ConverterNotFoundError(
                 f"unknown converter {name!r}; available: {', '.join(self.names())}", param="converter"

@@ -76,6 +76,7 @@ REPETITION_PENALTY, MIN_P, TOP_P = 1.2, 0.05, 1.0
 
 def t3_hparams(folder: Path) -> Any:
     """The ``T3Config`` of ``folder``: chatterbox's English defaults, overridden by ``t3_config.json``."""
+    tolerate_torchaudio_without_native()  # importing chatterbox imports torchaudio
     from chatterbox.models.t3.llama_configs import LLAMA_CONFIGS
     from chatterbox.models.t3.modules.t3_config import T3Config
 
