@@ -234,6 +234,45 @@ def voices(
 
 
 @app.command()
+def doctor(
+    engine: Annotated[str, typer.Argument(help="Engine to check (xtts, pocket, chatterbox...).")],
+    voice: Annotated[
+        str | None, typer.Option("--voice", "-v", help="Library voice to clone (default: piper's reference).")
+    ] = None,
+    reference: Annotated[
+        Path | None, typer.Option(help="Reference recording to clone instead of a library voice.")
+    ] = None,
+    transcript: Annotated[str, typer.Option(help="What the --reference recording says.")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Load ENGINE from its weights folder and measure it: load time, first audio, RTF, Whisper WER and
+    speaker similarity to the reference."""
+    from polyvox.doctor import diagnose
+
+    try:
+        report = diagnose(get_settings(), engine, voice_id=voice, reference=reference, transcript=transcript)
+    except PolyvoxError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        out.print_json(json.dumps(report.as_dict()))
+    else:
+        _print_doctor(report.as_dict())
+    if report.error:
+        raise typer.Exit(code=1)
+
+
+def _print_doctor(report: dict[str, object]) -> None:
+    table = Table(title=f"polyvox doctor {report['engine']}", show_header=False)
+    for key in ("state", "folder", "missing", "device", "load_seconds", "voice", "first_audio_seconds", "rtf",
+                "wer", "similarity", "error"):  # fmt: skip
+        value = report.get(key)
+        if value not in (None, [], ""):
+            shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+            table.add_row(key, escape(shown))
+    out.print(table)
+
+
+@app.command()
 def serve(
     host: Annotated[
         str | None, typer.Option(help="Address to bind (default from settings: 127.0.0.1).")

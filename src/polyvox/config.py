@@ -63,7 +63,7 @@ class EngineSettings(BaseModel):
     model_dirs: dict[str, Path] = Field(
         default_factory=dict,
         description="Per-engine folder of model weights (engine name -> path) overriding "
-        "DATA_DIR/models/<engine>/, e.g. POLYVOX_ENGINES__MODEL_DIRS='{\"xtts\": \"/models/xtts\"}'.",
+        'DATA_DIR/models/<engine>/, e.g. POLYVOX_ENGINES__MODEL_DIRS=\'{"xtts": "/models/xtts"}\'.',
     )
     device: dict[str, str] = Field(
         default_factory=dict,

@@ -16,13 +16,21 @@ ENGINE_PARAMETERS = (
     "temperature",
     "top_k",
     "top_p",
-    "exaggeration",
-    "cfg_weight",
     "flow_steps",
-    "seed",
     "pitch",
     "delay",
     "fail_at",
+    "seed",
+    "repetition_penalty",
+    "length_penalty",
+    "gpt_cond_len",
+    "eos_threshold",
+    "exaggeration",
+    "cfg_weight",
+    "alpha",
+    "beta",
+    "diffusion_steps",
+    "embedding_scale",
 )
 """Native-route fields handed to the engine in ``SynthesisRequest.extra`` (only those that are set)."""
 
@@ -110,13 +118,24 @@ class SynthesizeRequest(BaseModel):
     temperature: float | None = Field(None, description="Sampling temperature, for engines that sample.")
     top_k: int | None = Field(None, description="Top-k sampling, for engines that sample.")
     top_p: float | None = Field(None, description="Nucleus sampling, for engines that sample.")
-    exaggeration: float | None = Field(None, description="Chatterbox: emotion exaggeration (0.5 neutral).")
-    cfg_weight: float | None = Field(None, description="Chatterbox: classifier-free guidance weight.")
     flow_steps: int | None = Field(None, description="Chatterbox: S3Gen flow-matching steps (1-10).")
-    seed: int | None = Field(None, description="Same seed, same samples (engines that sample).")
     pitch: float | None = Field(None, description="eSpeak: pitch 0-100 (default 50).")
     delay: float | None = Field(None, description="Tone test engine: seconds to sleep per sentence.")
     fail_at: int | None = Field(None, description="Tone test engine: sentence index at which to fail.")
+    # Neural engines (polyvox.engines.neural); each engine's ranges are listed by /v1/engines.
+    seed: int | None = Field(
+        None, description="Neural engines: same seed, same samples (random when absent)."
+    )
+    repetition_penalty: float | None = Field(None, description="XTTS: penalty on repeated GPT tokens.")
+    length_penalty: float | None = Field(None, description="XTTS: length penalty of the GPT search.")
+    gpt_cond_len: int | None = Field(None, description="XTTS: seconds of the reference used for its latents.")
+    eos_threshold: float | None = Field(None, description="Pocket TTS: end-of-speech logit threshold.")
+    exaggeration: float | None = Field(None, description="Chatterbox: emotion exaggeration.")
+    cfg_weight: float | None = Field(None, description="Chatterbox: classifier-free guidance weight.")
+    alpha: float | None = Field(None, description="StyleTTS2: timbre mix of reference and predicted style.")
+    beta: float | None = Field(None, description="StyleTTS2: prosody mix of reference and predicted style.")
+    diffusion_steps: int | None = Field(None, description="StyleTTS2: style diffusion steps.")
+    embedding_scale: float | None = Field(None, description="StyleTTS2: classifier-free guidance scale.")
     normalize: bool | None = Field(
         None,
         description="Rewrite numbers, dates, currency, units, abbreviations, URLs into words (English "

@@ -173,11 +173,18 @@ class EngineRegistry:
     def note_retry(self, name: str) -> None:
         self._state(name).retries += 1
 
+    def check_weights(self, name: str) -> None:
+        """``EngineUnavailableError`` (503) when the engine's weights folder lacks files."""
+        weights = weights_status(self._state(name).factory, self._settings)
+        if weights is not None and not weights.ready:
+            raise EngineUnavailableError(weights.message)
+
     def voices(self, name: str) -> list[Voice]:
         return self.instance(name).voices()
 
     def resolve_voice(self, name: str, voice_id: str | None) -> Voice:
         """The engine's voice with this id (or its default); unknown ids are an error, never a fallback."""
+        self.check_weights(name)  # an engine without its weights is unavailable, whatever the voice
         engine = self.instance(name)
         wanted = voice_id or self._settings.engines.default_voices.get(name) or engine.default_voice()
         voices = engine.voices()
@@ -219,9 +226,7 @@ class EngineRegistry:
                 await self._drop(name, state, reason="reload_unhealthy")
             if state.loaded:
                 return
-            weights = weights_status(state.factory, self._settings)
-            if weights is not None and not weights.ready:
-                raise EngineUnavailableError(weights.message)
+            self.check_weights(name)
             engine = self.instance(name)
             before = rss_bytes()
             started = time.perf_counter()

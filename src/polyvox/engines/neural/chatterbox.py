@@ -276,22 +276,24 @@ class ChatterboxEngine(NeuralEngine[Any, Any]):
     def _condition(self, model: Any, reference: Reference, params: SynthesisParams) -> Any:
         return conditionals_from(model, reference.samples, reference.sample_rate)
 
-    def _generate(
-        self, model: Any, text: str, voice: Voice, conditioning: Any | None, params: SynthesisParams
-    ) -> Iterator[AudioChunk]:
-        conds = conditioning if conditioning is not None else model.conds
-        if conds is None or (conditioning is None and voice.id != DEFAULT_VOICE):
+    def _builtin(self, model: Any, voice: Voice) -> Any:
+        if model.conds is None or voice.id != DEFAULT_VOICE:
             raise VoiceNotFoundError(
                 f"chatterbox has no built-in voice {voice.id!r} (its folder has no {BUILTIN_CONDS}): "
                 "use a library voice",
                 param="voice",
             )
+        return model.conds
+
+    def _generate(
+        self, model: Any, text: str, voice: Voice, conditioning: Any, params: SynthesisParams
+    ) -> Iterator[AudioChunk]:
         options = Options(
             exaggeration=self.extra(params, EXAGGERATION),
             cfg_weight=self.extra(params, CFG_WEIGHT),
             temperature=self.extra(params, TEMPERATURE),
             flow_steps=self.extra(params, FLOW_STEPS),
         )
-        samples = speak(model, conds, text, options)
+        samples = speak(model, conditioning, text, options)
         if samples.size:
             yield AudioChunk(samples=samples, sample_rate=SAMPLE_RATE, text=text)

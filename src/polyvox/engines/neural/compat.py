@@ -36,7 +36,7 @@ class _TolerantNativeLoader(importlib.abc.MetaPathFinder):
 
         def exec_module(module: ModuleType) -> None:
             run(module)
-            module._load_lib = _tolerant(module._load_lib)
+            module._load_lib = _tolerant(module._load_lib)  # type: ignore[attr-defined]
 
         loader.exec_module = exec_module
         return spec

@@ -64,7 +64,9 @@ def reference_of(voice: object) -> Reference | None:
         raw = path.read_bytes()
         samples = read_wav(path)
     except (OSError, EOFError, ValueError) as exc:
-        raise VoiceNotFoundError(f"library voice {voice.target!r} has no readable reference", param="voice") from exc
+        raise VoiceNotFoundError(
+            f"library voice {voice.target!r} has no readable reference", param="voice"
+        ) from exc
     digest = hashlib.sha256(raw + b"\0" + voice.transcript.encode("utf-8")).hexdigest()
     return Reference(voice.target, path, samples, LIBRARY_RATE, voice.transcript, digest)
 

@@ -1,11 +1,13 @@
 """The base of every torch engine that loads weights the user put on disk.
 
 A subclass declares ``info`` (with ``isolation="process"`` and its ``Param`` ranges) and ``weights`` (the
-files of its folder), and implements three steps:
+files of its folder), and implements four steps:
 
 * ``_load_model(folder, placement)``: read the folder, return the model (errors become 503
   ``engine_unavailable`` naming the folder: a corrupt or mismatched file is the installation's problem);
-* ``_condition(model, reference, params)``: a library voice's reference -> the engine's conditioning (cached here);
+* ``_condition(model, reference, params)``: a library voice's reference -> the engine's conditioning
+  (cached here);
+* ``_builtin(model, voice)``: the conditioning of one of the engine's own voices;
 * ``_generate(model, text, voice, conditioning, params)``: yield audio, as early as the model allows.
 
 Generation holds the engine's lock (a torch model is not shared between threads) and, when the request has
@@ -15,10 +17,13 @@ a ``seed``, the process-wide seeding lock (:func:`polyvox.engines.neural.runtime
 from __future__ import annotations
 
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+import structlog
 
 from polyvox.audio.chunk import AudioChunk
 from polyvox.engines.base import EngineInfo, Param, SynthesisParams, Voice
@@ -26,10 +31,12 @@ from polyvox.engines.memory import release_memory
 from polyvox.engines.neural.conditioning import ConditioningCache, Reference, reference_of
 from polyvox.engines.neural.runtime import MAX_SEED, Placement, choose_device, go_offline, seeded
 from polyvox.engines.neural.weights import WeightsSpec, WeightsStatus, check_weights, model_dir
-from polyvox.errors import EngineUnavailableError, PolyvoxError
+from polyvox.errors import EngineUnavailableError, InvalidParameterError, PolyvoxError
 
 if TYPE_CHECKING:
     from polyvox.config import Settings
+
+log = structlog.get_logger(__name__)
 
 ModelT = TypeVar("ModelT")
 CondT = TypeVar("CondT")
@@ -99,18 +106,56 @@ class NeuralEngine(ABC, Generic[ModelT, CondT]):
 
     # -- synthesis -----------------------------------------------------------------------------------
     def synthesize(self, text: str, voice: Voice, params: SynthesisParams) -> Iterator[AudioChunk]:
+        self.check_parameters(params)
         model = self._require_model()
         reference = reference_of(voice)
+        # Conditioning is resolved before seeding: computing it must not shift the seeded samples.
         conditioning = (
             self.conditioning.get(
                 reference, lambda ref: self._condition(model, ref, params), self._variant(params)
             )
             if reference is not None
-            else None
+            else self._builtin(model, voice)
         )
         seed = params.extra.get("seed")
         with self._lock, seeded(None if seed is None else int(seed)):
-            yield from self._generate(model, text, voice, conditioning, params)
+            started = time.perf_counter()
+            first: float | None = None
+            pieces = 0
+            for chunk in self._generate(model, text, voice, conditioning, params):
+                first = time.perf_counter() - started if first is None else first
+                pieces += 1
+                yield chunk
+        # How the engine streamed this segment: pieces, and when the first one was ready.
+        log.info(
+            "neural_generated",
+            engine=self.info.name,
+            pieces=pieces,
+            first_piece_seconds=None if first is None else round(first, 4),
+            seconds=round(time.perf_counter() - started, 4),
+        )
+
+    def check_parameters(self, params: SynthesisParams) -> None:
+        """422 ``invalid_parameter`` for a declared parameter outside its range (the pipeline checks first
+        where it knows the ranges; this keeps the engine safe when called directly)."""
+        for param in self.info.parameters:
+            for name in (param.name, *param.aliases):
+                if name not in params.extra:
+                    continue
+                value = params.extra[name]
+                try:
+                    number = float(value)
+                except (TypeError, ValueError):
+                    raise InvalidParameterError(
+                        f"{name} must be a number, got {value!r}", param=name
+                    ) from None
+                whole = not param.integer or number.is_integer()
+                if not (param.low <= number <= param.high) or not whole:
+                    kind = "a whole number" if param.integer else "a number"
+                    raise InvalidParameterError(
+                        f"{name} must be {kind} between {param.low:g} and {param.high:g}, got {value!r}",
+                        param=name,
+                    )
 
     def _require_model(self) -> ModelT:
         if self.model is None:
@@ -139,7 +184,11 @@ class NeuralEngine(ABC, Generic[ModelT, CondT]):
         """The conditioning of a library voice's reference (may depend on the ``_variant`` parameters)."""
 
     @abstractmethod
+    def _builtin(self, model: ModelT, voice: Voice) -> CondT:
+        """The conditioning of one of the engine's own voices (``VoiceNotFoundError`` when it has none)."""
+
+    @abstractmethod
     def _generate(
-        self, model: ModelT, text: str, voice: Voice, conditioning: CondT | None, params: SynthesisParams
+        self, model: ModelT, text: str, voice: Voice, conditioning: CondT, params: SynthesisParams
     ) -> Iterator[AudioChunk]:
-        """Speak ``text`` with ``conditioning`` (None: the built-in ``voice``)."""
+        """Speak ``text`` with ``conditioning`` (a library voice's or the built-in ``voice``'s)."""

@@ -69,7 +69,9 @@ def choose_device(settings: Settings, engine: str, *, supports_half: bool = True
             f"(set engines.device to 'cpu' or 'auto')"
         )
     if wanted != "cpu" and not wanted.startswith("cuda"):
-        raise EngineUnavailableError(f"engine {engine!r}: unknown device {wanted!r} (auto, cpu, cuda, cuda:N)")
+        raise EngineUnavailableError(
+            f"engine {engine!r}: unknown device {wanted!r} (auto, cpu, cuda, cuda:N)"
+        )
     half = wanted.startswith("cuda") and supports_half and settings.engines.half_precision
     return Placement(wanted, half)
 

@@ -2,7 +2,8 @@
 
 Nothing is ever downloaded: each engine reads a folder the user filled, ``DATA_DIR/models/<engine>/`` unless
 ``engines.model_dirs`` names another. An engine whose folder lacks a required file is still listed (state
-``needs_weights``, with the folder and the missing files) and answers requests with 503 ``engine_unavailable``.
+``needs_weights``, with the folder and the missing files) and answers requests with 503
+``engine_unavailable``.
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ class WeightsStatus:
             return f"engine {self.engine!r} has its weights in {self.folder}"
         where = f" ({self.source})" if self.source else ""
         return (
-            f"engine {self.engine!r} needs its weights: put {', '.join(self.missing)} in {self.folder}{where}, "
-            f"or set engines.model_dirs to the folder that holds them"
+            f"engine {self.engine!r} needs its weights: put {', '.join(self.missing)} in {self.folder}"
+            f"{where}, or set engines.model_dirs to the folder that holds them"
         )
 
 

@@ -82,8 +82,8 @@ class XttsEngine(NeuralEngine[Any, SpeakerLatents]):
     info: ClassVar[EngineInfo] = EngineInfo(
         name="xtts",
         label="XTTS v2",
-        description="Coqui XTTS v2: multilingual zero-shot cloning from a few seconds of reference, streamed. "
-        "Weights are the user's (Coqui Public Model License: non-commercial).",
+        description="Coqui XTTS v2: multilingual zero-shot cloning from a few seconds of reference, "
+        "streamed. Weights are the user's (Coqui Public Model License: non-commercial).",
         languages=tuple(LANGUAGES),
         sample_rate=SAMPLE_RATE,
         capabilities=Capabilities(streaming=True, cloning=True),
@@ -138,7 +138,7 @@ class XttsEngine(NeuralEngine[Any, SpeakerLatents]):
 
         config = XttsConfig()
         config.load_json(str(folder / "config.json"))
-        model = Xtts.init_from_config(config)
+        model = Xtts(config)
         model.load_checkpoint(config, checkpoint_dir=str(folder), eval=True, use_deepspeed=False)
         return model.to(placement.device)
 
@@ -175,12 +175,12 @@ class XttsEngine(NeuralEngine[Any, SpeakerLatents]):
         model: Any,
         text: str,
         voice: Voice,
-        conditioning: SpeakerLatents | None,
+        conditioning: SpeakerLatents,
         params: SynthesisParams,
     ) -> Iterator[AudioChunk]:
         import torch
 
-        latents = conditioning or self._builtin(model, voice)
+        latents = conditioning
         language = xtts_language(params.language or voice.language)
         options = {
             "temperature": self.extra(params, TEMPERATURE),

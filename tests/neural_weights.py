@@ -1,0 +1,161 @@
+"""Tiny, randomly initialised checkpoints of the REAL neural architectures, in the layout users put on disk.
+
+These make contract tests possible without weights (none may be downloaded): the same loader a user's folder
+goes through reads them. They say nothing about quality; the audio they produce is noise.
+
+* XTTS v2: ``XttsArgs``/``XttsConfig`` with a 1-layer, 64-channel, 2-head GPT (``decoder_input_dim`` =
+  channels), a BPE ``vocab.json`` built with ``tokenizers``, ``gpt_max_audio_tokens`` capped (a random GPT
+  never emits its stop token), ``model.pth`` as coqui saves it, and ``speakers_xtts.pth`` with two speakers.
+  The HiFi-GAN decoder and speaker encoder keep their real sizes (~90 MB).
+* Pocket TTS: the wheel's English YAML with small sizes, a sentencepiece tokenizer trained on the spot,
+  ``model.safetensors`` of the randomly initialised model and a ``config.yaml`` naming both, plus one
+  built-in voice in ``voices/``.
+"""
+
+from __future__ import annotations
+
+import io
+import wave
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from polyvox.engines.neural.compat import tolerate_torchaudio_without_native
+from polyvox.engines.neural.runtime import go_offline
+
+TEXTS = [
+    "the quick brown fox jumps over the lazy dog",
+    "hello world this is a tiny test model",
+    "speech synthesis contract tests use random weights",
+    "one two three four five six seven eight nine ten",
+    "she sells sea shells by the sea shore",
+]
+XTTS_SPEAKERS = ("Ada Random", "Bob Random")
+XTTS_MAX_AUDIO_TOKENS = 26
+"""A random GPT never emits its stop token: this caps each sentence (two streamed pieces of 20 tokens)."""
+XTTS_LANGUAGES = ["en", "es", "fr", "de", "it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "zh-cn", "hu", "ko",
+                  "ja", "hi"]  # fmt: skip
+
+
+def _bpe_vocab(path: Path) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE(unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    specials = ["[STOP]", "[UNK]", "[SPACE]", "[START]", *(f"[{code}]" for code in XTTS_LANGUAGES)]
+    trainer = trainers.BpeTrainer(vocab_size=256, special_tokens=specials, show_progress=False)
+    tokenizer.train_from_iterator([*TEXTS, "abcdefghijklmnopqrstuvwxyz0123456789.,!?'-"], trainer)
+    tokenizer.save(str(path))
+
+
+def build_xtts(folder: Path, seed: int = 0) -> Path:
+    """Write config.json, model.pth, vocab.json and speakers_xtts.pth of a tiny XTTS v2 into ``folder``."""
+    go_offline()
+    tolerate_torchaudio_without_native()
+    import torch
+    from TTS.tts.configs.xtts_config import XttsArgs, XttsConfig
+    from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
+    from TTS.tts.models.xtts import Xtts
+
+    torch.manual_seed(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    _bpe_vocab(folder / "vocab.json")
+    args = XttsArgs(
+        gpt_layers=1,
+        gpt_n_model_channels=64,
+        gpt_n_heads=2,
+        decoder_input_dim=64,
+        gpt_max_audio_tokens=XTTS_MAX_AUDIO_TOKENS,
+        gpt_max_text_tokens=200,
+        gpt_max_prompt_tokens=70,
+        gpt_num_audio_tokens=1026,
+        gpt_start_audio_token=1024,
+        gpt_stop_audio_token=1025,
+        gpt_use_masking_gt_prompt_approach=True,
+        gpt_use_perceiver_resampler=True,
+    )
+    config = XttsConfig(model_args=args, languages=XTTS_LANGUAGES)
+    model = Xtts(config)
+    model.tokenizer = VoiceBpeTokenizer(vocab_file=str(folder / "vocab.json"))
+    model.init_models()
+    model.eval()
+    torch.save({"model": model.state_dict()}, folder / "model.pth")
+    config.save_json(str(folder / "config.json"))
+    speakers: dict[str, Any] = {}
+    generator = np.random.default_rng(seed)
+    for name in XTTS_SPEAKERS:
+        audio = torch.from_numpy(generator.standard_normal(22_050 * 3).astype(np.float32) * 0.1).unsqueeze(0)
+        with torch.inference_mode():
+            gpt = model.get_gpt_cond_latents(audio, 22_050, length=3, chunk_length=3)
+            speaker = model.get_speaker_embedding(audio, 22_050)
+        speakers[name] = {"gpt_cond_latent": gpt.clone(), "speaker_embedding": speaker.clone()}
+    torch.save(speakers, folder / "speakers_xtts.pth")
+    return folder
+
+
+def _sentencepiece(path_prefix: Path) -> int:
+    import sentencepiece
+
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(TEXTS * 20),
+        model_prefix=str(path_prefix),
+        vocab_size=64,
+        model_type="bpe",
+        character_coverage=1.0,
+        minloglevel=2,
+    )
+    return 64
+
+
+def _wav_bytes(samples: np.ndarray, rate: int) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(rate)
+        handle.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return buffer.getvalue()
+
+
+def build_pocket(folder: Path, seed: int = 0) -> Path:
+    """Write config.yaml, model.safetensors, tokenizer.model and voices/random.wav of a tiny Pocket TTS."""
+    go_offline()
+    import importlib.resources
+
+    import safetensors.torch
+    import torch
+    import yaml
+    from pocket_tts import TTSModel
+
+    torch.manual_seed(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    n_bins = _sentencepiece(folder / "tokenizer")
+    shipped = importlib.resources.files("pocket_tts") / "config" / "english.yaml"
+    config = yaml.safe_load(shipped.read_text(encoding="utf-8"))
+    for key in ("weights_path", "weights_path_without_voice_cloning"):
+        config.pop(key, None)
+    flow_lm = config["flow_lm"]
+    flow_lm["flow"] = {"depth": 1, "dim": 32}
+    flow_lm["transformer"].update(d_model=64, num_heads=2, num_layers=1, hidden_scale=2)
+    flow_lm["lookup_table"] = {
+        "dim": 64, "n_bins": n_bins, "tokenizer": "sentencepiece", "tokenizer_path": "tokenizer.model",
+    }  # fmt: skip
+    mimi = config["mimi"]
+    mimi["seanet"].update(n_filters=8)
+    mimi["transformer"].update(num_heads=2, num_layers=1, dim_feedforward=64)
+    scratch = folder / "build.yaml"
+    resolved = yaml.safe_load(yaml.safe_dump(config))
+    resolved["flow_lm"]["lookup_table"]["tokenizer_path"] = str(folder / "tokenizer.model")
+    scratch.write_text(yaml.safe_dump(resolved), encoding="utf-8")
+    model = TTSModel.load_model(config=scratch)
+    scratch.unlink()
+    state = {k: v.contiguous().clone() for k, v in model.state_dict().items()}
+    safetensors.torch.save_file(state, str(folder / "model.safetensors"))
+    config["weights_path"] = "model.safetensors"
+    (folder / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    voices = folder / "voices"
+    voices.mkdir(exist_ok=True)
+    tone = 0.3 * np.sin(2 * np.pi * 180 * np.arange(24_000 * 2) / 24_000).astype(np.float32)
+    (voices / "random.wav").write_bytes(_wav_bytes(tone, 24_000))
+    return folder
