@@ -18,7 +18,7 @@ install: $(BIN)/python
 NO_DEPS := torchaudio==2.11.1 torchcodec==0.17.0
 
 install-test: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test,similarity,xtts,pocket]"
+	$(BIN)/python -m pip install --quiet -e ".[test,similarity,xtts,pocket,chatterbox]"
 	$(BIN)/python -m pip install --quiet --no-deps $(NO_DEPS)
 
 ## Set up and run the server on the embedded default engine (piper).

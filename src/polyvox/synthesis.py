@@ -19,6 +19,7 @@ from polyvox.errors import (
     BusyError,
     EmptyTextError,
     EngineNotFoundError,
+    EngineUnavailableError,
     InvalidParameterError,
     LanguageNotSupportedError,
     TextTooLongError,
@@ -122,6 +123,9 @@ class Synthesizer:
         if name not in self.registry.names():
             raise EngineNotFoundError(f"unknown engine {name!r}", param="engine")  # a hidden test engine
         check_extra(info, request.extra)
+        weights = self.registry.status(name).weights
+        if weights is not None and not weights.ready:  # before its voices: it has none without weights
+            raise EngineUnavailableError(weights.message)
         voice = self.voices.resolve(name, request.voice)
         if request.language and not language_supported(request.language, info, self.registry.voices(name)):
             raise LanguageNotSupportedError(

@@ -16,6 +16,7 @@ ENGINE_PARAMETERS = (
     "temperature",
     "top_k",
     "top_p",
+    "flow_steps",
     "pitch",
     "delay",
     "fail_at",
@@ -140,6 +141,7 @@ class SynthesizeRequest(BaseModel):
     temperature: float | None = Field(None, description="Sampling temperature, for engines that sample.")
     top_k: int | None = Field(None, description="Top-k sampling, for engines that sample.")
     top_p: float | None = Field(None, description="Nucleus sampling, for engines that sample.")
+    flow_steps: int | None = Field(None, description="Chatterbox: S3Gen flow-matching steps (1-10).")
     pitch: float | None = Field(None, description="eSpeak: pitch 0-100 (default 50).")
     delay: float | None = Field(None, description="Tone test engine: seconds to sleep per sentence.")
     fail_at: int | None = Field(None, description="Tone test engine: sentence index at which to fail.")

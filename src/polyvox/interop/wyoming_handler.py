@@ -41,7 +41,7 @@ from wyoming.tts import (
 )
 
 from polyvox.engines.base import Voice
-from polyvox.errors import InvalidParameterError, LanguageNotSupportedError, PolyvoxError
+from polyvox.errors import InvalidParameterError, LanguageNotSupportedError, PolyvoxError, VoiceNotFoundError
 from polyvox.interop.voices import find_voice, language_tag, voice_for_language
 from polyvox.interop.wyoming_info import build_info
 from polyvox.interop.wyoming_read import read_event
@@ -216,11 +216,21 @@ class PolyvoxEventHandler(AsyncEventHandler):
                     )
 
     # -- voices --------------------------------------------------------------------------------------
+    def _named_voice(self, name: str) -> Voice:
+        """An engine voice by name, else ``engine/<library voice>`` (natively cloned or converted)."""
+        try:
+            return find_voice(self.polyvox.registry, name, preferred=self.program)
+        except VoiceNotFoundError:
+            engine, slash, voice_id = name.strip().partition("/")
+            if not slash:
+                raise
+            return self.polyvox.synthesizer.voices.resolve(engine.strip(), voice_id.strip())
+
     def _target(self, voice: SynthesizeVoice | None) -> _Target:
         """Map Wyoming's voice selection to an engine voice (raises voice/engine/language errors)."""
         registry = self.polyvox.registry
         if voice is not None and voice.name:
-            return _Target(find_voice(registry, voice.name, preferred=self.program), speaker=voice.speaker)
+            return _Target(self._named_voice(voice.name), speaker=voice.speaker)
         if voice is not None and voice.language:
             found = voice_for_language(registry, voice.language, preferred=self.program)
             if found is None:

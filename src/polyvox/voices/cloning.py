@@ -160,7 +160,7 @@ class VoiceRouter:
         if not isinstance(voice, ClonedVoice) or voice.native:
             return None
         target = self.library.get(voice.target)
-        return self.converters.get().open(target, self.library.reference(voice.target))
+        return self.converters.get(live=True).open(target, self.library.reference(voice.target))
 
 
 def library_voices(library: VoiceLibrary) -> list[Voice]:

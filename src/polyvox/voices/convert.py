@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 ENTRY_POINT_GROUP = "polyvox.converters"
+AUTO = "auto"
+"""The converter setting that picks a neural converter when its weights are there (see ``automatic``)."""
 _BUILTIN = {"world": "polyvox.voices.world:WorldConverter"}
 
 
@@ -101,8 +103,21 @@ class ConverterRegistry:
     def names(self) -> list[str]:
         return sorted(self._factories)
 
-    def get(self, name: str | None = None) -> Converter:
+    def automatic(self) -> str:
+        """What ``auto`` means now: a neural converter whose weights are present, else WORLD."""
+        for name in sorted(self._factories):
+            factory = self._factories[name]
+            available = getattr(factory, "available", None)
+            if factory.capabilities.neural and callable(available) and available(self._settings):
+                return name
+        return "world"
+
+    def get(self, name: str | None = None, *, live: bool = False) -> Converter:
+        """The converter called ``name`` (default: the setting). ``live``: converting an engine's speech
+        as it streams (library voices on engines that do not clone), where ``auto`` keeps WORLD's latency."""
         name = name or self._settings.voices.converter
+        if name == AUTO:
+            name = "world" if live else self.automatic()
         if name not in self._factories:
             raise ConverterNotFoundError(
                 f"unknown converter {name!r}; available: {', '.join(self.names())}", param="converter"

@@ -25,7 +25,11 @@ class VoiceLibrarySettings(BaseModel):
         ge=8000,
         description="Highest sample rate an uploaded recording may declare (Hz); above: 422 before decoding.",
     )
-    converter: str = Field("world", description="Converter (entry point in polyvox.converters) to use.")
+    converter: str = Field(
+        "auto",
+        description="Converter (entry point in polyvox.converters) to use; 'auto': a neural one whose "
+        "weights are present (chatterbox, with s3gen.safetensors in its model folder), else 'world'.",
+    )
     fetch_timeout: float = Field(
         15.0, gt=0, description="Seconds a URL fetch may take in all (redirects too)."
     )

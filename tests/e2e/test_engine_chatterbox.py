@@ -1,0 +1,291 @@
+"""Chatterbox through a real server: a tiny random checkpoint of the real architecture, over HTTP and Wyoming.
+
+These are contract tests, not quality tests: the weights are random (tests/e2e/chatterbox_checkpoint.py),
+so the audio is noise shaped by the reference. They prove that a folder in the documented layout loads
+through the user's code path, that library voices condition the output (once per voice), that seeds,
+parameter ranges and file errors behave, and that nothing reaches the network.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from tests.e2e.conftest import Server, free_port, run_limited_server
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.client import AsyncTcpClient
+from wyoming.tts import Synthesize, SynthesizeVoice
+
+RATE = 24_000
+MEMORY_LIMIT = 14 * 2**30
+"""Address space of the server (S3Gen and T3 on the CPU take about 3 GB resident)."""
+TWO_SENTENCES = "Hi there. See you."
+FLOW_STEPS = 2
+"""S3Gen steps of the HTTP requests (the real S3Gen is slow on the CPU; Wyoming runs the default 10)."""
+CHECKPOINT_FILES = ("ve.safetensors", "t3_cfg.safetensors", "s3gen.safetensors", "tokenizer.json")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+TORCH_THREADS = "1"
+"""torch threads of the server: on a shared 2-core machine two threads stall on each other (4x slower)."""
+
+# Every socket connect and name lookup of the server process, written by an audit hook (sitecustomize).
+AUDIT_HOOK = """
+import json, os, sys
+_log = os.environ.get("SOCKET_AUDIT_LOG")
+def _record(event, args):
+    if event in ("socket.connect", "socket.getaddrinfo"):
+        target = args[1] if event == "socket.connect" else args[0]
+        with open(_log, "a") as out:
+            out.write(json.dumps([event, repr(target)]) + "\\n")
+if _log:
+    sys.addaudithook(_record)
+"""
+
+
+@pytest.fixture(scope="session")
+def chatterbox_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The tiny checkpoint, built once per session in a subprocess (S3Gen peaks near 3 GB while built);
+    removed afterwards (1.2 GB that pytest would otherwise keep for three sessions)."""
+    folder = tmp_path_factory.mktemp("chatterbox-weights")
+    subprocess.run(
+        [sys.executable, "-m", "tests.e2e.chatterbox_checkpoint", str(folder)],
+        check=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def audit(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A sitecustomize folder that logs sockets, and the log it writes."""
+    folder = tmp_path_factory.mktemp("socket-audit")
+    (folder / "sitecustomize.py").write_text(AUDIT_HOOK)
+    return folder, folder / "sockets.jsonl"
+
+
+@pytest.fixture(scope="module")
+def wyoming_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def cb(
+    chatterbox_folder: Path,
+    audit: tuple[Path, Path],
+    wyoming_port: int,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Server]:
+    """The server under test: piper by default, chatterbox reading the tiny checkpoint, Wyoming beside it."""
+    hook_dir, log = audit
+    with run_limited_server(
+        tmp_path_factory.mktemp("chatterbox-server"),
+        MEMORY_LIMIT,
+        POLYVOX_ENGINES__MODEL_DIRS=json.dumps({"chatterbox": str(chatterbox_folder)}),
+        POLYVOX_ENGINES__TTL="-1",
+        OMP_NUM_THREADS=TORCH_THREADS,
+        POLYVOX_WYOMING__URI=f"tcp://127.0.0.1:{wyoming_port}",
+        PYTHONPATH=os.pathsep.join([str(hook_dir), os.getcwd()]),
+        SOCKET_AUDIT_LOG=str(log),
+    ) as running:
+        yield running
+    assert running.process.returncode in (0, -15), running.log()
+
+
+def _add_voice(server: Server, name: str, engine: str, voice: str) -> str:
+    """A library voice made from ``engine``'s speech (about 1.5 s); returns its id."""
+    text = "Good morning, how are you?"
+    audio = httpx.post(
+        f"{server.url}/v1/synthesize",
+        json={"text": text, "engine": engine, "voice": voice, "language": "en-us"},
+        timeout=120,
+    )
+    assert audio.status_code == 200, audio.text
+    created = httpx.post(
+        f"{server.url}/v1/voices",
+        data={"name": name, "language": "en-us", "transcript": text},
+        files={"file": ("ref.wav", audio.content, "audio/wav")},
+        timeout=60,
+    )
+    assert created.status_code in (200, 201), created.text
+    voice_id: str = created.json()["id"]
+    return voice_id
+
+
+@pytest.fixture(scope="module")
+def voices(cb: Server) -> tuple[str, str]:
+    """Two library voices from two different speakers (piper's joe, eSpeak's en-us)."""
+    return _add_voice(cb, "Ref Joe", "piper", "joe"), _add_voice(cb, "Ref Espeak", "espeak", "en-us")
+
+
+def _stream(server: Server, voice: str, seed: int, text: str = TWO_SENTENCES) -> tuple[bytes, list[float]]:
+    """16-bit PCM of a streamed native request, and when each piece of it arrived."""
+    body = {
+        "text": text,
+        "engine": "chatterbox",
+        "voice": voice,
+        "format": "pcm",
+        "stream": True,
+        "seed": seed,
+    }
+    pieces, arrivals = [], []
+    with httpx.stream("POST", f"{server.url}/v1/synthesize", json=body, timeout=600) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["x-sample-rate"] == str(RATE)
+        for piece in response.iter_bytes():
+            pieces.append(piece)
+            arrivals.append(time.monotonic())
+    return b"".join(pieces), arrivals
+
+
+def _computed(server: Server, voice: str) -> int:
+    """How often the server computed chatterbox conditioning for ``voice`` (its log says each time)."""
+    lines = [line for line in server.log().splitlines() if "conditioning_computed" in line]
+    return sum(1 for line in lines if "chatterbox" in line and f"voice={voice}" in line)
+
+
+def test_listed_ready_with_its_parameters(cb: Server) -> None:
+    engines = {e["name"]: e for e in httpx.get(f"{cb.url}/v1/engines").json()["engines"]}
+    entry = engines["chatterbox"]
+    assert entry["state"] == "ready" and entry["missing_files"] == []
+    assert entry["sample_rate"] == RATE
+    assert entry["capabilities"]["cloning_mode"] == "native"
+    assert {"exaggeration", "cfg_weight", "temperature", "seed"} <= set(entry["parameters"])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("exaggeration", 5.0), ("cfg_weight", -0.5), ("temperature", 0.0), ("seed", -1), ("seed", 1.5)],
+)
+def test_parameter_out_of_range_is_422(cb: Server, field: str, value: float) -> None:
+    body = {"text": "Hi.", "engine": "chatterbox", "voice": "library:whoever", field: value}
+    response = httpx.post(f"{cb.url}/v1/synthesize", json=body, timeout=60)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["param"] == field
+
+
+def test_clones_streams_and_seeds(cb: Server, voices: tuple[str, str]) -> None:
+    joe, espeak = voices
+    first, arrivals = _stream(cb, joe, seed=7)
+    # One piece per sentence at least, the first well before the last (each sentence takes seconds).
+    assert len(arrivals) >= 2 and arrivals[-1] > arrivals[0]
+    seconds = len(first) / 2 / RATE
+    assert 0.5 < seconds < 6.0, seconds  # ~15 speech tokens (0.6 s) per sentence, plus pauses
+    again, _ = _stream(cb, joe, seed=7)
+    assert again == first  # same seed, same samples
+    other, _ = _stream(cb, espeak, seed=7)
+    a = np.frombuffer(first, "<i2").astype(np.float32)
+    b = np.frombuffer(other, "<i2").astype(np.float32)
+    n = min(len(a), len(b))
+    assert np.mean(np.abs(a[:n] - b[:n])) > 0.05 * np.mean(np.abs(a[:n]))  # the reference conditions it
+    # Conditioning is computed once per voice and reused for the second request.
+    assert _computed(cb, joe) == 1 and _computed(cb, espeak) == 1
+
+
+async def test_wyoming_speaks_a_library_voice(cb: Server, voices: tuple[str, str], wyoming_port: int) -> None:
+    _, espeak = voices
+    samples = 0
+    rate = None
+    async with AsyncTcpClient("127.0.0.1", wyoming_port) as client:
+        voice = SynthesizeVoice(name=f"chatterbox/library:{espeak}")
+        await client.write_event(Synthesize(text="Hello.", voice=voice).event())
+        while True:
+            event = await client.read_event()
+            assert event is not None
+            if AudioStart.is_type(event.type):
+                rate = AudioStart.from_event(event).rate
+            elif AudioChunk.is_type(event.type):
+                samples += len(AudioChunk.from_event(event).audio) // 2
+            elif AudioStop.is_type(event.type):
+                break
+            else:
+                raise AssertionError(f"unexpected {event.type}: {event.data}")
+    assert rate == RATE
+    assert 0.2 < samples / RATE < 3.0
+    assert _computed(cb, espeak) == 1  # the cached conditioning again
+
+
+def test_voice_conversion_uses_chatterbox(cb: Server, voices: tuple[str, str]) -> None:
+    """With s3gen.safetensors in the folder, /v1/vc converts with Chatterbox's S3Gen (not WORLD)."""
+    joe, _ = voices
+    source = httpx.post(
+        f"{cb.url}/v1/synthesize",
+        json={"text": "One two three.", "engine": "piper", "format": "wav"},
+        timeout=60,
+    )
+    assert source.status_code == 200
+    converted = httpx.post(
+        f"{cb.url}/v1/vc",
+        data={"target": joe, "response_format": "wav"},
+        files={"file": ("in.wav", source.content, "audio/wav")},
+        timeout=600,
+    )
+    assert converted.status_code == 200, converted.text
+    assert converted.headers["x-converter"] == "chatterbox"
+    with wave.open(io.BytesIO(converted.content)) as out, wave.open(io.BytesIO(source.content)) as into:
+        assert out.getframerate() == RATE
+        seconds_in = into.getnframes() / into.getframerate()
+        seconds_out = len(out.readframes(2**31 - 1)) / 2 / RATE  # streamed: the header has no length
+    assert abs(seconds_out - seconds_in) < 0.2  # 25 tokens a second, re-spoken at that pace
+
+
+def test_no_outbound_socket(cb: Server, audit: tuple[Path, Path]) -> None:
+    """Every connect and lookup of the server went to this machine (the hook itself is checked first)."""
+    hook_dir, log = audit
+    probe = hook_dir / "probe.jsonl"
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import socket\ntry: socket.getaddrinfo('huggingface.co', 443)\nexcept OSError: pass",
+        ],
+        env={**os.environ, "PYTHONPATH": str(hook_dir), "SOCKET_AUDIT_LOG": str(probe)},
+        check=True,
+        timeout=60,
+    )
+    assert "huggingface.co" in probe.read_text()
+    records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    outside = [r for r in records if not any(host in r[1] for host in LOOPBACK)]
+    assert not outside, outside
+
+
+def test_missing_then_corrupt_files_are_503(chatterbox_folder: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    with run_limited_server(
+        tmp_path / "server",
+        MEMORY_LIMIT,
+        POLYVOX_ENGINES__MODEL_DIRS=json.dumps({"chatterbox": str(folder)}),
+    ) as server:
+        entry = next(
+            e for e in httpx.get(f"{server.url}/v1/engines").json()["engines"] if e["name"] == "chatterbox"
+        )
+        assert entry["state"] == "needs_weights"
+        assert entry["model_dir"] == str(folder) and sorted(entry["missing_files"]) == sorted(
+            CHECKPOINT_FILES
+        )
+        body = {"text": "Hi.", "engine": "chatterbox", "voice": _add_voice(server, "Ref", "piper", "joe")}
+        missing = httpx.post(f"{server.url}/v1/synthesize", json=body, timeout=60)
+        assert missing.status_code == 503 and missing.json()["error"]["code"] == "engine_unavailable"
+        assert "t3_cfg.safetensors" in missing.json()["error"]["message"]
+
+        for name in (*CHECKPOINT_FILES, "t3_config.json"):
+            (folder / name).symlink_to(chatterbox_folder / name)
+        (folder / "t3_cfg.safetensors").unlink()
+        (folder / "t3_cfg.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}garbage")
+        corrupt = httpx.post(f"{server.url}/v1/synthesize", json=body, timeout=300)
+        assert corrupt.status_code == 503, corrupt.text
+        error = corrupt.json()["error"]
+        assert error["code"] == "engine_unavailable" and str(folder) in error["message"]
+        assert httpx.get(f"{server.url}/health").status_code == 200
