@@ -15,10 +15,10 @@ install: $(BIN)/python
 
 # The neural engines' extras too; torchaudio and torchcodec without their pins, so torch stays the CPU 2.13
 # wheel (coqui-tts only needs them present: Polyvox loads audio itself; see polyvox.engines.neural.compat).
-NO_DEPS := torchaudio==2.11.1 torchcodec==0.17.0
+NO_DEPS := torchaudio==2.11.1 torchcodec==0.17.0 styletts2==0.1.6
 
 install-test: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test,similarity,xtts,pocket,chatterbox]"
+	$(BIN)/python -m pip install --quiet -e ".[test,similarity,xtts,pocket,chatterbox,styletts2]"
 	$(BIN)/python -m pip install --quiet --no-deps $(NO_DEPS)
 
 ## Set up and run the server on the embedded default engine (piper).

@@ -159,3 +159,77 @@ def build_pocket(folder: Path, seed: int = 0) -> Path:
     tone = 0.3 * np.sin(2 * np.pi * 180 * np.arange(24_000 * 2) / 24_000).astype(np.float32)
     (voices / "random.wav").write_bytes(_wav_bytes(tone, 24_000))
     return folder
+
+
+STYLETTS2_MODEL_PARAMS: dict[str, Any] = {
+    "multispeaker": True, "dim_in": 8, "hidden_dim": 512, "max_conv_dim": 16, "n_layer": 1, "n_mels": 80,
+    "n_token": 178, "max_dur": 4, "style_dim": 16, "dropout": 0.2,
+    "decoder": {
+        "type": "hifigan", "resblock_kernel_sizes": [3], "upsample_rates": [10, 5, 3, 2],
+        "upsample_initial_channel": 512, "resblock_dilation_sizes": [[1, 3, 5]],
+        "upsample_kernel_sizes": [20, 10, 6, 4],
+    },
+    "slm": {"model": "microsoft/wavlm-base-plus", "sr": 16000, "hidden": 16, "nlayers": 1,
+            "initial_channel": 8},
+    "diffusion": {
+        "embedding_mask_proba": 0.1,
+        "transformer": {"num_layers": 1, "num_heads": 2, "head_features": 8, "multiplier": 2},
+        "dist": {"sigma_data": 0.2, "estimate_sigma_data": True, "mean": -3.0, "std": 1.0},
+    },
+}  # fmt: skip
+"""The LibriTTS config.yml's model_params, shrunk (the HiFi-GAN decoder needs hidden_dim and
+upsample_initial_channel 512; max_dur 4 keeps a random duration predictor near 2 frames, 25 ms, a phoneme)."""
+STYLETTS2_PLBERT: dict[str, Any] = {
+    "vocab_size": 178, "hidden_size": 16, "num_attention_heads": 2, "intermediate_size": 32,
+    "max_position_embeddings": 512, "num_hidden_layers": 1, "embedding_size": 16, "dropout": 0.1,
+}  # fmt: skip
+STYLETTS2_ASR = {"input_dim": 80, "hidden_dim": 16, "n_token": 178, "token_embedding_dim": 16}
+STYLETTS2_CHECKPOINT = "epochs_2nd_00020.pth"
+
+
+def build_styletts2(folder: Path, seed: int = 0) -> Path:
+    """Write a tiny StyleTTS2 in the LibriTTS release's layout: config.yml, epochs_2nd_00020.pth and
+    Utils/ASR (config.yml, epoch_00080.pth), Utils/JDC/bst.t7, Utils/PLBERT (config.yml, step_1000000.t7),
+    each file holding what the release's does (state dicts under 'net'/'model', DataParallel names)."""
+    go_offline()
+    tolerate_torchaudio_without_native()
+    import torch
+    import yaml
+    from munch import Munch
+    from styletts2 import models
+    from transformers import AlbertConfig, AlbertModel
+
+    torch.manual_seed(seed)
+    utils = folder / "Utils"
+    for sub in ("ASR", "JDC", "PLBERT"):
+        (utils / sub).mkdir(parents=True, exist_ok=True)
+    (utils / "ASR" / "config.yml").write_text(yaml.safe_dump({"model_params": STYLETTS2_ASR}))
+    aligner = models.ASRCNN(**STYLETTS2_ASR)
+    torch.save({"model": aligner.state_dict(), "epoch": 80}, utils / "ASR" / "epoch_00080.pth")
+    pitch = models.JDCNet(num_class=1, seq_len=192)
+    torch.save({"net": pitch.state_dict()}, utils / "JDC" / "bst.t7")
+    (utils / "PLBERT" / "config.yml").write_text(yaml.safe_dump({"model_params": STYLETTS2_PLBERT}))
+    bert = AlbertModel(AlbertConfig(**STYLETTS2_PLBERT))
+    encoder = {f"module.encoder.{k}": v for k, v in bert.state_dict().items()}
+    torch.save({"net": encoder, "step": 1_000_000}, utils / "PLBERT" / "step_1000000.t7")
+    nets = models.build_model(Munch.fromDict(STYLETTS2_MODEL_PARAMS), aligner, pitch, bert)
+    saved = {
+        name: {f"module.{k}": v for k, v in net.state_dict().items()}
+        for name, net in nets.items()
+        if name not in ("mpd", "msd", "wd")  # discriminators: training only, left out to keep it small
+    }
+    torch.save({"net": saved, "epoch": 20, "iters": 0}, folder / STYLETTS2_CHECKPOINT)
+    config = {
+        "log_dir": "Models/LibriTTS",
+        "F0_path": "Utils/JDC/bst.t7",
+        "ASR_config": "Utils/ASR/config.yml",
+        "ASR_path": "Utils/ASR/epoch_00080.pth",
+        "PLBERT_dir": "Utils/PLBERT/",
+        "preprocess_params": {
+            "sr": 24000,
+            "spect_params": {"n_fft": 2048, "win_length": 1200, "hop_length": 300},
+        },
+        "model_params": STYLETTS2_MODEL_PARAMS,
+    }
+    (folder / "config.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return folder
