@@ -4,8 +4,13 @@ The stream is given its collaborators when it is built (:class:`StreamContext`):
 segment's engine call and returns raw audio (polyvox.scaleout.segment), and whom it reports to. It owns
 everything after the engine call: conversion, time-stretch, resampling and volume.
 
+Parts: a segment's audio reaches the consumer chunk by chunk as the engine produces it
+(``SegmentRunner.parts``), post-processed per part where that is exact (a streaming resampler, volume);
+with a voice conversion or a time-stretch the segment is processed whole. :meth:`SynthesisStream.by_segment`
+joins the parts again for consumers that speak sentence by sentence.
+
 Scheduling: each stream keeps at most one segment in the shared worker pool (it submits segment i+1 when
-segment i is done, before handing i to the consumer), due when the audio it has delivered runs out. The
+segment i is done and the consumer has taken a part of it), due when the audio it has delivered runs out. The
 pool runs the earliest deadline first (polyvox.scaleout.deadline_pool): a new stream's first segment (due
 now) overtakes the queued segments of streams that are ahead, and a short request never waits behind a long
 one.
@@ -17,14 +22,14 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from polyvox.audio.chunk import AudioChunk
-from polyvox.audio.dsp import apply_gain, resample, time_stretch
+from polyvox.audio.chunk import AudioChunk, FloatArray
+from polyvox.audio.dsp import Resampler, apply_gain, resample, time_stretch
 from polyvox.engines.base import EngineInfo, SynthesisParams, Voice
 from polyvox.errors import AudioTooLongError, PolyvoxError, RequestTimeoutError
 from polyvox.request import SynthesisRequest, rated_speed
@@ -78,6 +83,21 @@ class StreamContext:
     """``limits.max_audio_seconds``: a stream whose audio passes it ends in-band (0: no limit)."""
 
 
+class _SegmentEnd:
+    """Where one segment's parts end in the stream's queue."""
+
+
+_SEGMENT_END = _SegmentEnd()
+_Item = AudioChunk | _SegmentEnd | Exception
+
+
+def _joined(parts: list[AudioChunk], sample_rate: int) -> AudioChunk:
+    if len(parts) == 1:
+        return parts[0]
+    samples = np.concatenate([p.samples for p in parts]) if parts else np.zeros(0, dtype=np.float32)
+    return AudioChunk(samples=samples, sample_rate=sample_rate, text=parts[0].text if parts else "")
+
+
 class SynthesisStream:
     """Audio of one request, segment by segment. Always close it (``async with`` or ``aclose()``)."""
 
@@ -104,7 +124,15 @@ class SynthesisStream:
         self._lease = lease
         self._engine_speed = min(max(request.speed, info.speed_range[0]), info.speed_range[1])
         self._stretch = request.speed / self._engine_speed
-        self._pending: asyncio.Future[AudioChunk] | None = None
+        self._pending: asyncio.Future[None] | None = None
+        """The segment in flight: it puts its parts into ``_arrived`` as they come."""
+        self._arrived: asyncio.Queue[_Item] = asyncio.Queue()
+        self._segment_done = False
+        """Whether the segment in flight has put all its parts."""
+        self._producing = 0
+        """The index of the segment in flight."""
+        self._taken_segment: int | None = None
+        """The index of the segment whose part the consumer took last."""
         self._next_index = 0
         self._primed: AudioChunk | None = None
         self._closed = False
@@ -132,6 +160,52 @@ class SynthesisStream:
         raw = await self._context.runner.run(call)
         # Post-processing grows with the segment: off the event loop.
         return await asyncio.to_thread(self.finish, planned, raw)
+
+    async def render_parts(self, index: int, due: float | None = None) -> AsyncIterator[AudioChunk]:
+        """Segment ``index`` post-processed part by part, as the engine produces it (at least one part).
+
+        Parts are exact where post-processing can run per part (a streaming resampler, volume); a
+        conversion or time-stretch needs the whole segment, so such a segment is rendered whole.
+        """
+        planned = self.segment_call(index)
+        if isinstance(planned, AudioChunk):
+            yield planned
+            return
+        call = planned.call if due is None else dataclasses.replace(planned.call, due=due)
+        if self._conversion is not None or planned.stretch != 1.0:
+            raw = await self._context.runner.run(call)
+            yield await asyncio.to_thread(self.finish, planned, raw)
+            return
+        resampler: Resampler | None = None
+        engine_seconds = audio_seconds = 0.0
+        yielded = False
+        started = time.perf_counter()
+        async for part in self._context.runner.parts(call):
+            engine_seconds += part.engine_seconds
+            audio_seconds += part.seconds
+            if resampler is None:
+                resampler = Resampler(part.sample_rate, self.sample_rate)
+            if resampler.is_identity and self.request.volume == 1.0:
+                chunk = self._part(part.samples, planned.text, resampler)
+            else:  # grows with the part (one part may be the whole segment): off the event loop
+                chunk = await asyncio.to_thread(self._part, part.samples, planned.text, resampler)
+            if chunk.num_samples:
+                yielded = True
+                yield chunk
+        tail = resampler.flush() if resampler is not None else np.zeros(0, dtype=np.float32)
+        if len(tail) or not yielded:  # the filter's last samples; an empty segment still has its part
+            yield self._part(tail, planned.text, None)
+        post = time.perf_counter() - started - engine_seconds
+        self.stats.synthesis_seconds += engine_seconds + max(post, 0.0)
+        self._context.record(self.engine_name, engine_seconds, audio_seconds)
+
+    def _part(self, samples: FloatArray, text: str, resampler: Resampler | None) -> AudioChunk:
+        """One part post-processed: the segment's streaming resampler, then volume."""
+        if resampler is not None and len(samples):
+            samples = resampler.process(samples)
+        if self.request.volume != 1.0:
+            samples = apply_gain(samples, self.request.volume)
+        return AudioChunk(samples=samples, sample_rate=self.sample_rate, text=text)
 
     def segment_call(self, index: int) -> PlannedSegment | AudioChunk:
         """What the engine is asked for segment ``index``, or the finished chunk of an SSML pause."""
@@ -176,23 +250,55 @@ class SynthesisStream:
         return AudioChunk(samples=samples, sample_rate=self.sample_rate, text=text)
 
     def _submit_next(self) -> None:
+        """Start the next segment's parts (one segment in flight per stream), or note that none is left."""
+        self._segment_done = False
         if self._next_index < len(self.segments):
             index, self._next_index = self._next_index, self._next_index + 1
+            self._producing = index
             # Due when the audio already delivered runs out: now for the first segment, else the first
             # chunk's arrival plus the audio seconds delivered since (a stream far ahead waits).
             playing = self._playing_since
             due = None if playing is None else playing + self.stats.audio_seconds
-            self._pending = asyncio.ensure_future(self.render(index, due))
+            self._pending = asyncio.ensure_future(self._produce(index, due))
         else:
             self._pending = None
 
-    async def _take(self) -> AudioChunk:
-        assert self._pending is not None
+    async def _produce(self, index: int, due: float | None) -> None:
+        """Segment ``index``'s parts into the stream's queue, then its end (or the error that ended it)."""
         try:
-            chunk = await self._wait(self._pending)
-        except PolyvoxError as exc:
-            self.error = exc
-            raise
+            async for part in self.render_parts(index, due):
+                self._arrived.put_nowait(part)
+        except Exception as exc:
+            self._arrived.put_nowait(exc)
+            return
+        self._arrived.put_nowait(_SEGMENT_END)
+        self._segment_done = True
+        self._maybe_next()
+
+    def _maybe_next(self) -> None:
+        # The next segment starts once this one is produced and its first part was taken: the listener has
+        # audio in hand, and at most one segment waits ahead of it (as when segments came whole).
+        taken = self._taken_segment is not None and self._taken_segment >= self._producing
+        if self._segment_done and taken and not self._closed:
+            self._submit_next()
+
+    @property
+    def _more(self) -> bool:
+        return self._pending is not None or not self._arrived.empty()
+
+    async def _take(self) -> AudioChunk | None:
+        """The next part, or None where a segment ends."""
+        item = await self._wait(self._arrived.get())
+        if item is _SEGMENT_END:
+            self.stats.segments_done += 1
+            return None
+        if isinstance(item, BaseException):
+            self._pending = None
+            if isinstance(item, PolyvoxError):
+                self.error = item
+            raise item
+        assert isinstance(item, AudioChunk)
+        chunk = item
         limit = self._context.max_audio_seconds
         if limit > 0 and self.stats.audio_seconds + chunk.seconds > limit:
             # The estimate let it through but the audio says otherwise: stop here, in-band.
@@ -201,23 +307,23 @@ class SynthesisStream:
                 f"{self.stats.segments_done} of {len(self.segments)} segments"
             )
             raise self.error
-        self.stats.segments_done += 1
         self.stats.audio_seconds += chunk.seconds
         if self.stats.first_chunk_seconds is None:
             self.stats.first_chunk_seconds = time.perf_counter() - self.stats.started
             self._playing_since = time.monotonic()
-        # Queue the next segment before the consumer encodes and sends this one.
-        self._submit_next()
+        self._taken_segment = self.stats.segments_done  # the index of the segment this part belongs to
+        # Queue the next segment before the consumer encodes and sends this part.
+        self._maybe_next()
         return chunk
 
-    async def _wait(self, pending: asyncio.Future[AudioChunk]) -> AudioChunk:
+    async def _wait(self, arrival: Coroutine[Any, Any, _Item]) -> _Item:
         if self._deadline is None:
-            return await pending
+            return await arrival
         remaining = self._deadline - time.monotonic()
         try:
-            # On expiry wait_for cancels the segment: dropped from the pool's queue if it has not started
-            # (a running engine call cannot be interrupted; its result is discarded).
-            return await asyncio.wait_for(pending, max(remaining, 0.0))
+            # On expiry the stream ends; closing it cancels the segment (dropped from the pool's queue if
+            # it has not started, stopped before its next chunk if it has).
+            return await asyncio.wait_for(arrival, max(remaining, 0.0))
         except TimeoutError:
             raise RequestTimeoutError(
                 f"synthesis took longer than {self._context.request_timeout} s (limits.request_timeout); "
@@ -225,16 +331,18 @@ class SynthesisStream:
             ) from None
 
     async def prime(self) -> None:
-        """Synthesize the first segment now; any error is raised here, before a response starts."""
+        """Synthesize until the first part; any error is raised here, before a response starts."""
         self._submit_next()
         try:
-            self._primed = await self._take()
+            while self._primed is None:
+                self._primed = await self._take()
         except BaseException:
             await self.aclose()
             raise
 
     # -- consumer side -------------------------------------------------------------------------------
     def __aiter__(self) -> AsyncIterator[AudioChunk]:
+        """Parts as they come: a segment's audio may arrive in several chunks (all with its text)."""
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[AudioChunk]:
@@ -242,13 +350,32 @@ class SynthesisStream:
             if self._primed is not None:
                 chunk, self._primed = self._primed, None
                 yield chunk
-            while self._pending is not None:
-                yield await self._take()
+            while self._more:
+                part = await self._take()
+                if part is not None:
+                    yield part
+        finally:
+            await self.aclose()
+
+    async def by_segment(self) -> AsyncIterator[AudioChunk]:
+        """One chunk per segment (its parts joined), for consumers that speak sentence by sentence."""
+        parts: list[AudioChunk] = []
+        try:
+            if self._primed is not None:
+                parts.append(self._primed)
+                self._primed = None
+            while self._more:
+                part = await self._take()
+                if part is not None:
+                    parts.append(part)
+                    continue
+                yield _joined(parts, self.sample_rate)
+                parts = []
         finally:
             await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop synthesis: a queued segment is cancelled, a running one finishes and is dropped."""
+        """Stop synthesis: a queued segment is cancelled, a running one stops before its next part."""
         if self._closed:
             return
         self._closed = True

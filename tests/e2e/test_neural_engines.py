@@ -264,6 +264,24 @@ def test_engines_stream_several_pieces_per_sentence(site: NeuralSite) -> None:
         assert pieces and max(pieces) >= 2, (engine, pieces)
 
 
+def test_xtts_parts_reach_the_client_before_the_sentence_is_done(site: NeuralSite) -> None:
+    """One sentence streams as several HTTP chunks (resampled part by part to 16 kHz), and its audio is as
+    long as the same sentence rendered whole at the native 24 kHz."""
+    body = {"text": SENTENCE, "engine": "xtts", "voice": "ada-random", "seed": 5}
+    pieces: list[bytes] = []
+    stream = {**body, "stream": True, "format": "pcm", "sample_rate": 16_000}
+    with httpx.stream("POST", f"{site.server.url}/v1/synthesize", json=stream, timeout=TIMEOUT) as response:
+        assert response.status_code == 200, response.read()
+        pieces = [piece for piece in response.iter_raw() if piece]
+    whole = site.speech(**body)
+    assert whole.status_code == 200, whole.text
+    rate, whole_seconds = wav_info(whole.content)
+    assert rate == 24_000
+    assert len(pieces) > 1, "the sentence came in one piece"
+    streamed_seconds = sum(len(p) for p in pieces) / 2 / 16_000
+    assert abs(streamed_seconds - whole_seconds) < 0.02, (streamed_seconds, whole_seconds)
+
+
 def test_xtts_over_wyoming(site: NeuralSite) -> None:
     async def speak() -> tuple[int, int]:
         async with AsyncTcpClient("127.0.0.1", site.wyoming_port) as client:

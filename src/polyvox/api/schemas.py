@@ -20,6 +20,7 @@ ENGINE_PARAMETERS = (
     "pitch",
     "delay",
     "fail_at",
+    "parts",
     "seed",
     "repetition_penalty",
     "length_penalty",
@@ -145,6 +146,7 @@ class SynthesizeRequest(BaseModel):
     pitch: float | None = Field(None, description="eSpeak: pitch 0-100 (default 50).")
     delay: float | None = Field(None, description="Tone test engine: seconds to sleep per sentence.")
     fail_at: int | None = Field(None, description="Tone test engine: sentence index at which to fail.")
+    parts: int | None = Field(None, description="Tone test engine: chunks per sentence, each after `delay`.")
     # Neural engines (polyvox.engines.neural); each engine's ranges are listed by /v1/engines.
     seed: int | None = Field(
         None, description="Neural engines: same seed, same samples (random when absent)."

@@ -63,7 +63,9 @@ class ToneEngine:
 
     Parameters in ``SynthesisParams.extra``: ``delay`` (seconds slept per call) and ``fail_at`` (segment index
     that raises ``EngineFailedError``), both defaulting to ``settings.tone``; ``grow_mb`` MiB allocated at
-    segment ``grow_at`` and held through its delay (memory-limit tests of worker processes).
+    segment ``grow_at`` and held through its delay (memory-limit tests of worker processes); ``parts``: the
+    segment comes as that many chunks, each after its own ``delay`` and traced with its ``part`` index (tests
+    of part-by-part streaming).
     """
 
     info: ClassVar[EngineInfo] = EngineInfo(
@@ -79,6 +81,7 @@ class ToneEngine:
             Param("fail_at", -1, 1_000_000, -1, integer=True, description="Segment index that fails."),
             Param("grow_at", -1, 1_000_000, -1, integer=True, description="Segment index that grows."),
             Param("grow_mb", 0, 4096, 0, integer=True, description="MiB that segment holds while it sleeps."),
+            Param("parts", 1, 1000, 1, integer=True, description="Chunks per segment, each after `delay`."),
         ),
     )
 
@@ -121,30 +124,37 @@ class ToneEngine:
         return np.concatenate([_word_samples(word_frequency(w) * factor) for w in words])
 
     def synthesize(self, text: str, voice: Voice, params: SynthesisParams) -> Iterator[AudioChunk]:
-        """Sleep ``delay``, fail if this is segment ``fail_at``, then yield one chunk for ``text``."""
+        """Per part: sleep ``delay``, fail at segment ``fail_at``, else yield that part of ``text``."""
         tone = self._settings.tone
         delay = _number(params.extra, "delay", tone.delay)
         fail_at = int(_number(params.extra, "fail_at", tone.fail_at))
+        parts = max(1, int(_number(params.extra, "parts", 1)))
         with self._lock:
             self.calls += 1
-        start = time.time()
-        failed = False
         held = None
         if params.segment_index == int(_number(params.extra, "grow_at", -1)):
             held = np.ones(int(_number(params.extra, "grow_mb", 0)) * 2**20, dtype=np.uint8)  # touched pages
+        samples = self.render(text, voice.id)
+        bounds = np.linspace(0, len(samples), parts + 1).round().astype(int)
         try:
-            if delay > 0:
-                time.sleep(delay)
-            if params.segment_index == fail_at:
-                failed = True
-                raise EngineFailedError(f"tone engine told to fail at segment {fail_at}")
-            samples = self.render(text, voice.id)
+            for part in range(parts):
+                start, failed = time.time(), False
+                try:
+                    if delay > 0:
+                        time.sleep(delay)
+                    if params.segment_index == fail_at:
+                        failed = True
+                        raise EngineFailedError(f"tone engine told to fail at segment {fail_at}")
+                finally:
+                    self._trace(params, text, start, failed, part if parts > 1 else None)
+                piece = samples[bounds[part] : bounds[part + 1]]
+                yield AudioChunk(samples=piece, sample_rate=SAMPLE_RATE, text=text)
         finally:
             del held
-            self._trace(params, text, start, failed)
-        yield AudioChunk(samples=samples, sample_rate=SAMPLE_RATE, text=text)
 
-    def _trace(self, params: SynthesisParams, text: str, start: float, failed: bool) -> None:
+    def _trace(
+        self, params: SynthesisParams, text: str, start: float, failed: bool, part: int | None = None
+    ) -> None:
         path = self._settings.tone.trace_file
         if path is None:
             return
@@ -156,6 +166,8 @@ class ToneEngine:
             "end": time.time(),
             "failed": failed,
         }
+        if part is not None:
+            record["part"] = part
         # One write per line under the lock so concurrent workers never interleave partial lines.
         with self._lock, open(path, "a", encoding="utf-8") as trace:
             trace.write(json.dumps(record) + "\n")

@@ -195,7 +195,7 @@ class PolyvoxEventHandler(AsyncEventHandler):
         await self._write(Error(text=exc.message, code=exc.code).event())
 
     async def _speak(self, target: _Target, text: str, audio: _AudioOut) -> None:
-        """Synthesize ``text`` and send its audio sentence by sentence (audio-start before the first)."""
+        """Synthesize ``text`` and send its audio as it comes, part by part (audio-start before the first)."""
         stream = await self.polyvox.synthesizer.open(target.request(text, audio.rate))
         async with stream:
             if not audio.started:

@@ -278,7 +278,8 @@ class Speaker:
         try:
             stream = await self._synthesizer.open(self.config.request(text, request_id))
             async with stream:
-                async for chunk in stream:
+                # One text_chunk (and alignment) per sentence: the sentence's parts go out joined.
+                async for chunk in stream.by_segment():
                     await self._send_audio(chunk, started)
                     started = time.perf_counter()
         except PolyvoxError as exc:

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any, ClassVar, cast
 
 import msgpack
@@ -269,7 +269,12 @@ class WorkerEngine:
 
     # -- the segment runner's call -------------------------------------------------------------------
     async def run(self, call: SegmentCall) -> RawSegment:
-        """One segment in the worker; cancelling the task stops the worker before its next chunk."""
+        """One segment in the worker, its chunks joined."""
+        return RawSegment.joined([part async for part in self.parts(call)], self.info.sample_rate)
+
+    async def parts(self, call: SegmentCall) -> AsyncIterator[RawSegment]:
+        """One segment in the worker, chunk by chunk as the worker sends them; cancelling or closing the
+        iteration stops the worker before its next chunk."""
         worker = self._running()
         loop = asyncio.get_running_loop()
         answers: asyncio.Queue[Message] = asyncio.Queue()
@@ -279,17 +284,16 @@ class WorkerEngine:
                 loop.call_soon_threadsafe(answers.put_nowait, message)
 
         call_id = worker.call(_synth_message(call.text, call.voice, call.params), deliver)
-        parts: list[AudioChunk] = []
         try:
             while (answer := await answers.get())["op"] == "chunk":
-                parts.append(wire.chunk_from_wire(answer))
+                chunk = wire.chunk_from_wire(answer)
+                yield RawSegment(chunk.samples, chunk.sample_rate, float(answer.get("seconds", 0.0)))
         except BaseException:
             worker.cancel(call_id)
             raise
         worker.forget(call_id)
         if answer["op"] != "done":
             raise worker.error_of(answer)
-        return RawSegment.of(parts, self.info.sample_rate, float(answer.get("seconds", 0.0)))
 
     def process_status(self) -> tuple[int, int] | None:
         """The worker's pid and RSS now, or None when none runs."""

@@ -19,7 +19,7 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import ray
@@ -168,6 +168,10 @@ class RayRunner:
         """The segment call on a replica; the stream post-processes the raw audio as for local segments."""
         result = await self.synthesize(call.engine, call.text, call.voice, call.params)
         return RawSegment(result.samples, result.sample_rate, result.engine_seconds)
+
+    async def parts(self, call: SegmentCall) -> AsyncIterator[RawSegment]:
+        """Per segment on Ray: a replica call answers with the whole segment, so it is its one part."""
+        yield await self.run(call)
 
     async def replica_status(self, engine: str) -> list[dict[str, Any]]:
         """Each replica's engine status as it answers (one call; Serve picks the replicas)."""

@@ -1,5 +1,8 @@
 """The one call shape every runner implements: a segment call in, raw samples and their rate out.
 
+``parts`` yields the engine's audio as the engine produces it (one :class:`RawSegment` per chunk, so the
+stream can deliver a sentence before the engine finished it); ``run`` is the same call joined into one.
+
 A runner is where an engine call runs: this process's worker pool (``thread`` isolation), an engine
 worker process (``process`` isolation, polyvox.scaleout.process) or a Ray Serve replica
 (polyvox.scaleout.ray_runner).
@@ -9,6 +12,7 @@ resampling, volume), so every runner returns the engine's audio unchanged.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -56,6 +60,13 @@ class RawSegment:
         )
         return cls(samples.astype(np.float32, copy=False), parts[0].sample_rate, engine_seconds)
 
+    @classmethod
+    def joined(cls, parts: list[RawSegment], fallback_rate: int) -> RawSegment:
+        """The parts of one segment (``SegmentRunner.parts``) as one."""
+        seconds = sum(p.engine_seconds for p in parts)
+        chunks = [AudioChunk(p.samples, p.sample_rate) for p in parts]
+        return cls.of(chunks, fallback_rate, seconds)
+
 
 @runtime_checkable
 class SegmentRunner(Protocol):
@@ -64,6 +75,12 @@ class SegmentRunner(Protocol):
     async def run(self, call: SegmentCall) -> RawSegment:
         """Synthesize one segment. Cancelling the awaiting task stops the engine within one chunk where the
         runner can (worker processes, Ray replicas); in a thread the running call finishes and is dropped."""
+        ...
+
+    def parts(self, call: SegmentCall) -> AsyncIterator[RawSegment]:
+        """The same call, its audio as the engine produces it: one item per engine chunk, each with the
+        engine seconds since the previous one. Closing or cancelling the iteration stops the engine within
+        one chunk where the runner can (a thread, a worker process); Ray yields the whole segment once."""
         ...
 
     async def aclose(self) -> None:

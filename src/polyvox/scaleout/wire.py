@@ -56,9 +56,11 @@ def params_from_wire(data: dict[str, Any]) -> SynthesisParams:
     return SynthesisParams(**data)
 
 
-def chunk_to_wire(call_id: int, chunk: AudioChunk) -> dict[str, Any]:
+def chunk_to_wire(call_id: int, chunk: AudioChunk, seconds: float = 0.0) -> dict[str, Any]:
+    """``seconds``: the engine's time on this chunk (since the previous one), measured in the worker."""
     samples = np.ascontiguousarray(chunk.samples, dtype=np.float32)
-    return {"op": "chunk", "id": call_id, "pcm": samples.tobytes(), "rate": chunk.sample_rate}
+    pcm = samples.tobytes()
+    return {"op": "chunk", "id": call_id, "pcm": pcm, "rate": chunk.sample_rate, "seconds": seconds}
 
 
 def chunk_from_wire(message: dict[str, Any]) -> AudioChunk:

@@ -84,11 +84,13 @@ class Worker:
         try:
             while True:
                 try:
+                    last = time.perf_counter()
                     for chunk in self._engine.synthesize(message["text"], voice, params):
                         if cancelled.is_set():
                             return {"cancelled": True, "seconds": time.perf_counter() - started}
-                        self.send(wire.chunk_to_wire(call_id, chunk))
-                        sent += 1
+                        now = time.perf_counter()
+                        self.send(wire.chunk_to_wire(call_id, chunk, now - last))
+                        last, sent = now, sent + 1
                     return {"seconds": time.perf_counter() - started, "rss": rss_bytes()}
                 except PolyvoxError:
                     raise

@@ -140,7 +140,7 @@ async def _events(
     transcriber = synthesizer.asr
     offset = 0.0
     async with stream:
-        async for chunk in stream:
+        async for chunk in stream.by_segment():  # words are aligned per sentence: its parts joined
             heard = await synthesizer.registry.run_blocking(
                 lambda c=chunk: transcriber.transcribe(c.samples, c.sample_rate, word_timestamps=True)
             )
