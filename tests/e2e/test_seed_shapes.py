@@ -3,9 +3,13 @@ monitor may read ``logs/``."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import json
+import threading
 from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import av
@@ -22,12 +26,21 @@ pytestmark = pytest.mark.slow
 TEXT = "The package will arrive on Tuesday morning."
 
 
+REFERENCE_TEXT = "Hello there. This is how I sound when I read a few sentences aloud."
+MEDIA_HOST = "127.0.0.2"
+"""The test's media server: a loopback address the server is told to allow (127.0.0.1 stays refused)."""
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
     base = tmp_path_factory.mktemp("seed")
     logs = base / "logs"
     logs.mkdir()
-    with run_server(base / "server", POLYVOX_MONITOR__ALLOWED_ROOTS=json.dumps([str(logs)])) as server:
+    with run_server(
+        base / "server",
+        POLYVOX_MONITOR__ALLOWED_ROOTS=json.dumps([str(logs)]),
+        POLYVOX_VOICES__URL_ALLOW_NETWORKS=json.dumps([f"{MEDIA_HOST}/32"]),
+    ) as server:
         yield server, logs
 
 
@@ -127,3 +140,108 @@ def test_polling_monitor(site: tuple[Server, Path]) -> None:
     assert word_error_rate(TEXT, heard(httpx.get(f"{server.url}{first_item['url']}").content)) <= 0.15
     outside = httpx.post(f"{server.url}/v1/monitor/read-file", json={"file_path": "/etc/passwd"})
     assert outside.status_code == 403 and outside.json()["error"]["code"] == "path_not_allowed"
+
+
+@pytest.fixture(scope="module")
+def reference(site: tuple[Server, Path], tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """Piper speech from the server's own OpenAI route, as a WAV file to clone."""
+    server, _ = site
+    response = httpx.post(
+        f"{server.url}/v1/audio/speech",
+        json={"model": "tts-1", "input": REFERENCE_TEXT, "voice": "alloy", "response_format": "wav"},
+        timeout=120,
+    )
+    assert response.status_code == 200 and response.content[:4] == b"RIFF"
+    return response.content
+
+
+@pytest.fixture(scope="module")
+def media(reference: bytes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A plain HTTP server on ``MEDIA_HOST`` serving the reference as ``ref.wav``."""
+    folder = tmp_path_factory.mktemp("media")
+    (folder / "ref.wav").write_bytes(reference)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+    server = ThreadingHTTPServer((MEDIA_HOST, 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://{MEDIA_HOST}:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def _reference_voices(server: Server) -> list[str]:
+    voices = httpx.get(f"{server.url}/v1/voices").json()["voices"]
+    return [v["id"] for v in voices if v["id"].startswith("ref-")]
+
+
+def test_tts_with_uploaded_reference(site: tuple[Server, Path], reference: bytes) -> None:
+    server, _ = site
+    voice_id = "ref-" + hashlib.sha256(reference).hexdigest()[:12]
+    spoken: list[bytes] = []
+    for _ in range(2):  # the same file twice: stored once, reused
+        response = httpx.post(
+            f"{server.url}/api/v1/tts",
+            data={"text": TEXT, "output_format": "wav"},
+            files={"reference_audio": ("me.wav", reference, "audio/wav")},
+            timeout=180,
+        )
+        assert response.status_code == 200, response.text
+        assert response.content[:4] == b"RIFF"
+        spoken.append(response.content)
+    assert _reference_voices(server) == [voice_id]
+    assert word_error_rate(TEXT, heard(spoken[0])) <= 0.2
+
+
+def test_tts_with_reference_url(site: tuple[Server, Path], reference: bytes, media: str) -> None:
+    server, _ = site
+    port = media.rsplit(":", 1)[1]
+    refused = httpx.post(
+        f"{server.url}/api/v1/tts",
+        json={"text": TEXT, "reference_audio_url": f"http://127.0.0.1:{port}/ref.wav"},
+        timeout=60,
+    )
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "url_refused"
+    fetched = httpx.post(
+        f"{server.url}/api/v1/tts",
+        json={"text": TEXT, "reference_audio_url": f"{media}/ref.wav"},
+        timeout=180,
+    )
+    assert fetched.status_code == 200, fetched.text
+    assert _reference_voices(server) == ["ref-" + hashlib.sha256(reference).hexdigest()[:12]]
+    assert word_error_rate(TEXT, heard(fetched.content)) <= 0.2
+
+
+def test_tts_reference_errors(site: tuple[Server, Path], reference: bytes) -> None:
+    server, _ = site
+    for data, files, status, code in [
+        (
+            {"text": TEXT},
+            {"reference_audio": ("x.wav", b"not audio at all " * 100)},
+            415,
+            "unsupported_media",
+        ),
+        (
+            {"text": TEXT},
+            {"reference_audio": ("x.wav", b"RIFF\0\0\0\0WAVEfmt " + b"\xff" * 300)},
+            422,
+            "undecodable_audio",
+        ),
+        (
+            {"text": TEXT, "voice": "alloy"},
+            {"reference_audio": ("me.wav", reference)},
+            422,
+            "invalid_parameter",
+        ),
+        ({"text": TEXT}, {"other": ("me.wav", reference)}, 422, "invalid_parameter"),
+    ]:
+        response = httpx.post(f"{server.url}/api/v1/tts", data=data, files=files, timeout=60)
+        assert (response.status_code, response.json()["error"]["code"]) == (status, code), response.text
+    both = httpx.post(
+        f"{server.url}/api/v1/tts",
+        json={"text": TEXT, "voice": "alloy", "reference_audio_url": "http://127.0.0.1/x.wav"},
+        timeout=60,
+    )
+    assert both.status_code == 422 and both.json()["error"]["code"] == "invalid_parameter"
+    schema = httpx.get(f"{server.url}/openapi.json").json()["paths"]["/api/v1/tts"]["post"]["requestBody"]
+    assert "reference_audio" in schema["content"]["multipart/form-data"]["schema"]["properties"]
+    assert "reference_audio_url" in schema["content"]["application/json"]["schema"]["properties"]

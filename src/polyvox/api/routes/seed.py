@@ -16,14 +16,16 @@ import itertools
 import json
 import uuid
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, Body, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile
 from starlette.responses import FileResponse, RedirectResponse, Response
 
-from polyvox.api.deps import RegistryDep, RequestIdDep, SettingsDep, SynthesizerDep
+from polyvox.api.deps import JSON_TYPES, RegistryDep, RequestIdDep, SettingsDep, SynthesizerDep, media_type
 from polyvox.api.routes.captioned import encode_whole
 from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine, ignored_header
 from polyvox.api.routes.config import get_config
@@ -31,14 +33,17 @@ from polyvox.api.routes.engines import list_audio_voices
 from polyvox.api.routes.health import health
 from polyvox.api.routes.monitor import get_manager
 from polyvox.api.routes.openai import HOSTED_MODELS
-from polyvox.api.routes.voices_library import convert_voice
+from polyvox.api.routes.voices_library import convert_voice, read_form, reference_voice
 from polyvox.audio.encode import FILE_EXTENSIONS, MEDIA_TYPES, encoded_rate, parse_format, supported_formats
 from polyvox.audio.encode import validate_output as check_output
-from polyvox.errors import NotFoundError
+from polyvox.config import Settings
+from polyvox.errors import InvalidParameterError, NotFoundError, PayloadTooLargeError, UnsupportedMediaError
 from polyvox.monitor.manager import resolve_allowed
 from polyvox.ops.storage import Storage
 from polyvox.request import MAX_RATE, MAX_SPEED, MIN_RATE, MIN_SPEED, SynthesisRequest, speakable
 from polyvox.synthesis import Synthesizer
+from polyvox.voices.cloning import LIBRARY_PREFIX
+from polyvox.voices.fetch import fetch_bytes
 from polyvox.voices.openai_names import OPENAI_VOICES
 
 router = APIRouter(tags=["Other servers' shapes"], responses=VALIDATION_RESPONSE)
@@ -68,6 +73,88 @@ class SeedSpeech(BaseModel):
     response: Literal["audio", "url"] = Field(
         "audio", description="`audio`: the file as the body; `url`: JSON with the URL of the file written."
     )
+    reference_audio_url: str | None = Field(
+        None,
+        description="Speak in the voice of the audio at this URL (fetched SSRF-safely); stored as the "
+        "library voice `ref-<hash>` and reused. Multipart bodies may send the file as `reference_audio`.",
+    )
+
+
+_SCHEMA = SeedSpeech.model_json_schema(by_alias=True)
+_FORM_SCHEMA = {
+    **_SCHEMA,
+    "properties": {
+        **_SCHEMA["properties"],
+        "reference_audio": {
+            "type": "string",
+            "format": "binary",
+            "description": "Reference recording (wav, mp3, flac, ogg, m4a) to speak in; not with `voice`.",
+        },
+    },
+}
+_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": _SCHEMA}, "multipart/form-data": {"schema": _FORM_SCHEMA}},
+}
+
+
+async def _read_body(request: Request, settings: Settings) -> tuple[SeedSpeech, bytes | None]:
+    """The request as JSON or as multipart form fields, and the uploaded ``reference_audio`` if any."""
+    kind = media_type(request)
+    upload: bytes | None = None
+    fields: dict[str, Any] = {}
+    if kind == "multipart/form-data":
+        form = await read_form(request, settings)
+        try:
+            for key, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    if key != "reference_audio":
+                        raise InvalidParameterError(f"field {key!r} must be text, not a file", param=key)
+                    upload = await value.read()
+                elif value != "" or key == "text":
+                    fields[key] = value
+        finally:
+            await form.close()
+        if upload is not None and len(upload) > settings.voices.max_upload_bytes:
+            raise PayloadTooLargeError(
+                f"the reference exceeds {settings.voices.max_upload_bytes} bytes", param="reference_audio"
+            )
+    elif kind in JSON_TYPES:
+        try:
+            data = json.loads(await request.body())
+        except ValueError as exc:
+            raise InvalidParameterError(f"request body is not valid JSON: {exc}", param="body") from None
+        if not isinstance(data, dict):
+            raise InvalidParameterError("the JSON body must be an object", param="body")
+        fields = data
+    else:
+        raise UnsupportedMediaError(
+            "expected Content-Type application/json or multipart/form-data", param="content-type"
+        )
+    try:
+        return SeedSpeech.model_validate(fields), upload
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+
+
+async def _reference(
+    body: SeedSpeech, upload: bytes | None, synthesizer: Synthesizer, settings: Settings
+) -> str | None:
+    """``library:<id>`` of the reference sent (uploaded or by URL), stored on first use; None without one."""
+    if upload is None and not body.reference_audio_url:
+        return None
+    param = "reference_audio" if upload is not None else "reference_audio_url"
+    if body.voice:
+        raise InvalidParameterError(f"send either voice or {param}, not both", param=param)
+    if upload is not None and body.reference_audio_url:
+        raise InvalidParameterError(
+            "send either reference_audio or reference_audio_url, not both", param="reference_audio_url"
+        )
+    data = (
+        upload if upload is not None else await fetch_bytes(body.reference_audio_url or "", settings.voices)
+    )
+    voice_id = await reference_voice(data, synthesizer, settings, body.language or "en-us")
+    return f"{LIBRARY_PREFIX}{voice_id}"
 
 
 async def _render(
@@ -101,24 +188,33 @@ def _store(request: Request, data: bytes, fmt_name: str) -> str:
     return name
 
 
-@router.post("/api/v1/tts", summary="Speak text (Chatterbox-server shape)", responses=ERROR_RESPONSES)
+@router.post(
+    "/api/v1/tts",
+    summary="Speak text (Chatterbox-server shape)",
+    responses=ERROR_RESPONSES,
+    openapi_extra={"requestBody": _BODY},
+)
 async def seed_tts(
     request: Request,
-    body: Annotated[SeedSpeech, Body()],
     synthesizer: SynthesizerDep,
     registry: RegistryDep,
     request_id: RequestIdDep,
+    settings: SettingsDep,
 ) -> Response:
-    """Engine parameters (`exaggeration`, `cfg_weight`, `temperature`...) go to engines that declare them;
-    the rest are named in `X-Polyvox-Ignored`."""
+    """JSON, or multipart with the same fields and a `reference_audio` file. Engine parameters
+    (`exaggeration`, `cfg_weight`, `temperature`...) go to engines that declare them; the rest are named in
+    `X-Polyvox-Ignored`. A reference (`reference_audio` or `reference_audio_url`) becomes the library voice
+    `ref-<sha256 prefix>` (stored once, reused) and the text is spoken with it."""
+    body, upload = await _read_body(request, settings)
     engine = check_engine(registry, body.engine) if body.engine else registry.default
+    reference = await _reference(body, upload, synthesizer, settings)
     names = set(registry.info(engine).parameter_names)
     extra = {k: v for k, v in (body.model_extra or {}).items() if k in names}
     ignored = sorted(set(body.model_extra or {}) - set(extra))
     speech = SynthesisRequest(
         text=body.text,
         engine=engine,
-        voice=body.voice,
+        voice=reference or body.voice,
         language=body.language,
         speed=body.speed,
         sample_rate=body.sample_rate,

@@ -8,6 +8,8 @@ engine voices and library voices together) lives in ``routes/engines.py``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Annotated, Any
 
@@ -28,6 +30,7 @@ from polyvox.request import SynthesisRequest
 from polyvox.synthesis import Synthesizer
 from polyvox.voices.decode import LIBRARY_RATE, decode_audio
 from polyvox.voices.fetch import fetch_bytes
+from polyvox.voices.library import VoiceExistsError
 
 router = APIRouter(tags=["Voice library and conversion"], responses=VALIDATION_RESPONSE)
 
@@ -85,6 +88,13 @@ async def _input_audio(form: FormData, settings: Settings, max_seconds: float) -
         data = await fetch_bytes(url, settings.voices)
     else:
         raise InvalidParameterError("send the audio as 'file' or give its 'url'", param="file")
+    return await decode_upload(data, settings, max_seconds)
+
+
+async def decode_upload(
+    data: bytes, settings: Settings, max_seconds: float, param: str = "file"
+) -> FloatArray:
+    """Uploaded or fetched bytes decoded in a thread (mono, 24 kHz), rate and duration checked first."""
     samples = await asyncio.to_thread(
         decode_audio,
         data,
@@ -93,8 +103,27 @@ async def _input_audio(form: FormData, settings: Settings, max_seconds: float) -
         max_source_rate=settings.voices.max_upload_rate,
     )
     if len(samples) > max_seconds * LIBRARY_RATE:
-        raise PayloadTooLargeError(f"the audio is longer than {max_seconds:g} s", param="file")
+        raise PayloadTooLargeError(f"the audio is longer than {max_seconds:g} s", param=param)
     return samples
+
+
+def reference_id(data: bytes) -> str:
+    """The library id of a reference sent with a request: its content hash, so a resend reuses it."""
+    return "ref-" + hashlib.sha256(data).hexdigest()[:12]
+
+
+async def reference_voice(data: bytes, synthesizer: Synthesizer, settings: Settings, language: str) -> str:
+    """The library voice id for reference audio sent with a request; stored once per distinct content."""
+    library = synthesizer.voices.library
+    voice_id = reference_id(data)
+    if library.exists(voice_id):
+        return voice_id
+    samples = await decode_upload(
+        data, settings, settings.voices.max_reference_seconds * 2, "reference_audio"
+    )
+    with contextlib.suppress(VoiceExistsError):  # the same reference, stored meanwhile by another request
+        await asyncio.to_thread(library.add, voice_id, samples, language=language)
+    return voice_id
 
 
 async def _blend_reference(synthesizer: Synthesizer, spec: str, language: str) -> FloatArray:
