@@ -3,6 +3,7 @@ typed errors they send back, load timeout, TTL unload and ``engines.interpreters
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import make_settings
 
+from polyvox.engines.base import SynthesisParams
 from polyvox.errors import EngineFailedError, InvalidParameterError
 from polyvox.request import SynthesisRequest
 from polyvox.scaleout import wire
@@ -37,9 +39,18 @@ def test_errors_keep_their_type_and_param_on_the_wire() -> None:
 
 async def test_a_client_error_raised_in_the_worker_stays_a_client_error(tmp_path: Path) -> None:
     async with tone_in_a_worker(tmp_path) as polyvox:
-        request = SynthesisRequest("One. Two.", engine="tone", extra={"delay": "soon"})
-        with pytest.raises(InvalidParameterError) as caught:
-            await polyvox.synthesizer.synthesize(request)
+        bad = {"delay": "soon"}
+        # The pipeline refuses it before any worker starts (declared ranges are checked up front) ...
+        with pytest.raises(InvalidParameterError):
+            await polyvox.synthesizer.synthesize(SynthesisRequest("One. Two.", engine="tone", extra=bad))
+        assert polyvox.registry.status("tone").pid is None
+        # ... and when the engine itself raises it in its worker, it crosses the pipe with its type and param.
+        async with polyvox.registry.acquire("tone") as engine:
+            voice = engine.voices()[0]
+            with pytest.raises(InvalidParameterError) as caught:
+                await asyncio.to_thread(
+                    lambda: list(engine.synthesize("One.", voice, SynthesisParams(extra=bad)))
+                )
         assert caught.value.param == "delay"
         status = polyvox.registry.status("tone")
         assert status.healthy and status.pid is not None and status.pid != os.getpid()
