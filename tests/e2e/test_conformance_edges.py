@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import av
@@ -189,10 +190,24 @@ def test_cli_serve_help_shows_the_extra_literally(tmp_path: Path) -> None:
     assert "polyvox[ray]" in done.stdout.replace("\n", "").replace(" ", "").replace("│", "")
 
 
+def _logged(server: Server, marker: str) -> list[str]:
+    """The log lines naming ``marker``, once at least one was written (the log line follows the response)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        lines = [line for line in server.log().splitlines() if marker in line]
+        if lines:
+            return lines
+        time.sleep(0.05)
+    return []
+
+
 def test_each_request_is_logged_once(server: Server) -> None:
     response = httpx.get(f"{server.url}/v1/engines", headers={"X-Request-ID": "once-only-42"})
     assert response.status_code == 200
-    lines = [line for line in server.log().splitlines() if "once-only-42" in line]
+    # A second request's line written means the first request's lines are all written (one log, in order).
+    httpx.get(f"{server.url}/v1/engines", headers={"X-Request-ID": "after-once-only-42"})
+    assert _logged(server, "after-once-only-42")
+    lines = [line for line in server.log().splitlines() if "once-only-42" in line and "after-" not in line]
     assert len(lines) == 1, lines
     assert not [line for line in server.log().splitlines() if '"GET /v1/engines HTTP/1.1" 200' in line]
 

@@ -155,7 +155,10 @@ async def create_transcription(request: Request, service: ServiceDep, request_id
         raise InvalidParameterError("stream=true works with response_format json or text", param="stream")
     recognizer = service.asr
     await recognizer.run(recognizer.backend.prepare, options)  # unknown model, bad language: before decoding
-    samples = await asyncio.to_thread(decode_audio, data, rate=ASR_RATE, max_seconds=settings.max_seconds)
+    try:
+        samples = await asyncio.to_thread(decode_audio, data, rate=ASR_RATE, max_seconds=settings.max_seconds)
+    except PayloadTooLargeError as exc:  # the decoder refuses a declared duration over the cap, undecoded
+        raise AudioTooLongError(exc.message, param="file") from None
     if len(samples) > settings.max_seconds * ASR_RATE:
         raise AudioTooLongError(f"the audio is longer than {settings.max_seconds:g} s", param="file")
     headers = {"X-Request-ID": request_id}
