@@ -325,10 +325,11 @@ class SynthesisStream:
             # it has not started, stopped before its next chunk if it has).
             return await asyncio.wait_for(arrival, max(remaining, 0.0))
         except TimeoutError:
-            raise RequestTimeoutError(
+            self.error = RequestTimeoutError(
                 f"synthesis took longer than {self._context.request_timeout} s (limits.request_timeout); "
                 f"{self.stats.segments_done} of {len(self.segments)} segments done"
-            ) from None
+            )
+            raise self.error from None
 
     async def prime(self) -> None:
         """Synthesize until the first part; any error is raised here, before a response starts."""
