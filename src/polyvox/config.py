@@ -55,8 +55,8 @@ class EngineSettings(BaseModel):
     onnx_threads: int = Field(
         0,
         ge=0,
-        description="onnxruntime intra-op threads per engine session (0: onnxruntime's default, the lowest "
-        "latency for one request; 1 gives more throughput when many requests run at once).",
+        description="onnxruntime intra-op threads per engine session (0: the cores divided by "
+        "engines.workers, at least 1, so workers x threads never oversubscribes the cores).",
     )
     enable_test_engines: bool = Field(
         False, description="List the deterministic 'tone' test engine alongside the real ones."
@@ -119,6 +119,13 @@ class ServerSettings(BaseModel):
         64, ge=0, description="Requests allowed to wait for a worker; beyond that the server answers 429."
     )
     preload_default: bool = Field(True, description="Load the default engine at startup.")
+    first_audio_bound: float = Field(
+        4.0,
+        ge=0.0,
+        description="Admission by capacity: a new stream whose first audio is estimated to take longer than "
+        "this many seconds (the engine's measured speed, the streams already playing, the workers) is "
+        "answered 429 with Retry-After at once instead of slowing every listener (0: admit all).",
+    )
 
 
 class TextSettings(BaseModel):
