@@ -35,6 +35,7 @@ from polyvox.engines.base import EngineInfo, SynthesisParams, Voice
 from polyvox.errors import AudioTooLongError, PolyvoxError, RequestTimeoutError
 from polyvox.request import SynthesisRequest, rated_speed
 from polyvox.scaleout.segment import RawSegment, SegmentCall, SegmentRunner
+from polyvox.tasks import cancel_and_wait
 from polyvox.text.ssml import Piece
 
 if TYPE_CHECKING:
@@ -412,12 +413,12 @@ class SynthesisStream:
             return
         self._closed = True
         pending, self._pending = self._pending, None
-        if pending is not None and not pending.done():
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
-        self._context.release(self)
-        await self._lease.aclose()
+        try:
+            if pending is not None:
+                await cancel_and_wait(pending)
+        finally:  # even when the closing task is itself cancelled: the admission count and the lease
+            self._context.release(self)
+            await self._lease.aclose()
 
     async def __aenter__(self) -> SynthesisStream:
         return self

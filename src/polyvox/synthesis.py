@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import structlog
+
 from polyvox.admission import Admission, Demand
 from polyvox.audio.chunk import AudioChunk
 from polyvox.bounds import check_audio_seconds, check_extra, check_text, estimated_seconds
@@ -46,6 +48,8 @@ from polyvox.text.prepare import prepare_text, takes_phoneme_blocks
 from polyvox.text.segment import segment_text, split_long_words
 from polyvox.text.ssml import Piece, parse_ssml, plain_text
 from polyvox.voices.cloning import VoiceRouter
+
+log = structlog.get_logger(__name__)
 
 if TYPE_CHECKING:
     from polyvox.config import Settings
@@ -102,8 +106,10 @@ class Synthesizer:
             self._active.discard(stream)
             self._admitted -= 1
             for listener in self.listeners:
-                with contextlib.suppress(Exception):
+                try:
                     listener(stream)
+                except Exception:  # metrics or a request log: the stream is over either way, but say so
+                    log.exception("stream_listener_failed", request_id=stream.request.request_id)
 
     def _demand(self) -> list[Demand]:
         """What the listening streams still ask of the workers (background jobs yield: not counted)."""
