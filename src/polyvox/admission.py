@@ -4,7 +4,8 @@ Each listening stream needs ``rtf`` worker-seconds per second of audio (its engi
 factor); their sum is the demand on ``engines.workers`` workers. A new stream's first segment is due now, so
 under earliest-deadline-first it waits only for the share of the workers the others use: its first audio
 comes after about ``first segment's engine seconds / (1 - others' demand / workers)``, and never if the
-demand with its own reaches the workers (someone would run dry). When that estimate passes
+demand with its own reaches the workers (someone would run dry; engines slower than real time are judged
+on first audio alone, see :func:`first_audio_estimate`). When that estimate passes
 ``server.first_audio_bound`` the request is answered 429 ``busy`` with ``Retry-After`` (when enough of the
 playing streams will have finished synthesizing), instead of slowing every listener down.
 
@@ -35,14 +36,21 @@ class Demand:
     """Roughly how long until it has synthesized everything (audio seconds still to come)."""
 
 
-def first_audio_estimate(first_engine_seconds: float, others: float, own: float, workers: int) -> float:
+def first_audio_estimate(
+    first_engine_seconds: float, others: float, own: float, workers: int, playing: int = 0
+) -> float:
     """Seconds until a new stream's first segment is done while ``others`` workers' worth are busy.
 
-    ``own`` is the new stream's own demand: if all of it passes the workers, nobody can be kept playing.
+    ``own`` is the new stream's own demand. An engine faster than real time that would push the demand past
+    the workers can keep nobody playing: infinite. An engine slower than real time never keeps up anyway;
+    its listeners are behind their deadlines, so the new stream waits for about one segment of each of the
+    ``playing`` others per worker.
     """
     workers = max(workers, 1)
-    if others + own >= workers:
+    if others + own >= workers and own < 1.0:
         return math.inf
+    if others >= workers:
+        return first_engine_seconds * (1.0 + playing / workers)
     return first_engine_seconds / (1.0 - others / workers)
 
 
@@ -78,7 +86,8 @@ class Admission:
         )
 
     def _estimate(self, first_engine_seconds: float, rtf: float, others: list[Demand]) -> float:
-        return first_audio_estimate(first_engine_seconds, sum(d.rtf for d in others), rtf, self.workers)
+        others_demand = sum(d.rtf for d in others)
+        return first_audio_estimate(first_engine_seconds, others_demand, rtf, self.workers, len(others))
 
     def _retry_after(self, first_engine_seconds: float, rtf: float, others: list[Demand]) -> int:
         """Whole seconds until enough playing streams have finished synthesizing for this one to fit."""

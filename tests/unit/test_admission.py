@@ -49,6 +49,14 @@ def test_an_idle_server_a_slow_engine_and_an_unmeasured_engine_are_never_refused
     Admission(bound=0.0, workers=1).check(first_audio_seconds=0.5, rtf=0.9, playing=busy * 10)  # off
 
 
+def test_an_engine_slower_than_real_time_is_judged_on_first_audio_alone() -> None:
+    admission = Admission(bound=4.0, workers=2)
+    slow = [Demand(rtf=2.5, seconds_left=5.0)] * 2  # e.g. a neural engine on the CPU: nobody keeps up
+    admission.check(first_audio_seconds=0.5, rtf=2.5, playing=slow)  # 1.25 s x (1 + 2 / 2) = 2.5 s: admitted
+    with pytest.raises(BusyError):
+        admission.check(first_audio_seconds=1.5, rtf=2.5, playing=slow * 2)  # 3.75 s x 3 = 11 s: refused
+
+
 def test_retry_after_is_capped() -> None:
     admission = Admission(bound=1.0, workers=1)
     with pytest.raises(BusyError) as refused:
