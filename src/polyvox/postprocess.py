@@ -13,7 +13,6 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import pyloudnorm
 import soxr
 
 from polyvox.audio.chunk import FloatArray
@@ -28,6 +27,8 @@ def loudness(samples: FloatArray, rate: int) -> float:
     """Integrated loudness in LUFS; ``-inf`` for silence or audio shorter than one gating block."""
     if len(samples) < _MIN_LOUDNESS_SECONDS * rate or not np.any(samples):
         return -math.inf
+    import pyloudnorm  # pulls in scipy.signal (2 s): only when a long-form job is measured
+
     meter = pyloudnorm.Meter(rate)
     return float(meter.integrated_loudness(samples.astype(np.float64)))
 

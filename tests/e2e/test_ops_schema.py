@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from tests.e2e.conftest import run_server
 
-EXAMPLES_PER_ROUTE = 20
+EXAMPLES_PER_ROUTE = 10
 # File monitors would watch whatever paths the fuzzer invents; the static page is not an API.
 EXCLUDED_PATHS = r"^/(v1/monitor|web|obs$|$)"
 

@@ -127,8 +127,8 @@ async def app(tmp_path: Path) -> AsyncIterator[FastAPI]:
 
 @pytest.mark.slow
 async def test_long_text_through_the_native_api(app: FastAPI, transcriber: Transcriber) -> None:
-    # 3,000 words: about 20 minutes of audio.
-    text, sentences = generated_text(3000)
+    # 800 words: about 5 minutes of audio in some 20 chunks.
+    text, sentences = generated_text(800)
     started = time.perf_counter()
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://polyvox", timeout=600
