@@ -22,6 +22,10 @@ from dataclasses import dataclass
 
 from polyvox.errors import BusyError
 
+UTILIZATION = 0.75
+"""The share of the workers' time listeners may fill: the event loop, encoding and the OS need the rest, and
+queueing delay grows steeply beyond it (bench/bench_paced.py: at 90 % of the measured demand, listeners ran
+dry)."""
 MAX_RETRY_AFTER = 300
 """Seconds: the longest Retry-After we announce (streams of many minutes are rare, and clients cap it)."""
 
@@ -42,12 +46,12 @@ def first_audio_estimate(
     """Seconds until a new stream's first segment is done while ``others`` workers' worth are busy.
 
     ``own`` is the new stream's own demand. An engine faster than real time that would push the demand past
-    the workers can keep nobody playing: infinite. An engine slower than real time never keeps up anyway;
-    its listeners are behind their deadlines, so the new stream waits for about one segment of each of the
-    ``playing`` others per worker.
+    :data:`UTILIZATION` of the workers can keep nobody playing: infinite. An engine slower than real time
+    never keeps up anyway; its listeners are behind their deadlines, so the new stream waits for about one
+    segment of each of the ``playing`` others per worker.
     """
     workers = max(workers, 1)
-    if others + own >= workers and own < 1.0:
+    if others + own >= workers * UTILIZATION and own < 1.0:
         return math.inf
     if others >= workers:
         return first_engine_seconds * (1.0 + playing / workers)

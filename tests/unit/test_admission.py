@@ -13,8 +13,9 @@ from polyvox.errors import BusyError
 def test_the_first_audio_estimate_grows_with_the_share_of_the_workers_already_in_use() -> None:
     assert first_audio_estimate(0.2, 0.0, 0.1, 2) == pytest.approx(0.2)
     assert first_audio_estimate(0.2, 1.0, 0.1, 2) == pytest.approx(0.4)
-    assert first_audio_estimate(0.2, 1.5, 0.1, 2) == pytest.approx(0.8)
-    assert math.isinf(first_audio_estimate(0.2, 1.5, 0.5, 2))  # with its own demand: past the workers
+    assert first_audio_estimate(0.2, 1.2, 0.1, 2) == pytest.approx(0.5)
+    # With its own demand past 75 % of the workers (UTILIZATION), nobody could be kept playing.
+    assert math.isinf(first_audio_estimate(0.2, 1.3, 0.2, 2))
 
 
 def test_listeners_within_capacity_are_admitted() -> None:
@@ -29,10 +30,10 @@ def test_beyond_capacity_a_new_listener_is_refused_with_the_time_until_it_fits()
     with pytest.raises(BusyError) as refused:
         admission.check(first_audio_seconds=4.5, rtf=0.4, playing=playing)  # 1.2 of 1 worker in all
     assert refused.value.status == 429 and refused.value.code == "busy"
-    # Once the first stream is done the others use 0.4: 1.8 s / 0.6 = 3 s > 2 s, so both must be done.
+    # Once the first stream is done, 0.4 + 0.4 is still past 75 % of the worker: both must be done.
     assert refused.value.retry_after == 40
-    with pytest.raises(BusyError) as sooner:
-        admission.check(first_audio_seconds=2.5, rtf=0.4, playing=playing)  # then 1.0 s / 0.6 = 1.7 s: fits
+    with pytest.raises(BusyError) as sooner:  # a lighter engine: once the first is done, 0.75 s / 0.6 fits
+        admission.check(first_audio_seconds=2.5, rtf=0.3, playing=playing)
     assert sooner.value.retry_after == 13
 
 
