@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from polyvox.config import LimitSettings
 from polyvox.errors import BusyError, PayloadTooLargeError
 from polyvox.ops.auth import KEY_ID_STATE, deny, is_open
-from polyvox.ops.settings import LimitSettings
 
 MAX_BUCKETS = 10_000
 """Buckets kept per kind; beyond, full (idle) ones are forgotten, then the least recently used."""
