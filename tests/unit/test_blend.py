@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from tests.conftest import make_settings
 
+from polyvox.engines.blend import blend_styles, canonical, is_blend, parse_blend
 from polyvox.errors import InvalidParameterError, VoiceNotFoundError
 from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
-from polyvox.voices.blend import blend_styles, canonical, is_blend, parse_blend
 
 
 def test_parse_normalizes_weights() -> None:

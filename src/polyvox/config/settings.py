@@ -212,7 +212,7 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="OpenAI voice names (or any alias) mapped to 'engine/voice' (or a voice of the default "
         "engine). OpenAI names not listed speak with a voice of the default engine chosen by gender, a "
-        "different one per name where the engine has several (polyvox.voices.openai_names).",
+        "different one per name where the engine has several (polyvox.openai_names).",
     )
     engines: EngineSettings = Field(default_factory=EngineSettings)
     tone: ToneSettings = Field(default_factory=ToneSettings)
