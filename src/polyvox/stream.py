@@ -13,7 +13,8 @@ Scheduling: each stream keeps at most one segment in the shared worker pool (it 
 segment i is done and the consumer has taken a part of it), due when the audio it has delivered runs out. The
 pool runs the earliest deadline first (polyvox.scaleout.deadline_pool): a new stream's first segment (due
 now) overtakes the queued segments of streams that are ahead, and a short request never waits behind a long
-one.
+one. The stream's second segment waits until the consumer comes back from sending the first chunk: its
+inference would otherwise compete with encoding and sending the first audio for the same cores.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from polyvox.engines.base import EngineInfo, SynthesisParams, Voice
 from polyvox.errors import AudioTooLongError, PolyvoxError, RequestTimeoutError
 from polyvox.request import SynthesisRequest, rated_speed
 from polyvox.scaleout.segment import RawSegment, SegmentCall, SegmentRunner
+from polyvox.tasks import cancel_and_wait
 from polyvox.text.ssml import Piece
 
 if TYPE_CHECKING:
@@ -133,6 +135,10 @@ class SynthesisStream:
         """The index of the segment in flight."""
         self._taken_segment: int | None = None
         """The index of the segment whose part the consumer took last."""
+        self._first_in_hand = False
+        """The consumer holds the stream's first chunk and has not come back for more: nothing is started."""
+        self.segments_started = 0
+        """Segments handed to the runner so far (the scheduling tests read it)."""
         self._next_index = 0
         self._primed: AudioChunk | None = None
         self._closed = False
@@ -146,6 +152,22 @@ class SynthesisStream:
         """Per segment, for SSML: its rate, or (no text) the pause it stands for."""
         self.error: PolyvoxError | None = None
         """The error that ended the stream, if one did."""
+        self.estimated_seconds = 0.0
+        """Roughly how much audio the whole stream will give (polyvox.bounds): admission by capacity."""
+        self.background = False
+        """Due "eventually" (long-form jobs): not counted as a listener's demand on the workers."""
+
+    @property
+    def producing(self) -> bool:
+        """Whether a segment is being rendered for this stream right now (or waits in the pool)."""
+        return self._pending is not None and not self._pending.done()
+
+    @property
+    def audio_left(self) -> float:
+        """Estimated audio seconds still to synthesize (0 once the last segment is produced or closed)."""
+        if self._closed or (self._next_index >= len(self.segments) and self._segment_done):
+            return 0.0
+        return max(self.estimated_seconds - self.stats.audio_seconds, 0.1)
 
     # -- one segment ---------------------------------------------------------------------------------
     async def render(self, index: int, due: float | None = None) -> AudioChunk:
@@ -255,6 +277,7 @@ class SynthesisStream:
         if self._next_index < len(self.segments):
             index, self._next_index = self._next_index, self._next_index + 1
             self._producing = index
+            self.segments_started += 1
             # Due when the audio already delivered runs out: now for the first segment, else the first
             # chunk's arrival plus the audio seconds delivered since (a stream far ahead waits).
             playing = self._playing_since
@@ -279,8 +302,14 @@ class SynthesisStream:
         # The next segment starts once this one is produced and its first part was taken: the listener has
         # audio in hand, and at most one segment waits ahead of it (as when segments came whole).
         taken = self._taken_segment is not None and self._taken_segment >= self._producing
-        if self._segment_done and taken and not self._closed:
+        if self._segment_done and taken and not self._closed and not self._first_in_hand:
             self._submit_next()
+
+    def _came_back(self) -> None:
+        """The consumer asks for more: what it took before is sent, so the next segment may start."""
+        if self._first_in_hand:
+            self._first_in_hand = False
+            self._maybe_next()
 
     @property
     def _more(self) -> bool:
@@ -308,11 +337,12 @@ class SynthesisStream:
             )
             raise self.error
         self.stats.audio_seconds += chunk.seconds
+        self._taken_segment = self.stats.segments_done  # the index of the segment this part belongs to
         if self.stats.first_chunk_seconds is None:
             self.stats.first_chunk_seconds = time.perf_counter() - self.stats.started
             self._playing_since = time.monotonic()
-        self._taken_segment = self.stats.segments_done  # the index of the segment this part belongs to
-        # Queue the next segment before the consumer encodes and sends this part.
+            self._first_in_hand = True  # the next segment waits until the first chunk is sent
+        # Later parts: queue the next segment before the consumer encodes and sends this part.
         self._maybe_next()
         return chunk
 
@@ -352,6 +382,7 @@ class SynthesisStream:
                 chunk, self._primed = self._primed, None
                 yield chunk
             while self._more:
+                self._came_back()
                 part = await self._take()
                 if part is not None:
                     yield part
@@ -372,6 +403,7 @@ class SynthesisStream:
                     continue
                 yield _joined(parts, self.sample_rate)
                 parts = []
+                self._came_back()
         finally:
             await self.aclose()
 
@@ -381,12 +413,12 @@ class SynthesisStream:
             return
         self._closed = True
         pending, self._pending = self._pending, None
-        if pending is not None and not pending.done():
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
-        self._context.release(self)
-        await self._lease.aclose()
+        try:
+            if pending is not None:
+                await cancel_and_wait(pending)
+        finally:  # even when the closing task is itself cancelled: the admission count and the lease
+            self._context.release(self)
+            await self._lease.aclose()
 
     async def __aenter__(self) -> SynthesisStream:
         return self

@@ -12,6 +12,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import structlog
+
+from polyvox.admission import Admission, Demand
 from polyvox.audio.chunk import AudioChunk
 from polyvox.bounds import check_audio_seconds, check_extra, check_text, estimated_seconds
 from polyvox.engines.base import Voice
@@ -45,6 +48,8 @@ from polyvox.text.prepare import prepare_text, takes_phoneme_blocks
 from polyvox.text.segment import segment_text, split_long_words
 from polyvox.text.ssml import Piece, parse_ssml, plain_text
 from polyvox.voice_router import VoiceRouter
+
+log = structlog.get_logger(__name__)
 
 if TYPE_CHECKING:
     from polyvox.config import Settings
@@ -84,6 +89,8 @@ class Synthesizer:
         """What every stream is built with (its runner, and whom it reports to)."""
         self.asr = asr or SpeechRecognizer(settings)
         """The service's speech recognizer: long-form validation and captions listen with it."""
+        self.admission = Admission(settings.server.first_audio_bound, settings.engines.workers)
+        """Refuses a listener early (429) when its first audio cannot come in time (polyvox.admission)."""
 
     @property
     def active_streams(self) -> int:
@@ -99,8 +106,19 @@ class Synthesizer:
             self._active.discard(stream)
             self._admitted -= 1
             for listener in self.listeners:
-                with contextlib.suppress(Exception):
+                try:
                     listener(stream)
+                except Exception:  # metrics or a request log: the stream is over either way, but say so
+                    log.exception("stream_listener_failed", request_id=stream.request.request_id)
+
+    def _demand(self) -> list[Demand]:
+        """What the listening streams still ask of the workers (background jobs yield: not counted)."""
+        demand = []
+        for stream in self._active:
+            rtf = self.registry.rtf(stream.engine_name)
+            if not stream.background and rtf is not None:
+                demand.append(Demand(rtf, stream.audio_left))
+        return demand
 
     def validate(self, request: SynthesisRequest) -> tuple[str, Voice]:
         """Check everything that can be checked without synthesizing; returns engine name and voice."""
@@ -204,12 +222,14 @@ class Synthesizer:
         rate_for: Callable[[int], int] | None = None,
         segments: list[str] | None = None,
         prime: bool = True,
+        admit: bool = True,
     ) -> SynthesisStream:
         """Validate, lease the engine and synthesize the first segment.
 
         ``rate_for`` maps the wanted output rate to one the caller's encoder supports (opus, mp3).
         ``segments`` (already prepared text) replaces the request's own segmentation, and ``prime=False``
         returns without synthesizing anything: long-form jobs render the segments themselves, in parallel.
+        ``admit=False`` skips admission by capacity (a listener already playing: its next sentence).
         """
         name, voice = self.validate(request)
         if self._admitted >= self.capacity:
@@ -237,9 +257,13 @@ class Synthesizer:
             assert segments is not None  # given, or made by one of the branches above
             if not any(speakable(s) for s in segments) and not any(p.pause for p in plan or ()):
                 raise EmptyTextError("nothing to speak: the text has no letters or digits", param="text")
+            estimate = estimated_seconds(segments, plan, request.speed, request.extra)
             if prime:  # long-form jobs (prime=False) spill to disk and are bounded by longform.max_chars
-                estimate = estimated_seconds(segments, plan, request.speed, request.extra)
                 check_audio_seconds(estimate, self.settings.limits.max_audio_seconds)
+                if admit:
+                    head = plan[:1] if plan else None
+                    first = estimated_seconds(segments[:1], head, request.speed, request.extra)
+                    self.admission.check(first, self.registry.rtf(name), self._demand())
             engine = await lease.enter_async_context(self.registry.acquire(name))
             rate = request.sample_rate or engine.info.sample_rate
             if rate_for is not None:
@@ -256,6 +280,8 @@ class Synthesizer:
                 conversion=self.voices.session(voice),
             )
             stream.plan = plan
+            stream.estimated_seconds = estimate
+            stream.background = not prime
         except BaseException:
             self._admitted -= 1
             await lease.aclose()

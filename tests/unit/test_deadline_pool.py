@@ -56,18 +56,44 @@ async def test_a_new_streams_first_segment_overtakes_a_stream_that_is_far_ahead(
         synthesizer = polyvox.synthesizer
         ahead = await synthesizer.open(SynthesisRequest(f"{WORDS}. {WORDS}. {WORDS}.", request_id="ahead"))
         chunks = aiter(ahead)
-        await anext(chunks)  # segment 0 delivered; segment 1 is rendered next
-        await wait_traced(trace, 2)
+        await anext(chunks)  # segment 0 delivered: 6 s of audio in hand
         gate = threading.Event()
         blocker = polyvox.executor.submit(gate.wait)  # the one worker is busy
-        await anext(chunks)  # 12 s delivered: segment 2 is queued, due seconds from now
+        following = asyncio.ensure_future(anext(chunks))  # segment 1 is queued, due 6 s from the first chunk
         await wait_queued(polyvox.executor, 1)
         newcomer = asyncio.ensure_future(synthesizer.open(SynthesisRequest("Hello there.", request_id="new")))
-        await wait_queued(polyvox.executor, 2)  # its first segment, due now, queued after segment 2
+        await wait_queued(polyvox.executor, 2)  # its first segment, due now, queued after segment 1
         gate.set()
         await asyncio.wrap_future(blocker)
         async with await newcomer as stream:
             assert [c async for c in stream]
+        assert (await following).num_samples
         assert [c async for c in chunks]
     started = {(r["request_id"], r["segment_index"]): r["start"] for r in read_trace(trace)}
-    assert started[("new", 0)] < started[("ahead", 2)]
+    assert started[("new", 0)] < started[("ahead", 1)] < started[("ahead", 2)]
+
+
+async def test_the_next_segment_waits_until_the_first_chunk_is_sent_and_a_stalled_reader_asks_nothing(
+    tmp_path: Path,
+) -> None:
+    trace = tmp_path / "trace.jsonl"
+    settings = make_settings(tmp_path, engines={"default": "tone", "workers": 1}, tone={"trace_file": trace})
+    text = f"{WORDS}. {WORDS}. {WORDS}. {WORDS}."
+    async with Polyvox(settings) as polyvox:
+        stream = await polyvox.synthesizer.open(SynthesisRequest(text, request_id="a"))
+        async with stream:
+            chunks = aiter(stream)
+            first = await anext(chunks)  # in the consumer's hands, being encoded and sent
+            # Nothing else was handed to the pool: the second segment cannot compete with the first send.
+            assert first.num_samples and stream.segments_started == 1
+            assert polyvox.executor.queued == 0
+            second = asyncio.ensure_future(anext(chunks))  # the consumer comes back: segment 1 starts
+            assert (await second).num_samples
+            # Segment 1 was taken, so segment 2 is rendered ahead; a reader that now stops asking (its send
+            # blocks) gets nothing more started once segment 2 is done.
+            deadline = time.monotonic() + 10
+            while stream.segments_started < 3 or stream.producing:
+                assert time.monotonic() < deadline, "segment 2 never ran"
+                await asyncio.sleep(0.01)
+            assert stream.segments_started == 3 and polyvox.executor.queued == 0
+        assert [r["segment_index"] for r in read_trace(trace)] == [0, 1, 2]

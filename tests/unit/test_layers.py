@@ -16,10 +16,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [  # top to bottom; a module may imp
     ("features", ("interop", "realtime", "monitor", "audiobook")),
     ("service", ("service", "longform", "doctor")),
     ("pipeline", ("synthesis", "stream", "scaleout")),
-    ("requests", ("request", "bounds", "voice_router", "openai_names")),
+    ("requests", ("request", "bounds", "admission", "voice_router", "openai_names")),
     ("engines", ("engines", "stt")),
     ("helpers", ("voices", "audio", "text", "cache", "postprocess", "captions", "spill", "asr")),
-    ("ground", ("config", "errors", "logs")),
+    ("ground", ("config", "errors", "logs", "tasks")),
 ]
 DEPTH = {top: len(LAYERS) - i for i, (_, tops) in enumerate(LAYERS) for top in tops}
 NAME = {top: name for name, tops in LAYERS for top in tops}

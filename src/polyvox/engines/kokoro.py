@@ -23,6 +23,7 @@ import numpy as np
 from polyvox.audio.chunk import AudioChunk, FloatArray
 from polyvox.engines.base import Capabilities, EngineInfo, SynthesisParams, Voice
 from polyvox.engines.blend import blend_styles, is_blend, parse_blend
+from polyvox.engines.onnx import cpu_session
 from polyvox.errors import EngineFailedError, LanguageNotSupportedError, VoiceNotFoundError
 
 if TYPE_CHECKING:
@@ -239,18 +240,9 @@ class KokoroEngine:
         with self._lock:
             if self._kokoro is not None:
                 return
-            import onnxruntime
             from kokoro_onnx import Kokoro
 
-            path = _model_path(self.cache_dir)
-            options = onnxruntime.SessionOptions()
-            threads = self._settings.engines.onnx_threads
-            if threads:
-                options.intra_op_num_threads = threads
-                options.inter_op_num_threads = 1
-            session = onnxruntime.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
+            session = cpu_session(_model_path(self.cache_dir), self._settings)
             styles = _builtin_styles()
             styles.update(self._user_styles())
             # Kokoro insists on a voices file; the built-in .npz satisfies it, and styles are passed to

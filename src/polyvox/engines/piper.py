@@ -21,6 +21,7 @@ import numpy as np
 
 from polyvox.audio.chunk import AudioChunk
 from polyvox.engines.base import Capabilities, EngineInfo, Param, SynthesisParams, Voice
+from polyvox.engines.onnx import cpu_session
 from polyvox.errors import InvalidParameterError, VoiceNotFoundError
 
 if TYPE_CHECKING:
@@ -190,22 +191,12 @@ class PiperEngine:
             return model
 
     def _build(self, files: _VoiceFiles) -> PiperVoice:
-        # PiperVoice.load makes its own session with default options; building it here lets
-        # settings.engines.onnx_threads bound the threads each voice uses.
-        import onnxruntime
+        # PiperVoice.load makes its own session with default options (a thread per core); building it
+        # here gives each voice the engine pool's share of the cores (polyvox.engines.onnx).
         from piper import PiperVoice
         from piper.config import PiperConfig
 
-        options = onnxruntime.SessionOptions()
-        # onnxruntime's own thread count gives the lowest latency for one request on an idle machine
-        # (measured: 1.78x slower with one thread); settings.engines.onnx_threads can trade it for throughput.
-        threads = self._settings.engines.onnx_threads
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        session = onnxruntime.InferenceSession(
-            str(files.model), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        session = cpu_session(files.model, self._settings)
         config = PiperConfig.from_dict(json.loads(files.config.read_text(encoding="utf-8")))
         return PiperVoice(session=session, config=config)
 

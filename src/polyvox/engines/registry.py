@@ -174,6 +174,10 @@ class EngineRegistry:
             state.instance = state.factory(self._settings)
         return state.instance
 
+    def rtf(self, name: str) -> float | None:
+        """The engine's measured real-time factor (None until it has run)."""
+        return self._state(name).rtf
+
     def status(self, name: str) -> EngineStatus:
         s = self._state(name)
         elsewhere = s.instance.process_status() if isinstance(s.instance, RunsElsewhere) else None

@@ -21,6 +21,7 @@ from polyvox.config import WyomingSettings
 from polyvox.interop.wyoming_handler import DEFAULT_SAMPLES_PER_CHUNK, PolyvoxEventHandler
 from polyvox.interop.wyoming_zeroconf import Announcement
 from polyvox.service import Polyvox
+from polyvox.tasks import cancel_and_wait
 
 __all__ = [
     "PolyvoxEventHandler",
@@ -92,9 +93,7 @@ class WyomingServer:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._stdio is not None:
-            self._stdio.cancel()
-            with contextlib.suppress(BaseException):
-                await self._stdio
+            await cancel_and_wait(self._stdio)
         log.info("wyoming_stopped", uri=self.uri)
 
     async def __aenter__(self) -> WyomingServer:

@@ -47,6 +47,7 @@ from polyvox.interop.wyoming_info import build_info
 from polyvox.interop.wyoming_read import read_event
 from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
+from polyvox.tasks import cancel_and_wait
 from polyvox.text.incremental import IncrementalSegmenter
 
 log = structlog.get_logger(__name__)
@@ -337,6 +338,4 @@ class PolyvoxEventHandler(AsyncEventHandler):
     async def _close_stream(self) -> None:
         stream, self._stream = self._stream, None
         if stream is not None and stream.worker is not None:
-            stream.worker.cancel()
-            with contextlib.suppress(BaseException):  # also collects a worker that died of ClientGone
-                await stream.worker
+            await cancel_and_wait(stream.worker)  # also collects a worker that died of ClientGone

@@ -14,6 +14,8 @@ from urllib.parse import urlparse
 
 import structlog
 
+from polyvox.tasks import cancel_and_wait
+
 log = structlog.get_logger(__name__)
 
 SERVICE_TYPE = "_wyoming._tcp.local."
@@ -68,9 +70,7 @@ class Announcement:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
+            await cancel_and_wait(self._task)
         if self._zeroconf is not None:
             with contextlib.suppress(Exception):
                 await self._zeroconf.async_unregister_all_services()

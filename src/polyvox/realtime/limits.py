@@ -23,6 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from polyvox.realtime.protocol import MessageError, error_message
 from polyvox.realtime.speaker import Sender
+from polyvox.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -84,10 +85,8 @@ class IdleWatch:
     async def aclose(self) -> None:
         """Drop the receive still waiting, if any (the session is over)."""
         task, self._receiving = self._receiving, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+        if task is not None:
+            await cancel_and_wait(task)
 
 
 async def receive_until_stopped(

@@ -274,9 +274,12 @@ class Speaker:
         if not self.config.audio or not speakable(text):  # "..." between sentences: words, no audio
             await self._sender.send(self._text_chunk(self._sender.next_chunk_id(), text, False, started))
             return
-        request_id = f"{self.context_id}-{next(self._segments)}-{id(self):x}"
+        index = next(self._segments)
+        request_id = f"{self.context_id}-{index}-{id(self):x}"
         try:
-            stream = await self._synthesizer.open(self.config.request(text, request_id))
+            # Admission by capacity judges a new listener (its first sentence), never one mid-speech.
+            request = self.config.request(text, request_id)
+            stream = await self._synthesizer.open(request, admit=index == 0)
             async with stream:
                 # One text_chunk (and alignment) per sentence: the sentence's parts go out joined.
                 async for chunk in stream.by_segment():

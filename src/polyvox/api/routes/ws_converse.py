@@ -44,6 +44,7 @@ from polyvox.realtime.protocol import (
 from polyvox.realtime.speaker import Sender, resolve_config
 from polyvox.realtime.vad import VAD_RATE, TurnDetector
 from polyvox.service import Polyvox
+from polyvox.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["websocket"])
@@ -181,10 +182,8 @@ class ConverseSession:
             await receive_until_stopped(self.websocket, self.idle, self.handle, lambda: self.stopping)
         finally:
             await self.idle.aclose()
-            if self.reply is not None and not self.reply.done():
-                self.reply.cancel()
-                with contextlib.suppress(BaseException):
-                    await self.reply
+            if self.reply is not None:
+                await cancel_and_wait(self.reply)
             if self.llm is not None:
                 await self.llm.aclose()
 

@@ -1,0 +1,64 @@
+"""Admission by capacity: the estimate, when it refuses, and the Retry-After it announces."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from polyvox.admission import MAX_RETRY_AFTER, Admission, Demand, first_audio_estimate
+from polyvox.errors import BusyError
+
+
+def test_the_first_audio_estimate_grows_with_the_share_of_the_workers_already_in_use() -> None:
+    assert first_audio_estimate(0.2, 0.0, 0.1, 2) == pytest.approx(0.2)
+    assert first_audio_estimate(0.2, 1.0, 0.1, 2) == pytest.approx(0.4)
+    assert first_audio_estimate(0.2, 1.5, 0.1, 2) == pytest.approx(0.8)
+    assert math.isinf(first_audio_estimate(0.2, 1.5, 0.5, 2))  # with its own demand: past the workers
+
+
+def test_listeners_within_capacity_are_admitted() -> None:
+    admission = Admission(bound=2.0, workers=2)
+    playing = [Demand(rtf=0.07, seconds_left=30.0)] * 16  # 16 piper listeners: 1.1 of 2 workers
+    admission.check(first_audio_seconds=3.0, rtf=0.07, playing=playing)
+
+
+def test_beyond_capacity_a_new_listener_is_refused_with_the_time_until_it_fits() -> None:
+    admission = Admission(bound=2.0, workers=1)
+    playing = [Demand(rtf=0.4, seconds_left=12.3), Demand(rtf=0.4, seconds_left=40.0)]
+    with pytest.raises(BusyError) as refused:
+        admission.check(first_audio_seconds=4.5, rtf=0.4, playing=playing)  # 1.2 of 1 worker in all
+    assert refused.value.status == 429 and refused.value.code == "busy"
+    # Once the first stream is done the others use 0.4: 1.8 s / 0.6 = 3 s > 2 s, so both must be done.
+    assert refused.value.retry_after == 40
+    with pytest.raises(BusyError) as sooner:
+        admission.check(first_audio_seconds=2.5, rtf=0.4, playing=playing)  # then 1.0 s / 0.6 = 1.7 s: fits
+    assert sooner.value.retry_after == 13
+
+
+def test_an_idle_server_a_slow_engine_and_an_unmeasured_engine_are_never_refused() -> None:
+    admission = Admission(bound=1.0, workers=1)
+    admission.check(first_audio_seconds=5.0, rtf=0.9, playing=[])  # idle
+    finished = [Demand(rtf=0.9, seconds_left=0.0)]  # sending its last audio: asks nothing more
+    admission.check(first_audio_seconds=0.5, rtf=0.9, playing=finished)
+    busy = [Demand(rtf=0.9, seconds_left=10.0)]
+    admission.check(first_audio_seconds=5.0, rtf=0.9, playing=busy)  # 4.5 s even alone: waiting won't help
+    with pytest.raises(BusyError):  # the same listener with a short first sentence: refused
+        admission.check(first_audio_seconds=0.5, rtf=0.9, playing=busy)
+    admission.check(first_audio_seconds=0.5, rtf=None, playing=busy)  # not measured yet
+    Admission(bound=0.0, workers=1).check(first_audio_seconds=0.5, rtf=0.9, playing=busy * 10)  # off
+
+
+def test_an_engine_slower_than_real_time_is_judged_on_first_audio_alone() -> None:
+    admission = Admission(bound=4.0, workers=2)
+    slow = [Demand(rtf=2.5, seconds_left=5.0)] * 2  # e.g. a neural engine on the CPU: nobody keeps up
+    admission.check(first_audio_seconds=0.5, rtf=2.5, playing=slow)  # 1.25 s x (1 + 2 / 2) = 2.5 s: admitted
+    with pytest.raises(BusyError):
+        admission.check(first_audio_seconds=1.5, rtf=2.5, playing=slow * 2)  # 3.75 s x 3 = 11 s: refused
+
+
+def test_retry_after_is_capped() -> None:
+    admission = Admission(bound=1.0, workers=1)
+    with pytest.raises(BusyError) as refused:
+        admission.check(first_audio_seconds=1.0, rtf=0.5, playing=[Demand(rtf=0.6, seconds_left=3600.0)])
+    assert refused.value.retry_after == MAX_RETRY_AFTER
