@@ -21,9 +21,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import PARAGRAPH, SHORT, now
-from polyvox.config import Settings
+from polyvox.config import RaySettings, Settings
 from polyvox.request import SynthesisRequest
-from polyvox.scaleout.settings import RaySettings
 from polyvox.service import Polyvox
 
 

@@ -26,10 +26,10 @@ from polyvox.audio.encode import (
     validate_output,
 )
 from polyvox.audiobook import cli as audiobook_cli
+from polyvox.cli_config import config_app
 from polyvox.config import Settings, get_settings
 from polyvox.errors import PolyvoxError
 from polyvox.logs import configure_logging
-from polyvox.ops.cli_config import config_app
 from polyvox.request import MIN_RATE, SynthesisRequest
 from polyvox.service import Polyvox
 

@@ -24,7 +24,7 @@ from polyvox.engines.base import Engine, SynthesisParams, Voice
 from polyvox.engines.registry import discover_factories, weights_status
 from polyvox.errors import EngineNotFoundError, EngineUnavailableError
 from polyvox.text.normalize import normalize_text
-from polyvox.voices.cloning import ClonedVoice, library_for
+from polyvox.voice_router import ClonedVoice, library_for
 from polyvox.voices.decode import LIBRARY_RATE, decode_audio
 from polyvox.voices.library import REFERENCE_FILE, VoiceLibrary
 

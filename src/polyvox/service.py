@@ -8,7 +8,8 @@ from polyvox.engines.registry import EngineRegistry, discover_factories
 from polyvox.engines.wyoming_remote import wyoming_engines
 from polyvox.scaleout.deadline_pool import DeadlinePool
 from polyvox.scaleout.process import isolate
-from polyvox.scaleout.runner import LocalRunner, SegmentRunner, scale_out
+from polyvox.scaleout.ray_mode import scale_out
+from polyvox.scaleout.runner import LocalRunner, SegmentRunner
 from polyvox.stt.recognizer import SpeechRecognizer
 from polyvox.synthesis import Synthesizer
 

@@ -47,7 +47,7 @@ from polyvox.text.offload import run_text_work
 from polyvox.text.prepare import prepare_text, takes_phoneme_blocks
 from polyvox.text.segment import segment_text, split_long_words
 from polyvox.text.ssml import Piece, parse_ssml, plain_text
-from polyvox.voices.cloning import VoiceRouter
+from polyvox.voice_router import VoiceRouter
 
 log = structlog.get_logger(__name__)
 

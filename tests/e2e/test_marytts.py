@@ -24,8 +24,8 @@ from tests.conftest import make_settings
 from tests.e2e.conftest import free_port
 
 from polyvox.api.app import create_app
+from polyvox.api.routes import marytts
 from polyvox.asr import Transcriber, word_error_rate
-from polyvox.interop import marytts
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from tests.conftest import make_settings
 
 from polyvox.api.app import create_app
 from polyvox.engines.base import Voice
-from polyvox.voices.openai_names import OPENAI_VOICES, assignment
+from polyvox.openai_names import OPENAI_VOICES, assignment
 
 
 def test_names_take_distinct_voices_of_their_gender_first() -> None:

@@ -14,6 +14,7 @@ import pytest
 import soundfile
 from tests.conftest import make_settings
 
+from polyvox.api.ops.ratelimit import MAX_BUCKETS, TokenBuckets
 from polyvox.bounds import check_extra, check_text, estimated_seconds
 from polyvox.engines.base import EngineInfo, Param
 from polyvox.errors import (
@@ -23,7 +24,6 @@ from polyvox.errors import (
     PayloadTooLargeError,
 )
 from polyvox.interop.wyoming_read import read_event
-from polyvox.ops.ratelimit import MAX_BUCKETS, TokenBuckets
 from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
 from polyvox.text.lexicon import Entry, Lexicon

@@ -15,9 +15,9 @@ from starlette.testclient import WebSocketDenialResponse
 from tests.conftest import make_settings
 
 from polyvox.api.app import create_app
-from polyvox.ops.auth import AuthMiddleware, is_open, matching_key
-from polyvox.ops.ratelimit import TokenBuckets
-from polyvox.ops.settings import AuthSettings
+from polyvox.api.ops.auth import AuthMiddleware, is_open, matching_key
+from polyvox.api.ops.ratelimit import TokenBuckets
+from polyvox.config import AuthSettings
 
 TONE = {"engine": "tone", "format": "pcm"}
 

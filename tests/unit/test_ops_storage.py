@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from polyvox.api.ops.storage import Storage, StorageFullError
+from polyvox.config import StorageSettings
 from polyvox.errors import InvalidParameterError
-from polyvox.ops.settings import StorageSettings
-from polyvox.ops.storage import Storage, StorageFullError
 
 NOW = 1_000_000.0
 

@@ -13,10 +13,10 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
+from polyvox.config import VoiceLibrarySettings
 from polyvox.errors import PayloadTooLargeError, UnsupportedMediaError
 from polyvox.voices.decode import decode_audio
 from polyvox.voices.fetch import UrlPolicy, UrlRefusedError, fetch_bytes
-from polyvox.voices.settings import VoiceLibrarySettings
 
 REFUSED = [
     "ftp://example.com/a.wav",  # scheme

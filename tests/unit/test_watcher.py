@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from tests.conftest import make_settings
 
+from polyvox.config import MonitorSettings
 from polyvox.monitor.cli import run_monitor_cli
 from polyvox.monitor.manager import PathNotAllowedError, resolve_allowed
-from polyvox.monitor.settings import MonitorSettings
 from polyvox.monitor.speaker import Monitor, MonitorConfig
 from polyvox.monitor.watcher import FileWatcher, LineSplitter, WatchStats
 from polyvox.service import Polyvox

@@ -18,8 +18,19 @@ from fastapi import FastAPI
 
 from polyvox import __version__
 from polyvox.api.errors import install_error_handlers
+from polyvox.api.ops.install import install_ops, ops_lifespan
 from polyvox.api.routes import captioned as captioned_routes
-from polyvox.api.routes import engines, health, models, native, openai, voices_library, ws_converse, ws_tts
+from polyvox.api.routes import (
+    engines,
+    health,
+    marytts,
+    models,
+    native,
+    openai,
+    voices_library,
+    ws_converse,
+    ws_tts,
+)
 from polyvox.api.routes import lexicon as lexicon_routes
 from polyvox.api.routes import monitor as monitor_routes
 from polyvox.api.routes import seed as seed_routes
@@ -28,9 +39,7 @@ from polyvox.api.routes import web as web_routes
 from polyvox.config import Settings, get_settings
 from polyvox.engines.base import EngineFactory
 from polyvox.errors import PolyvoxError
-from polyvox.interop import marytts
 from polyvox.interop.wyoming import wyoming_alongside
-from polyvox.ops.install import install_ops, ops_lifespan
 from polyvox.service import Polyvox
 
 log = structlog.get_logger(__name__)
@@ -105,7 +114,7 @@ def create_app(
         license_info={"name": "GPL-3.0-or-later", "identifier": "GPL-3.0-or-later"},
     )
     install_error_handlers(app)
-    install_ops(app, settings)  # middleware, /metrics, /v1/config (polyvox.ops.install)
+    install_ops(app, settings)  # middleware, /metrics, /v1/config (polyvox.api.ops.install)
     for module in (openai, native, engines, models, health):
         app.include_router(module.router)
     app.include_router(monitor_routes.router)

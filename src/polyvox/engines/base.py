@@ -31,6 +31,8 @@ class Capabilities:
     """Accepts SSML markup."""
     alignment: bool = False
     """Reports word or phoneme timings."""
+    blending: bool = False
+    """Its voices can be mixed: a voice id written as a blend (``a(2)+b(1)``, polyvox.engines.blend)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,9 +22,9 @@ import numpy as np
 
 from polyvox.audio.chunk import AudioChunk, FloatArray
 from polyvox.engines.base import Capabilities, EngineInfo, SynthesisParams, Voice
+from polyvox.engines.blend import blend_styles, is_blend, parse_blend
 from polyvox.engines.onnx import cpu_session
 from polyvox.errors import EngineFailedError, LanguageNotSupportedError, VoiceNotFoundError
-from polyvox.voices.blend import blend_styles, is_blend, parse_blend
 
 if TYPE_CHECKING:
     from kokoro_onnx import Kokoro
@@ -173,7 +173,7 @@ class KokoroEngine:
         languages=tuple(LANGUAGES),
         sample_rate=SAMPLE_RATE,
         # streaming: one chunk per call; the pipeline feeds one sentence per call.
-        capabilities=Capabilities(streaming=True),
+        capabilities=Capabilities(streaming=True, blending=True),
         speed_range=(0.5, 2.0),
         # Each call costs a fixed ~0.3 s on two cores: fewer, longer segments after the first one.
         batch_chars=300,
@@ -212,7 +212,7 @@ class KokoroEngine:
         return DEFAULT_VOICE
 
     def _style(self, voice_id: str) -> FloatArray:
-        if is_blend(voice_id):  # "jf_alpha(2)+jm_kumo(1)": a weighted mix of styles (polyvox.voices.blend)
+        if is_blend(voice_id):  # "jf_alpha(2)+jm_kumo(1)": a weighted mix of styles (polyvox.engines.blend)
             return blend_styles(parse_blend(voice_id), self._style)
         style = self._styles.get(voice_id)
         if style is None:

@@ -1,1 +1,2 @@
-"""Front doors that speak other servers' protocols: Wyoming (Home Assistant) and MaryTTS's HTTP API."""
+"""Front doors that speak other servers' protocols: the Wyoming server (Home Assistant), and the voice
+naming it shares with the MaryTTS HTTP routes (polyvox.api.routes.marytts)."""

@@ -17,8 +17,8 @@ import weakref
 import structlog
 from wyoming.server import AsyncServer, HandlerFactory
 
+from polyvox.config import WyomingSettings
 from polyvox.interop.wyoming_handler import DEFAULT_SAMPLES_PER_CHUNK, PolyvoxEventHandler
-from polyvox.interop.wyoming_settings import WyomingSettings
 from polyvox.interop.wyoming_zeroconf import Announcement
 from polyvox.service import Polyvox
 from polyvox.tasks import cancel_and_wait

@@ -6,8 +6,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from polyvox.config import MonitorSettings
 from polyvox.errors import BusyError, InvalidParameterError, NotFoundError, PolyvoxError
-from polyvox.monitor.settings import MonitorSettings
 from polyvox.monitor.speaker import Monitor, MonitorConfig, Sink
 from polyvox.request import SynthesisRequest
 from polyvox.synthesis import Synthesizer

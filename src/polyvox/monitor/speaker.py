@@ -24,8 +24,8 @@ import numpy as np
 import structlog
 
 from polyvox.audio.encode import to_pcm, wav_header
+from polyvox.config import MonitorSettings
 from polyvox.errors import BusyError, PolyvoxError
-from polyvox.monitor.settings import MonitorSettings
 from polyvox.monitor.watcher import FileWatcher
 from polyvox.request import SynthesisRequest
 from polyvox.synthesis import Synthesizer

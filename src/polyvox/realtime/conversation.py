@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from polyvox.audio.chunk import FloatArray
+from polyvox.config import LLMSettings, RealtimeSettings
 from polyvox.realtime.llm import ChatClient, LLMError
 from polyvox.realtime.protocol import error_message, ms
-from polyvox.realtime.settings import LLMSettings, RealtimeSettings
 from polyvox.realtime.speaker import Sender, Speaker, VoiceConfig
 from polyvox.stt.base import ASR_RATE
 from polyvox.stt.recognizer import SpeechRecognizer

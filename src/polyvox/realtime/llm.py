@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
+from polyvox.config import LLMSettings
 from polyvox.errors import PolyvoxError
-from polyvox.realtime.settings import LLMSettings
 
 
 class LLMError(PolyvoxError):

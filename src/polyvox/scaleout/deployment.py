@@ -21,14 +21,13 @@ import numpy as np
 from ray import serve
 
 from polyvox.audio.chunk import FloatArray
-from polyvox.config import Settings
+from polyvox.config import RaySettings, Settings
 from polyvox.engines.base import SynthesisParams, Voice
 from polyvox.engines.registry import EngineRegistry, discover_factories
 from polyvox.errors import PolyvoxError
 from polyvox.scaleout.process import isolate
 from polyvox.scaleout.runner import LocalRunner
 from polyvox.scaleout.segment import SegmentCall
-from polyvox.scaleout.settings import RaySettings
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 :class:`LocalRunner` implements the one segment call (polyvox.scaleout.segment): an engine with
 ``thread`` isolation runs in this process's bounded worker pool, with the retry-once policy of
-polyvox.ops.isolation; an engine with ``process`` isolation is a
+polyvox.engines.isolation; an engine with ``process`` isolation is a
 :class:`~polyvox.scaleout.process.WorkerEngine` proxy and runs in its worker process. Either way a
 failure of the engine (a crash, a dead worker) marks it unhealthy, so the registry reloads it (starts a fresh
 worker) on its next use.
@@ -17,17 +17,16 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
+from polyvox.engines.isolation import run_isolated
 from polyvox.errors import EngineFailedError, PolyvoxError
-from polyvox.ops.isolation import run_isolated
 from polyvox.scaleout.process import WorkerEngine
 from polyvox.scaleout.segment import RawSegment, SegmentCall, SegmentRunner
 
 if TYPE_CHECKING:
-    from polyvox.config import Settings
-    from polyvox.engines.base import Engine, EngineFactory
+    from polyvox.engines.base import Engine
     from polyvox.engines.registry import EngineRegistry
 
-__all__ = ["LocalRunner", "RawSegment", "SegmentCall", "SegmentRunner", "scale_out"]
+__all__ = ["LocalRunner", "RawSegment", "SegmentCall", "SegmentRunner"]
 
 
 class LocalRunner:
@@ -78,8 +77,8 @@ class LocalRunner:
         push: Callable[[RawSegment | None], None],
         stop: threading.Event,
     ) -> None:
-        """The engine call itself (blocking), with the retry-once policy of polyvox.ops.isolation (no retry
-        once a chunk went out: the listener already has it)."""
+        """The engine call itself (blocking), with the retry-once policy of polyvox.engines.isolation (no
+        retry once a chunk went out: the listener already has it)."""
         sent = 0
 
         def attempt() -> None:
@@ -106,21 +105,3 @@ class LocalRunner:
 
     async def aclose(self) -> None:
         return None
-
-
-def scale_out(
-    settings: Settings, factories: dict[str, EngineFactory] | None
-) -> tuple[SegmentRunner | None, dict[str, EngineFactory] | None]:
-    """The Ray runner and the engine factories for the local registry, when ``ray.address`` is set.
-
-    Without Ray: ``(None, factories)`` unchanged, and Ray is never imported. With Ray the factories are
-    proxies that deploy their engine on Ray when "loaded" and read voices locally (no model is loaded in
-    this process).
-    """
-    if not settings.ray.enabled:
-        return None, factories
-    from polyvox.engines.registry import discover_factories
-    from polyvox.scaleout.ray_runner import RayRunner  # imports ray: only in Ray mode
-
-    runner = RayRunner(settings, factories if factories is not None else discover_factories())
-    return runner, runner.proxy_factories()

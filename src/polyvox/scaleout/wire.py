@@ -21,7 +21,7 @@ import numpy as np
 from polyvox.audio.chunk import AudioChunk
 from polyvox.engines.base import SynthesisParams, Voice
 from polyvox.errors import EngineFailedError, PolyvoxError
-from polyvox.voices.cloning import ClonedVoice
+from polyvox.voice_router import ClonedVoice
 
 
 def voice_to_wire(voice: Voice) -> dict[str, Any]:

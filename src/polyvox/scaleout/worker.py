@@ -23,10 +23,10 @@ import structlog
 
 from polyvox.config import Settings
 from polyvox.engines.base import Engine, EngineFactory
+from polyvox.engines.isolation import RETRIES
 from polyvox.engines.memory import release_memory, rss_bytes
 from polyvox.engines.registry import ENTRY_POINT_GROUP, self_test
 from polyvox.errors import EngineNotFoundError, PolyvoxError
-from polyvox.ops.isolation import RETRIES
 from polyvox.scaleout import wire
 
 log = structlog.get_logger(__name__)
@@ -94,7 +94,7 @@ class Worker:
                     return {"seconds": time.perf_counter() - started, "rss": rss_bytes()}
                 except PolyvoxError:
                     raise
-                except Exception as exc:  # polyvox.ops.isolation's policy: one retry if nothing was sent
+                except Exception as exc:  # polyvox.engines.isolation's policy: one retry if nothing was sent
                     if sent or attempt >= RETRIES:
                         raise
                     attempt += 1

@@ -1,1 +1,1 @@
-"""Voice library, Kokoro blends, voice conversion, cloning for every engine and SSRF-safe URL fetching."""
+"""Voice library, voice conversion (WORLD, neural converters), uploads and SSRF-safe URL fetching."""

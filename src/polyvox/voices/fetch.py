@@ -23,8 +23,8 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
+from polyvox.config import VoiceLibrarySettings
 from polyvox.errors import PayloadTooLargeError, PolyvoxError
-from polyvox.voices.settings import VoiceLibrarySettings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

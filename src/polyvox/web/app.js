@@ -1,50 +1,21 @@
-// Polyvox web page: uses only the public HTTP API (/v1/engines, /v1/voices, /v1/synthesize, /v1/monitor/*).
-"use strict";
+// Engine and Speak panels of the Polyvox page: /v1/engines, /v1/voices, /v1/synthesize.
+import { api, apiJson } from "./api.js";
+import { $ } from "./dom.js";
+import { save, state } from "./store.js";
 
-const STORE_KEY = "polyvox.ui.v1";
 const HISTORY_SIZE = 8;
-const $ = (id) => document.getElementById(id);
 
-const state = Object.assign(
-  { engine: null, voices: {}, languages: {}, speed: 1, format: "wav", sampleRate: "", text: null,
-    monitorPath: "", monitorMode: "lines", monitorFrom: "end", history: [] },
-  readStore(),
-);
 let engines = [];
 let audio = null; // { ctx, sources, controller }
-
-function readStore() {
-  try { return JSON.parse(localStorage.getItem(STORE_KEY) || "{}") || {}; } catch { return {}; }
-}
-function save() { localStorage.setItem(STORE_KEY, JSON.stringify(state)); }
 
 function setText(el, text, isError = false) {
   el.textContent = text;
   el.classList.toggle("error", isError);
 }
 
-async function api(path, options = {}) {
-  const init = Object.assign({}, options);
-  if (init.json !== undefined) {
-    init.method = init.method || "POST";
-    init.headers = { "Content-Type": "application/json" };
-    init.body = JSON.stringify(init.json);
-    delete init.json;
-  }
-  const response = await fetch(path, init);
-  if (!response.ok) {
-    let error = { code: "http_" + response.status, message: response.statusText };
-    try { error = (await response.json()).error || error; } catch { /* not JSON */ }
-    const failure = new Error(`${error.code}: ${error.message}`);
-    failure.code = error.code;
-    throw failure;
-  }
-  return response;
-}
-
 // ---- engines ------------------------------------------------------------------------------------
 async function loadEngines() {
-  const data = await (await api("/v1/engines")).json();
+  const data = await apiJson("/v1/engines");
   engines = data.engines;
   if (!engines.some((e) => e.name === state.engine)) state.engine = data.default;
   renderTabs();
@@ -152,7 +123,7 @@ async function loadVoices() {
   // Every voice, so the library voices (engine "library", spoken by every engine) come along.
   const params = new URLSearchParams();
   if ($("language").value) params.set("language", $("language").value);
-  const data = await (await api("/v1/voices?" + params)).json();
+  const data = await apiJson("/v1/voices?" + params);
   const voices = data.voices.filter((v) => v.engine === state.engine)
     .map((v) => new Option(`${v.name} (${v.language})`, v.id));
   const library = document.createElement("optgroup");
@@ -166,7 +137,7 @@ async function loadVoices() {
 }
 
 async function refreshEngines() {
-  engines = (await (await api("/v1/engines")).json()).engines;
+  engines = (await apiJson("/v1/engines")).engines;
   renderTabs();
   renderEngine();
 }
@@ -361,9 +332,12 @@ function bindControls() {
   });
 }
 
-window.polyvox = { state, selectEngine, currentVoice: () => $("voice").value, currentLanguage: () => $("language").value };
+/** The voice and language selected in the Speak panel ("" for the default). */
+export const currentVoice = () => $("voice").value;
+export const currentLanguage = () => $("language").value;
 
-document.addEventListener("DOMContentLoaded", async () => {
+/** Bind the controls and list the engines; resolves once they are shown (or the server is unreachable). */
+export async function init() {
   bindControls();
   renderHistory();
   try {
@@ -372,8 +346,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   } catch (error) {
     setText($("server-status"), "Cannot reach the server: " + error.message, true);
   }
-  if (window.polyvoxMonitor) window.polyvoxMonitor.init();
-});
+}
 
 // The Voices panel added or removed a library voice: offer the current list.
 document.addEventListener("polyvox:voices-changed", () => {

@@ -24,7 +24,7 @@ from polyvox.api.schemas import (
 from polyvox.engines.base import Voice
 from polyvox.engines.registry import EngineRegistry, EngineStatus
 from polyvox.synthesis import Synthesizer
-from polyvox.voices.cloning import LIBRARY_ENGINE, cloning_mode, library_voices
+from polyvox.voice_router import LIBRARY_ENGINE, cloning_mode, library_voices
 
 router = APIRouter(tags=["Engines and voices"], responses=VALIDATION_RESPONSE)
 

@@ -49,7 +49,7 @@ async def health(request: Request, service: ServiceDep) -> Health:
 
 
 async def operator_warnings(request: Request, service: Polyvox) -> list[str]:
-    """Storage directories near a bound (polyvox.ops.storage) and engines waiting to be reloaded."""
+    """Storage directories near a bound (polyvox.api.ops.storage) and engines waiting to be reloaded."""
     found: list[str] = []
     storage = getattr(request.app.state, "storage", None)
     if storage is not None:

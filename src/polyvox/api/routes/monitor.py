@@ -20,7 +20,6 @@ from polyvox.api.deps import get_service
 from polyvox.api.routes.common import VALIDATION_RESPONSE
 from polyvox.api.schemas import ErrorResponse
 from polyvox.monitor.manager import MonitorManager, resolve_allowed
-from polyvox.monitor.settings import monitor_settings
 from polyvox.monitor.speaker import MonitorConfig
 
 
@@ -44,7 +43,7 @@ def get_manager(request: Request) -> MonitorManager:
     manager: MonitorManager | None = getattr(state, "monitor_manager", None)
     if manager is None:
         service = get_service(request)
-        manager = MonitorManager(service.synthesizer, monitor_settings(service.settings))
+        manager = MonitorManager(service.synthesizer, service.settings.monitor)
         state.monitor_manager = manager
     return manager
 

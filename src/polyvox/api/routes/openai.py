@@ -15,8 +15,8 @@ from polyvox.audio.encode import AudioFormat, parse_format
 from polyvox.config import Settings
 from polyvox.engines.registry import EngineRegistry
 from polyvox.errors import InvalidParameterError
+from polyvox.openai_names import openai_voice
 from polyvox.request import SynthesisRequest
-from polyvox.voices.openai_names import openai_voice
 
 router = APIRouter(tags=["OpenAI compatible"], responses=VALIDATION_RESPONSE)
 
@@ -34,7 +34,7 @@ def resolve_engine_and_voice(
 
     ``model`` is an OpenAI model (the default engine), an engine, or ``engine/voice``; the ``engine``
     extension overrides it. ``voice`` is an engine voice id, ``engine/voice``, or an OpenAI voice name
-    (polyvox.voices.openai_names); a name mapped to another engine than the request's yields that engine's
+    (polyvox.openai_names); a name mapped to another engine than the request's yields that engine's
     default voice (None).
     """
     engine: str | None = None

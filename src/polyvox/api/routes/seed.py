@@ -26,6 +26,7 @@ from starlette.datastructures import UploadFile
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from polyvox.api.deps import JSON_TYPES, RegistryDep, RequestIdDep, SettingsDep, SynthesizerDep, media_type
+from polyvox.api.ops.storage import Storage
 from polyvox.api.routes.captioned import encode_whole
 from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine, ignored_header
 from polyvox.api.routes.config import get_config
@@ -39,12 +40,11 @@ from polyvox.audio.encode import validate_output as check_output
 from polyvox.config import Settings
 from polyvox.errors import InvalidParameterError, NotFoundError, PayloadTooLargeError, UnsupportedMediaError
 from polyvox.monitor.manager import resolve_allowed
-from polyvox.ops.storage import Storage
+from polyvox.openai_names import OPENAI_VOICES
 from polyvox.request import MAX_RATE, MAX_SPEED, MIN_RATE, MIN_SPEED, SynthesisRequest, speakable
 from polyvox.synthesis import Synthesizer
-from polyvox.voices.cloning import LIBRARY_PREFIX
+from polyvox.voice_router import LIBRARY_PREFIX
 from polyvox.voices.fetch import fetch_bytes
-from polyvox.voices.openai_names import OPENAI_VOICES
 
 router = APIRouter(tags=["Other servers' shapes"], responses=VALIDATION_RESPONSE)
 QUEUE_LINES = 20

@@ -19,6 +19,10 @@ _TYPES = {
 FILES = frozenset(
     {
         "index.html",
+        "main.js",
+        "api.js",
+        "store.js",
+        "dom.js",
         "app.js",
         "monitor.js",
         "voices.js",

@@ -41,7 +41,6 @@ from polyvox.realtime.protocol import (
     error_message,
     parse_converse,
 )
-from polyvox.realtime.settings import llm_settings, realtime_settings
 from polyvox.realtime.speaker import Sender, resolve_config
 from polyvox.realtime.vad import VAD_RATE, TurnDetector
 from polyvox.service import Polyvox
@@ -57,8 +56,8 @@ class ConverseSession:
     def __init__(self, websocket: WebSocket, service: Polyvox) -> None:
         self.websocket = websocket
         self.service = service
-        self.limits = realtime_settings(service.settings)
-        self.llm_settings = llm_settings(service.settings)
+        self.limits = service.settings.realtime
+        self.llm_settings = service.settings.llm
         self.sender = Sender(websocket)
         self.idle = IdleWatch(websocket, self.sender, self.limits.idle_timeout)
         self.conversation: Conversation | None = None

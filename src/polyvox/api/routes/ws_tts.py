@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import structlog
 from fastapi import APIRouter, WebSocket
 
+from polyvox.config import RealtimeSettings
 from polyvox.errors import PolyvoxError
 from polyvox.realtime.limits import IdleWatch, check_size, receive_until_stopped
 from polyvox.realtime.protocol import (
@@ -32,7 +33,6 @@ from polyvox.realtime.protocol import (
     ms,
     parse_tts,
 )
-from polyvox.realtime.settings import RealtimeSettings, realtime_settings
 from polyvox.realtime.speaker import Sender, Speaker, VoiceConfig, resolve_config
 from polyvox.service import Polyvox
 
@@ -188,6 +188,6 @@ async def ws_tts(websocket: WebSocket) -> None:
     """Incremental text-to-speech; see the module docstring for the protocol."""
     await websocket.accept()
     service: Polyvox = websocket.app.state.polyvox
-    session = TTSSession(websocket, service, realtime_settings(service.settings))
+    session = TTSSession(websocket, service, service.settings.realtime)
     await session.run()
     log.info("ws_tts_closed", contexts=len(session.contexts))

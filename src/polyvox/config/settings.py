@@ -1,5 +1,7 @@
-"""Settings in one typed place.
+"""Settings in one typed place: the root :class:`Settings` and the groups of the core pipeline.
 
+The groups of the front doors and services live beside this module (``polyvox/config/*.py``); every one is
+a plain pydantic model nested here, so one ``Settings()`` reads the environment and the YAML file once.
 Every field can be set from the environment (prefix ``POLYVOX_``, nested groups joined with ``__``, e.g.
 ``POLYVOX_ENGINES__TTL=0``) or from a YAML file named by ``POLYVOX_CONFIG``. The environment wins over
 the file.
@@ -20,13 +22,13 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from polyvox.interop.wyoming_settings import WyomingSettings
-from polyvox.monitor.settings import MonitorSettings
-from polyvox.ops.settings import AuthSettings, LimitSettings, LoggingSettings, StorageSettings
-from polyvox.realtime.settings import LLMSettings, RealtimeSettings
-from polyvox.scaleout.settings import RaySettings
-from polyvox.stt.settings import AsrSettings
-from polyvox.voices.settings import VoiceLibrarySettings
+from polyvox.config.asr import AsrSettings
+from polyvox.config.monitor import MonitorSettings
+from polyvox.config.ops import AuthSettings, LimitSettings, LoggingSettings, StorageSettings
+from polyvox.config.ray import RaySettings
+from polyvox.config.realtime import LLMSettings, RealtimeSettings
+from polyvox.config.voices import VoiceLibrarySettings
+from polyvox.config.wyoming import WyomingSettings
 
 
 def _default_data_dir() -> Path:
@@ -210,7 +212,7 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="OpenAI voice names (or any alias) mapped to 'engine/voice' (or a voice of the default "
         "engine). OpenAI names not listed speak with a voice of the default engine chosen by gender, a "
-        "different one per name where the engine has several (polyvox.voices.openai_names).",
+        "different one per name where the engine has several (polyvox.openai_names).",
     )
     engines: EngineSettings = Field(default_factory=EngineSettings)
     tone: ToneSettings = Field(default_factory=ToneSettings)

@@ -1,12 +1,13 @@
-"""Voice resolution beyond an engine's own voices: Kokoro blends and library voices on every engine.
+"""Voice resolution beyond an engine's own voices: blends (Kokoro) and library voices on every engine.
 
 ``VoiceRouter.resolve(engine, voice)`` is what the synthesizer calls instead of the registry's plain lookup:
 1. an engine voice id wins (the registry's rules, case-insensitive);
 2. a blend (``jf_alpha(2)+jm_kumo(1)``) on an engine that mixes styles becomes a voice with the canonical id;
-3. a library voice id (or ``library:<id>``): a library voice saved from a blend speaks that blend on Kokoro;
-   an engine that clones natively gets the reference (``ClonedVoice.reference``); every other engine speaks
-   with a base voice picked by language and gender and its audio is converted toward the library voice;
-4. an OpenAI voice name (``alloy``, ``marin``...; polyvox.voices.openai_names) speaks with its mapped voice
+3. a library voice id (or ``library:<id>``): a library voice saved from a blend speaks that blend on an
+   engine that blends; an engine that clones natively gets the reference (``ClonedVoice.reference``); every
+   other engine speaks with a base voice picked by language and gender and its audio is converted toward the
+   library voice;
+4. an OpenAI voice name (``alloy``, ``marin``...; polyvox.openai_names) speaks with its mapped voice
    when that belongs to ``engine``, else with the engine's default voice: every route takes these names.
 """
 
@@ -17,11 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from polyvox.engines.base import Voice
+from polyvox.engines.blend import canonical, is_blend, parse_blend
 from polyvox.errors import VoiceNotFoundError
-from polyvox.voices.blend import BLEND_ENGINES, canonical, is_blend, parse_blend
+from polyvox.openai_names import openai_voice
 from polyvox.voices.convert import ConversionSession, ConverterRegistry
 from polyvox.voices.library import REFERENCE_FILE, VoiceLibrary
-from polyvox.voices.openai_names import openai_voice
 
 if TYPE_CHECKING:
     from polyvox.config import Settings
@@ -90,11 +91,16 @@ class VoiceRouter:
             mapped_engine, mapped_voice = mapped
             return self.registry.resolve_voice(engine, mapped_voice if mapped_engine == engine else None)
 
+    def blends(self, engine: str) -> bool:
+        """True when ``engine`` mixes voices (``Capabilities.blending``)."""
+        return self.registry.info(engine).capabilities.blending
+
     def blend_voice(self, engine: str, spec: str) -> Voice:
         """A Voice for a blend of ``engine``'s voices (each part must exist)."""
-        if engine not in BLEND_ENGINES:
+        if not self.blends(engine):
+            blending = sorted(name for name in self.registry.names(include_hidden=True) if self.blends(name))
             raise VoiceNotFoundError(
-                f"engine {engine!r} cannot blend voices; blends work on {', '.join(sorted(BLEND_ENGINES))}",
+                f"engine {engine!r} cannot blend voices; blends work on {', '.join(blending)}",
                 param="voice",
             )
         parts = parse_blend(spec)
@@ -114,7 +120,7 @@ class VoiceRouter:
     def library_voice(self, engine: str, slug: str) -> Voice:
         """How ``engine`` speaks library voice ``slug``."""
         stored = self.library.get(slug)
-        if stored.blend and engine in BLEND_ENGINES:
+        if stored.blend and self.blends(engine):
             return self.blend_voice(engine, stored.blend)
         native = cloning_mode(self.registry, engine) == "native"
         if native:  # the reference is the voice: its own id (caches key on it), no engine voice behind it

@@ -1,4 +1,7 @@
-"""Kokoro voice blending: ``voice="jf_alpha(2)+jm_kumo(1)"`` mixes style vectors by normalized weights.
+"""Voice blending: ``voice="jf_alpha(2)+jm_kumo(1)"`` mixes style vectors by normalized weights.
+
+Engines that declare ``Capabilities.blending`` (Kokoro) take blends; the voice router resolves a blend's
+parts and gives the engine the canonical id, and the engine mixes its style vectors (:func:`blend_styles`).
 
 A blend is written as voice ids joined by ``+``, each with an optional positive weight in parentheses
 (default 1). Weights are normalized to sum to 1, and the canonical form (``jf_alpha(0.6667)+jm_kumo(0.3333)``)
@@ -15,8 +18,6 @@ import numpy as np
 from polyvox.audio.chunk import FloatArray
 from polyvox.errors import InvalidParameterError
 
-BLEND_ENGINES = frozenset({"kokoro"})
-"""Engines whose voices are style vectors that can be mixed."""
 MAX_PARTS = 8
 _PART = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*(?:\(\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*\))?\s*$")
 

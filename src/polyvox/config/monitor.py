@@ -1,23 +1,15 @@
-"""Settings of the file monitor.
-
-Until ``Settings`` has a ``monitor`` group, :class:`MonitorSettings` reads its own environment variables
-(``POLYVOX_MONITOR__ALLOWED_ROOTS='["/var/log/chat"]'``, ``POLYVOX_MONITOR__QUEUE_SIZE=100``); once the group
-exists, ``monitor_settings()`` returns the group and the same variables fill it.
-"""
+"""Settings of the file monitor (``POLYVOX_MONITOR__*``, e.g.
+``POLYVOX_MONITOR__ALLOWED_ROOTS='["/var/log/chat"]'``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field
 
 
-class MonitorSettings(BaseSettings):
+class MonitorSettings(BaseModel):
     """What the file monitor may watch and how much it may buffer."""
-
-    model_config = SettingsConfigDict(env_prefix="POLYVOX_MONITOR__", extra="ignore")
 
     allowed_roots: list[Path] = Field(
         default_factory=list,
@@ -43,9 +35,3 @@ class MonitorSettings(BaseSettings):
     history: int = Field(
         50, ge=1, description="Spoken lines kept per monitor for late or reconnecting listeners."
     )
-
-
-def monitor_settings(settings: Any) -> MonitorSettings:
-    """The ``monitor`` group of the process settings, or one read from the environment."""
-    group = getattr(settings, "monitor", None)
-    return group if isinstance(group, MonitorSettings) else MonitorSettings()

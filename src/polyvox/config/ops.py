@@ -1,4 +1,5 @@
-"""Settings groups of the operations layer: ``auth``, ``limits``, ``storage`` and ``logging``.
+"""Settings of the HTTP server's operations layer (polyvox.api.ops): ``auth``, ``limits``, ``storage`` and
+``logging``.
 
 They are nested into :class:`polyvox.config.Settings`, so ``POLYVOX_AUTH__API_KEYS='["k1"]'`` or
 ``limits: {ip_rate: 5}`` in the YAML file set them.

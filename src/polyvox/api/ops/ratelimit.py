@@ -1,8 +1,8 @@
 """Per-key and per-IP token buckets, and the request-body size cap, as one ASGI middleware.
 
 Each client IP (``limits.ip_rate`` requests per second, bursts of ``limits.ip_burst``) and each API key
-(``limits.key_rate``/``key_burst``; the key was accepted by :mod:`polyvox.ops.auth`, which runs first) has a
-bucket. An empty bucket answers 429 ``rate_limited`` with ``Retry-After`` in whole seconds (a WebSocket
+(``limits.key_rate``/``key_burst``; the key was accepted by :mod:`polyvox.api.ops.auth`, which runs first)
+has a bucket. An empty bucket answers 429 ``rate_limited`` with ``Retry-After`` in whole seconds (a WebSocket
 handshake gets the same as a denial response). Open paths (health, readiness, metrics) are never limited.
 Bodies declaring a ``Content-Length`` above ``limits.max_body_bytes`` get 413 before they are read; bodies
 without one (chunked transfer) are counted as they stream in and get the same 413 once past the cap.
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from polyvox.api.ops.auth import KEY_ID_STATE, deny, is_open
+from polyvox.config import LimitSettings
 from polyvox.errors import BusyError, PayloadTooLargeError
-from polyvox.ops.auth import KEY_ID_STATE, deny, is_open
-from polyvox.ops.settings import LimitSettings
 
 MAX_BUCKETS = 10_000
 """Buckets kept per kind; beyond, full (idle) ones are forgotten, then the least recently used."""

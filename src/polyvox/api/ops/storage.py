@@ -24,8 +24,8 @@ from pathlib import Path
 
 import structlog
 
+from polyvox.config import StorageSettings
 from polyvox.errors import InvalidParameterError, PolyvoxError
-from polyvox.ops.settings import StorageSettings
 
 log = structlog.get_logger(__name__)
 

@@ -20,7 +20,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
-    from polyvox.ops.metrics import Metrics
+    from polyvox.api.ops.metrics import Metrics
     from polyvox.stream import SynthesisStream
 
 log = structlog.get_logger("polyvox.request")

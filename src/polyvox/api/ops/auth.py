@@ -22,8 +22,8 @@ from urllib.parse import parse_qs
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from polyvox.config import AuthSettings
 from polyvox.errors import UnauthorizedError
-from polyvox.ops.settings import AuthSettings
 
 log = structlog.get_logger(__name__)
 

@@ -1,20 +1,8 @@
-"""Settings of the WebSocket front doors and the upstream LLM.
-
-``LLMSettings`` and ``RealtimeSettings`` are meant to live in :class:`polyvox.config.Settings` as ``llm`` and
-``realtime``. Until they are wired there, :func:`llm_settings` and :func:`realtime_settings` read the same
-``POLYVOX_LLM__*`` / ``POLYVOX_REALTIME__*`` environment variables themselves, so nothing changes for users
-when the fields move.
-"""
+"""Settings of the WebSocket front doors (``POLYVOX_REALTIME__*``) and their LLM (``POLYVOX_LLM__*``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-if TYPE_CHECKING:  # config.py may import this module once it holds these groups
-    from polyvox.config import Settings
 
 
 class LLMSettings(BaseModel):
@@ -76,24 +64,3 @@ class RealtimeSettings(BaseModel):
         700, ge=100, description="Server VAD ends a turn after this much silence following speech."
     )
     vad_threshold: float = Field(0.5, gt=0, lt=1, description="Silero VAD speech probability threshold.")
-
-
-class _FromEnvironment(BaseSettings):
-    """The two groups read from the environment, for as long as ``Settings`` lacks them."""
-
-    model_config = SettingsConfigDict(env_prefix="POLYVOX_", env_nested_delimiter="__", extra="ignore")
-
-    llm: LLMSettings = Field(default_factory=LLMSettings)
-    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
-
-
-def llm_settings(settings: Settings) -> LLMSettings:
-    """``settings.llm`` once wired into Settings, else the environment's ``POLYVOX_LLM__*``."""
-    found = getattr(settings, "llm", None)
-    return found if isinstance(found, LLMSettings) else _FromEnvironment().llm
-
-
-def realtime_settings(settings: Settings) -> RealtimeSettings:
-    """``settings.realtime`` once wired into Settings, else the environment's ``POLYVOX_REALTIME__*``."""
-    found = getattr(settings, "realtime", None)
-    return found if isinstance(found, RealtimeSettings) else _FromEnvironment().realtime

@@ -1,4 +1,4 @@
-"""Settings of the Wyoming front door (imports only pydantic, so ``polyvox.config`` can use it freely)."""
+"""Settings of the Wyoming front door (``POLYVOX_WYOMING__*``)."""
 
 from __future__ import annotations
 

@@ -22,13 +22,13 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from polyvox.api.ops.auth import AuthMiddleware
+from polyvox.api.ops.metrics import Metrics
+from polyvox.api.ops.metrics import router as metrics_router
+from polyvox.api.ops.ratelimit import LimitsMiddleware
+from polyvox.api.ops.request_context import RequestContextMiddleware, record_stream
+from polyvox.api.ops.storage import Storage
 from polyvox.config import Settings
-from polyvox.ops.auth import AuthMiddleware
-from polyvox.ops.metrics import Metrics
-from polyvox.ops.metrics import router as metrics_router
-from polyvox.ops.ratelimit import LimitsMiddleware
-from polyvox.ops.request_context import RequestContextMiddleware, record_stream
-from polyvox.ops.storage import Storage
 from polyvox.service import Polyvox
 
 

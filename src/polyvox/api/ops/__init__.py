@@ -1,0 +1,1 @@
+"""The HTTP server's operations layer: metrics, request context, auth, rate limits, storage, lifecycle."""

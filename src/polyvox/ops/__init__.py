@@ -1,1 +1,0 @@
-"""Operations: metrics, request context, auth, rate limits, storage bounds and lifecycle."""
