@@ -38,8 +38,10 @@ lint:
 	$(BIN)/mypy bench
 
 ## Set up and run the whole test suite (lint, types, unit, integration, end-to-end).
+# Two processes, one test module each at a time: most tests wait on a server subprocess, so two keep both
+# cores busy (a module's fixtures stay in one process).
 test: install-test install-browser lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25
 
 bench: install-test
 	$(BIN)/python -m pip install --quiet -e ".[bench]"

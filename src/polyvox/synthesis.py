@@ -293,7 +293,7 @@ class Synthesizer:
 
     async def synthesize(self, request: SynthesisRequest) -> tuple[SynthesisStream, list[AudioChunk]]:
         """Synthesize a whole request (non-streaming front doors)."""
-        stream = await self.open(request)
+        stream = await self.open(request, admit=False)  # a whole file: no listener waits for first audio
         async with stream:
             chunks = [chunk async for chunk in stream]
         return stream, chunks

@@ -18,7 +18,7 @@ from tests.e2e.conftest import Server, run_server
 SENTENCE = " ".join(["word"] * 10)  # 2 s of tone audio
 SLOW = {"text": f"{SENTENCE}. {SENTENCE}. {SENTENCE}.", "engine": "tone", "format": "pcm", "stream": True}
 SLOW["delay"] = 1.5  # type: ignore[assignment]  # per segment: a real-time factor of 0.75
-SHORT = {"text": "Hello there.", "engine": "tone", "format": "pcm", "delay": 1.5}
+SHORT = {"text": "Hello there.", "engine": "tone", "format": "pcm", "stream": True, "delay": 1.5}
 
 
 @pytest.fixture(scope="module")

@@ -69,17 +69,24 @@ class AudioStreamingResponse(StreamingResponse):
 
 
 async def open_stream(
-    synthesizer: Synthesizer, request: SynthesisRequest, fmt: AudioFormat, bit_depth: int
+    synthesizer: Synthesizer,
+    request: SynthesisRequest,
+    fmt: AudioFormat,
+    bit_depth: int,
+    *,
+    listener: bool = True,
 ) -> SynthesisStream:
     """Validate the output settings and the request, and synthesize the first segment.
 
     Every failure here is raised before the response starts, so it becomes a proper status. The pipeline
-    renders straight at a rate the format's encoder accepts, so audio is resampled once.
+    renders straight at a rate the format's encoder accepts, so audio is resampled once. ``listener``: the
+    client plays the audio as it comes, so admission by capacity judges it (a whole-file download has no
+    first audio to wait for).
     """
     validate_output(
         fmt, request.sample_rate or encoded_rate(fmt, 24000), bit_depth, exact=request.sample_rate is not None
     )
-    return await synthesizer.open(request, rate_for=lambda rate: encoded_rate(fmt, rate))
+    return await synthesizer.open(request, rate_for=lambda rate: encoded_rate(fmt, rate), admit=listener)
 
 
 def _close_in_background(stream: SynthesisStream, encoder: StreamEncoder) -> BackgroundTask:

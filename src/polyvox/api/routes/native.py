@@ -129,7 +129,7 @@ async def synthesize(
     ):
         # Long or validated texts run as a parallel long-form job (chunked, post-processed, joined).
         return await longform_response(synthesizer, request, fmt, body.bit_depth, body.validate_speech)
-    stream = await open_stream(synthesizer, request, fmt, body.bit_depth)
+    stream = await open_stream(synthesizer, request, fmt, body.bit_depth, listener=body.stream)
     if body.stream:
         return audio_response(stream, fmt, body.bit_depth, request_id)
     return await whole_response(stream, fmt, body.bit_depth, request_id, http_request.is_disconnected)
