@@ -303,7 +303,7 @@ class ChatterboxEngine(NeuralEngine[Any, Any]):
     def _builtin(self, model: Any, voice: Voice) -> Any:
         if model.conds is None or voice.id != DEFAULT_VOICE:
             raise VoiceNotFoundError(
-                f"chatterbox has no built-in voice {voice.id!r} (its folder has no {BUILTIN_CONDS}): "
+                f"{self.info.name} has no built-in voice {voice.id!r} (its folder has no {BUILTIN_CONDS}): "
                 "use a library voice",
                 param="voice",
             )
