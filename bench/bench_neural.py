@@ -23,7 +23,7 @@ from polyvox.config import Settings
 from polyvox.doctor import DoctorReport, diagnose
 from polyvox.errors import EngineNotFoundError
 
-NEURAL = ("xtts", "pocket", "chatterbox", "styletts2")
+NEURAL = ("xtts", "pocket", "chatterbox", "chatterbox-multilingual", "styletts2")
 REPO = Path(__file__).resolve().parents[1]
 
 

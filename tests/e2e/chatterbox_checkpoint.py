@@ -11,8 +11,14 @@ loading, conditioning, parameters, seeding and errors, nothing about quality.
   tokens; the rows of the non-speech tokens (>= 6561) are pushed down so every sampled token is speech.
 * S3Gen and the voice encoder cannot shrink: they are the real modules, randomly initialised (1.06 GB).
 
-Run as ``python -m tests.e2e.chatterbox_checkpoint FOLDER [--conds]`` (a subprocess: building S3Gen peaks
-near 3 GB, which the test process should not keep).
+The multilingual set (``--multilingual MTL_FOLDER``, the files of ``ChatterboxMultilingualTTS``): the same
+tiny T3 over ``T3Config.multilingual()`` as ``t3_mtl23ls_v2.safetensors``, a character-level
+``grapheme_mtl_merged_expanded_v1.json`` with chatterbox's language tags (``[fr]``...) and the combining
+accents NFKD leaves, a two-entry ``Cangjie5_TC.json``, the voice encoder as ``ve.pt`` (the ``.pt`` path) and
+``s3gen.safetensors`` linked to the English one (S3Gen is the same module; a second 1 GB copy buys nothing).
+
+Run as ``python -m tests.e2e.chatterbox_checkpoint FOLDER [--conds] [--multilingual MTL_FOLDER]`` (a
+subprocess: building S3Gen peaks near 3 GB, which the test process should not keep).
 """
 
 from __future__ import annotations
@@ -30,14 +36,18 @@ SPEECH_VOCAB = 6561
 _CONSTANT_DIM, _RAMP_DIM, _LEVEL = 0, 1, 10.0
 
 
-def write_tokenizer(path: Path) -> None:
-    """A character-level tokenizer with chatterbox's special tokens ([START] 255, [STOP] 0)."""
+CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,!?'\"-:;()"
+ACCENTS = "".join(chr(c) for c in range(0x300, 0x370))
+"""The combining marks NFKD splits accented letters into (the multilingual tokenizer decomposes)."""
+
+
+def write_tokenizer(path: Path, chars: str = CHARS, tags: tuple[str, ...] = ()) -> None:
+    """A character-level tokenizer with chatterbox's special tokens ([START] 255, [STOP] 0) and ``tags``."""
     from tokenizers import Tokenizer
     from tokenizers.models import WordLevel
     from tokenizers.pre_tokenizers import Split
 
-    specials = ["[STOP]", "[UNK]", "[SPACE]", "[PAD]", "[SEP]", "[CLS]", "[MASK]"]
-    chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,!?'\"-:;()"
+    specials = ["[STOP]", "[UNK]", "[SPACE]", "[PAD]", "[SEP]", "[CLS]", "[MASK]", *tags]
     vocab = {token: i for i, token in enumerate(specials)}
     vocab.update({c: len(specials) + i for i, c in enumerate(chars)})
     vocab["[START]"] = 255
@@ -101,6 +111,38 @@ def build(folder: Path, *, conds: bool = False) -> Path:
     return folder
 
 
+def build_multilingual(folder: Path, english: Path) -> Path:
+    """The multilingual set (module docstring) in ``folder``, beside the English checkpoint ``english``."""
+    from polyvox.engines.neural.compat import tolerate_torchaudio_without_native
+
+    tolerate_torchaudio_without_native()
+    import torch
+    from chatterbox.models.t3 import T3
+    from chatterbox.models.voice_encoder import VoiceEncoder
+    from safetensors.torch import load_file, save_file
+
+    from polyvox.engines.neural.chatterbox import t3_hparams
+    from polyvox.engines.neural.chatterbox_mtl import LANGUAGE_IDS
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(1)
+    chars = CHARS.lower() + ACCENTS + "中文"
+    write_tokenizer(
+        folder / "grapheme_mtl_merged_expanded_v1.json", chars, tuple(f"[{code}]" for code in LANGUAGE_IDS)
+    )
+    (folder / "Cangjie5_TC.json").write_text(json.dumps(["中\tl", "文\tyk"]), encoding="utf-8")
+    (folder / "t3_config.json").write_text(json.dumps({"llama": TINY_LLAMA}), encoding="utf-8")
+    t3 = T3(t3_hparams(folder, multilingual=True))
+    rig_stop(t3)
+    state = {k: v.contiguous() for k, v in t3.state_dict().items()}
+    save_file(state, str(folder / "t3_mtl23ls_v2.safetensors"))
+    voice_encoder = VoiceEncoder()
+    voice_encoder.load_state_dict(load_file(english / "ve.safetensors"))
+    torch.save(voice_encoder.state_dict(), folder / "ve.pt")
+    (folder / "s3gen.safetensors").symlink_to(english / "s3gen.safetensors")
+    return folder
+
+
 def reference_tone(pitch: float, seconds: float = 3.0, rate: int = 24_000) -> np.ndarray:
     """A voiced, vowel-like reference (harmonics of ``pitch`` with a slow vibrato)."""
     t = np.arange(int(seconds * rate)) / rate
@@ -110,4 +152,6 @@ def reference_tone(pitch: float, seconds: float = 3.0, rate: int = 24_000) -> np
 
 
 if __name__ == "__main__":
-    build(Path(sys.argv[1]), conds="--conds" in sys.argv[2:])
+    english = build(Path(sys.argv[1]), conds="--conds" in sys.argv[2:])
+    if "--multilingual" in sys.argv:
+        build_multilingual(Path(sys.argv[sys.argv.index("--multilingual") + 1]), english)

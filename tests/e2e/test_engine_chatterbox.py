@@ -53,18 +53,32 @@ if _log:
 
 
 @pytest.fixture(scope="session")
-def chatterbox_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The tiny checkpoint, built once per session in a subprocess (S3Gen peaks near 3 GB while built);
-    removed afterwards (1.2 GB that pytest would otherwise keep for three sessions)."""
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    """The tiny English and multilingual checkpoints, built once per session in one subprocess (S3Gen
+    peaks near 3 GB while built); removed afterwards (1.3 GB that pytest would otherwise keep)."""
     folder = tmp_path_factory.mktemp("chatterbox-weights")
+    multilingual = tmp_path_factory.mktemp("chatterbox-mtl-weights")
     subprocess.run(
-        [sys.executable, "-m", "tests.e2e.chatterbox_checkpoint", str(folder)],
+        [
+            sys.executable,
+            "-m",
+            "tests.e2e.chatterbox_checkpoint",
+            str(folder),
+            "--multilingual",
+            str(multilingual),
+        ],
         check=True,
         timeout=300,
         env={**os.environ, "PYTHONPATH": os.getcwd()},
     )
-    yield folder
+    yield folder, multilingual
+    shutil.rmtree(multilingual, ignore_errors=True)
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def chatterbox_folder(checkpoints: tuple[Path, Path]) -> Path:
+    return checkpoints[0]
 
 
 @pytest.fixture(scope="module")
@@ -82,17 +96,20 @@ def wyoming_port() -> int:
 
 @pytest.fixture(scope="module")
 def cb(
-    chatterbox_folder: Path,
+    checkpoints: tuple[Path, Path],
     audit: tuple[Path, Path],
     wyoming_port: int,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Server]:
-    """The server under test: piper by default, chatterbox reading the tiny checkpoint, Wyoming beside it."""
+    """The server under test: piper by default, chatterbox (and chatterbox-multilingual) reading the tiny
+    checkpoints, Wyoming beside it."""
     hook_dir, log = audit
+    english, multilingual = checkpoints
+    folders = {"chatterbox": str(english), "chatterbox-multilingual": str(multilingual)}
     with run_limited_server(
         tmp_path_factory.mktemp("chatterbox-server"),
         MEMORY_LIMIT,
-        POLYVOX_ENGINES__MODEL_DIRS=json.dumps({"chatterbox": str(chatterbox_folder)}),
+        POLYVOX_ENGINES__MODEL_DIRS=json.dumps(folders),
         POLYVOX_ENGINES__TTL="-1",
         OMP_NUM_THREADS=TORCH_THREADS,
         POLYVOX_WYOMING__URI=f"tcp://127.0.0.1:{wyoming_port}",
@@ -152,7 +169,7 @@ def _stream(server: Server, voice: str, seed: int, text: str = TWO_SENTENCES) ->
 def _computed(server: Server, voice: str) -> int:
     """How often the server computed chatterbox conditioning for ``voice`` (its log says each time)."""
     lines = [line for line in server.log().splitlines() if "conditioning_computed" in line]
-    return sum(1 for line in lines if "chatterbox" in line and f"voice={voice}" in line)
+    return sum(1 for line in lines if {"engine=chatterbox", f"voice={voice}"} <= set(line.split()))
 
 
 def test_listed_ready_with_its_parameters(cb: Server) -> None:
@@ -238,6 +255,50 @@ def test_voice_conversion_uses_chatterbox(cb: Server, voices: tuple[str, str]) -
         seconds_in = into.getnframes() / into.getframerate()
         seconds_out = len(out.readframes(2**31 - 1)) / 2 / RATE  # streamed: the header has no length
     assert abs(seconds_out - seconds_in) < 0.2  # 25 tokens a second, re-spoken at that pace
+
+
+def test_multilingual_speaks_the_requested_language(cb: Server, voices: tuple[str, str]) -> None:
+    """chatterbox-multilingual from the multilingual file set (ve.pt, t3_mtl23ls_v2, the MTL tokenizer).
+
+    A contract test, not a quality test: the weights are random, so it proves the languages listed, the
+    request's language reaching chatterbox as its ``language_id`` (the engine logs it per segment), 24 kHz
+    audio of the rigged length, seeding with a library voice, and the refusal of a language it lacks.
+    """
+    name = "chatterbox-multilingual"
+    entry = next(e for e in httpx.get(f"{cb.url}/v1/engines").json()["engines"] if e["name"] == name)
+    assert entry["state"] == "ready" and entry["missing_files"] == [], entry
+    assert {"en-us", "fr", "de", "es", "ja", "zh", "ar", "hi", "sw"} <= set(entry["languages"])
+    joe, _ = voices
+    # The English model is done with here (only refused below, which loads nothing): its 3 GB go first.
+    assert httpx.post(f"{cb.url}/v1/engines/chatterbox/unload", timeout=120).status_code == 200
+
+    def say(text: str, language: str) -> httpx.Response:
+        body = {"text": text, "engine": name, "voice": joe, "language": language, "seed": 3, "format": "wav"}
+        return httpx.post(f"{cb.url}/v1/synthesize", json=body | {"flow_steps": FLOW_STEPS}, timeout=600)
+
+    spoken = {}
+    for key, text, language in (
+        ("fr", "Bonjour, ça va?", "fr"),
+        ("fr again", "Bonjour, ça va?", "fr"),
+        ("en", "Hello there.", "en-us"),
+    ):
+        response = say(text, language)
+        assert response.status_code == 200, response.text
+        with wave.open(io.BytesIO(response.content)) as audio:
+            assert audio.getframerate() == RATE
+            spoken[key] = audio.readframes(2**31 - 1)
+        assert 0.2 < len(spoken[key]) / 2 / RATE < 2.0  # ~10 speech tokens (0.4 s), the last one dropped
+    assert spoken["fr again"] == spoken["fr"]  # same seed, same samples
+    told = [line for line in cb.log().splitlines() if "chatterbox_language" in line]
+    ids = [line.split("language_id=")[1].split()[0].strip("'\"") for line in told]
+    assert ids[-3:] == ["fr", "fr", "en"], told
+    # Czech is in neither engine's table; French is not the English model's.
+    for engine, language in ((name, "cs"), ("chatterbox", "cs"), ("chatterbox", "fr")):
+        body = {"text": "Ahoj.", "engine": engine, "voice": joe, "language": language}
+        refused = httpx.post(f"{cb.url}/v1/synthesize", json=body, timeout=60)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["code"] == "language_not_supported"
+    assert httpx.post(f"{cb.url}/v1/engines/{name}/unload", timeout=120).status_code == 200  # its 3 GB
 
 
 def test_no_outbound_socket(cb: Server, audit: tuple[Path, Path]) -> None:

@@ -13,6 +13,7 @@ from tests.conftest import make_settings
 
 from polyvox.bounds import check_extra
 from polyvox.engines.neural.chatterbox import ChatterboxEngine, t3_hparams
+from polyvox.engines.neural.chatterbox_mtl import LANGUAGE_IDS, ChatterboxMultilingualEngine, language_id
 from polyvox.engines.piper import PiperEngine
 from polyvox.errors import InvalidParameterError
 from polyvox.voices.convert import ConverterRegistry
@@ -70,3 +71,34 @@ def test_auto_converter_is_chatterbox_only_with_its_weights(tmp_path: Path) -> N
     assert registry.get().name == "chatterbox"
     assert registry.get(live=True).name == "world"  # converting streamed speech keeps WORLD's latency
     assert registry.get("world").name == "world"
+
+
+def test_multilingual_folder_takes_either_file_of_each_pair(tmp_path: Path) -> None:
+    folder = tmp_path / "mtl"
+    settings = make_settings(tmp_path, engines={"model_dirs": {"chatterbox-multilingual": str(folder)}})
+    status = ChatterboxMultilingualEngine.weights_status(settings)
+    assert status.folder == folder and status.state == "needs_weights"
+    assert status.missing == (
+        "grapheme_mtl_merged_expanded_v1.json",
+        "Cangjie5_TC.json",
+        "t3_mtl23ls_v2.safetensors or t3_mtl23ls_v3.safetensors",
+        "ve.pt or ve.safetensors",
+        "s3gen.pt or s3gen.safetensors",
+    )
+    folder.mkdir()
+    for name in ("grapheme_mtl_merged_expanded_v1.json", "Cangjie5_TC.json", "t3_mtl23ls_v3.safetensors",
+                 "ve.safetensors", "s3gen.pt"):  # fmt: skip
+        (folder / name).write_bytes(b"x")
+    assert ChatterboxMultilingualEngine.weights_status(settings).ready
+    (folder / "ve.safetensors").write_bytes(b"")  # an empty file is not a file of weights
+    assert ChatterboxMultilingualEngine.weights_status(settings).missing == ("ve.pt or ve.safetensors",)
+
+
+def test_multilingual_languages_are_chatterboxs() -> None:
+    from chatterbox.mtl_tts import SUPPORTED_LANGUAGES
+
+    assert set(LANGUAGE_IDS) == set(SUPPORTED_LANGUAGES)
+    assert {"en-us", *LANGUAGE_IDS} <= set(ChatterboxMultilingualEngine.info.languages)
+    assert language_id("fr-FR", "en-us") == "fr" and language_id("PT_br", None) == "pt"
+    assert language_id(None, "de") == "de"  # no request language: the voice's
+    assert language_id(None, "cs") == "en" and language_id(None, None) == "en"

@@ -74,13 +74,14 @@ REPETITION_PENALTY, MIN_P, TOP_P = 1.2, 0.05, 1.0
 """chatterbox's ``generate`` defaults for the T3 sampler."""
 
 
-def t3_hparams(folder: Path) -> Any:
-    """The ``T3Config`` of ``folder``: chatterbox's English defaults, overridden by ``t3_config.json``."""
+def t3_hparams(folder: Path, *, multilingual: bool = False) -> Any:
+    """The ``T3Config`` of ``folder``: chatterbox's English (or multilingual) defaults, overridden by
+    ``t3_config.json``."""
     tolerate_torchaudio_without_native()  # importing chatterbox imports torchaudio
     from chatterbox.models.t3.llama_configs import LLAMA_CONFIGS
     from chatterbox.models.t3.modules.t3_config import T3Config
 
-    hp = T3Config.english_only()
+    hp = T3Config.multilingual() if multilingual else T3Config.english_only()
     path = folder / T3_CONFIG_FILE
     if not path.is_file():
         return hp
@@ -102,17 +103,27 @@ def t3_hparams(folder: Path) -> Any:
     return hp
 
 
+def read_state(path: Path) -> Any:
+    """The tensors of a ``.safetensors`` file, or of a ``.pt`` state dict (read with ``weights_only``)."""
+    if path.suffix == ".pt":
+        import torch
+
+        return torch.load(path, map_location="cpu", weights_only=True)
+    from safetensors.torch import load_file
+
+    return load_file(path)
+
+
 def load_s3gen(path: Path) -> Any:
     """Chatterbox's S3Gen with the weights of ``path`` (on the CPU, in eval mode)."""
     go_offline()
     tolerate_torchaudio_without_native()
     from chatterbox.models.s3gen import S3Gen
-    from safetensors.torch import load_file
 
     s3gen = S3Gen()
     # chatterbox loads S3Gen non-strictly (the tokenizer's mel filters and window are rebuilt), so check
     # what strict=False would let through: a file of another model must not load as random weights.
-    result = s3gen.load_state_dict(load_file(path), strict=False)
+    result = s3gen.load_state_dict(read_state(path), strict=False)
     rebuilt = ("tokenizer._mel_filters", "tokenizer.window")
     missing = [key for key in result.missing_keys if key not in rebuilt]
     if missing or result.unexpected_keys:
@@ -188,18 +199,28 @@ class Options:
     flow_steps: int = 10
 
 
-def speak(model: Any, conds: Any, text: str, options: Options) -> FloatArray:
-    """Chatterbox's English generation: T3 samples speech tokens, S3Gen turns them into 24 kHz audio.
+def speak(model: Any, conds: Any, text: str, options: Options, language_id: str | None = None) -> FloatArray:
+    """Chatterbox's generation: T3 samples speech tokens, S3Gen turns them into 24 kHz audio.
 
     The steps of ``ChatterboxTTS.generate`` (same normalization, guidance, sampling settings and token
     limit), with the conditioning passed in rather than kept on the model and S3Gen's flow-matching steps
-    as an option.
+    as an option. With ``language_id`` (the multilingual model), those of
+    ``ChatterboxMultilingualTTS.generate``: its normalization, its tokenizer's language tag and
+    per-language preprocessing, and the last speech token's audio dropped (chatterbox: ~40 ms of noise).
     """
     import torch
     import torch.nn.functional as F
-    from chatterbox.models.s3tokenizer import SPEECH_VOCAB_SIZE
+    from chatterbox.models.s3tokenizer import S3_TOKEN_RATE, SPEECH_VOCAB_SIZE
     from chatterbox.models.t3.modules.cond_enc import T3Cond
-    from chatterbox.tts import punc_norm
+
+    if language_id is None:
+        from chatterbox.tts import punc_norm
+
+        tokens = model.tokenizer.text_to_tokens(punc_norm(text))
+    else:
+        from chatterbox.mtl_tts import punc_norm as mtl_punc_norm
+
+        tokens = model.tokenizer.text_to_tokens(mtl_punc_norm(text), language_id=language_id)
 
     hp = model.t3.hp
     t3_cond = T3Cond(
@@ -207,7 +228,7 @@ def speak(model: Any, conds: Any, text: str, options: Options) -> FloatArray:
         cond_prompt_speech_tokens=conds.t3.cond_prompt_speech_tokens,
         emotion_adv=options.exaggeration * torch.ones(1, 1, 1),
     ).to(device=model.device)
-    tokens = model.tokenizer.text_to_tokens(punc_norm(text)).to(model.device)
+    tokens = tokens.to(model.device)
     # T3's sampler always runs a guided pair (its start embedding is batched by two), so the pair is built
     # for cfg_weight 0 too, where the unconditioned row simply has no weight.
     tokens = torch.cat([tokens, tokens], dim=0)
@@ -229,7 +250,10 @@ def speak(model: Any, conds: Any, text: str, options: Options) -> FloatArray:
         wav, _ = model.s3gen.inference(
             speech_tokens=speech, ref_dict=dict(conds.gen), n_cfm_timesteps=options.flow_steps
         )
-    return audio_samples(wav)
+    samples = audio_samples(wav)
+    if language_id is not None:
+        samples = samples[: max(1, speech.numel() - 1) * (SAMPLE_RATE // S3_TOKEN_RATE)]
+    return samples
 
 
 def audio_samples(wav: Any) -> FloatArray:
@@ -279,7 +303,7 @@ class ChatterboxEngine(NeuralEngine[Any, Any]):
     def _builtin(self, model: Any, voice: Voice) -> Any:
         if model.conds is None or voice.id != DEFAULT_VOICE:
             raise VoiceNotFoundError(
-                f"chatterbox has no built-in voice {voice.id!r} (its folder has no {BUILTIN_CONDS}): "
+                f"{self.info.name} has no built-in voice {voice.id!r} (its folder has no {BUILTIN_CONDS}): "
                 "use a library voice",
                 param="voice",
             )
@@ -294,6 +318,10 @@ class ChatterboxEngine(NeuralEngine[Any, Any]):
             temperature=self.extra(params, TEMPERATURE),
             flow_steps=self.extra(params, FLOW_STEPS),
         )
-        samples = speak(model, conditioning, text, options)
+        samples = speak(model, conditioning, text, options, self._language_id(params, voice))
         if samples.size:
             yield AudioChunk(samples=samples, sample_rate=SAMPLE_RATE, text=text)
+
+    def _language_id(self, params: SynthesisParams, voice: Voice) -> str | None:
+        """chatterbox's ``language_id`` of a request (None: the English model, which has none)."""
+        return None

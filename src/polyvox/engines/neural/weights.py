@@ -26,6 +26,9 @@ class WeightsSpec:
     optional: tuple[str, ...] = ()
     source: str = ""
     """Where users get the files, in words (shown with the missing files)."""
+    one_of: tuple[tuple[str, ...], ...] = ()
+    """Groups of alternatives (``("ve.pt", "ve.safetensors")``): one file of each group is required; a group
+    with none is reported missing as ``"ve.pt or ve.safetensors"``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,4 +83,14 @@ def missing_files(folder: Path, names: tuple[str, ...]) -> tuple[str, ...]:
 def check_weights(settings: Settings, engine: str, spec: WeightsSpec) -> WeightsStatus:
     """The status of ``engine``'s folder against ``spec``."""
     folder = model_dir(settings, engine)
-    return WeightsStatus(engine, folder, missing_files(folder, spec.required), spec.source)
+    missing = missing_files(folder, spec.required)
+    for group in spec.one_of:
+        if len(missing_files(folder, group)) == len(group):
+            missing += (" or ".join(group),)
+    return WeightsStatus(engine, folder, missing, spec.source)
+
+
+def first_present(folder: Path, names: tuple[str, ...]) -> Path:
+    """The first of ``names`` that is a non-empty file in ``folder`` (one of a ``one_of`` group)."""
+    absent = set(missing_files(folder, names))
+    return next((folder / name for name in names if name not in absent), folder / names[0])
