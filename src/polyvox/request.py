@@ -56,13 +56,18 @@ def rated_speed(speed: float, rate: float) -> float:
 
 
 def language_supported(language: str, info: EngineInfo, voices: list[Voice]) -> bool:
-    """Whether the engine or one of its voices speaks ``language`` ("en" matches "en-us" too)."""
+    """Whether the engine or one of its voices speaks ``language``.
+
+    "en" matches "en-us" too, and a regional tag matches an engine that declares the bare language ("fr-FR"
+    is spoken by an engine of "fr"); "en-gb" does not match an engine of "en-us" alone.
+    """
     known = {code.lower() for code in info.languages}
     for voice in voices:
         known.add(voice.language.lower())
         known.update(code.lower() for code in voice.languages)
     wanted = language.lower().replace("_", "-")
-    return wanted in known or any(code.split("-")[0] == wanted for code in known)
+    base = wanted.split("-")[0]
+    return wanted in known or base in known or any(code.split("-")[0] == wanted for code in known)
 
 
 def check_range(value: float, low: float, high: float, param: str) -> None:
