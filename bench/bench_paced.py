@@ -7,9 +7,10 @@ PCM) and reads it as a player would: it keeps at most 2 s of audio ahead of play
 the buffer is full) and playback starts with the first audio. Per N it reports first audio p50/p95 against an
 idle request's, underrun seconds (how long a playing listener's buffer was empty, summed over listeners, and
 how many listeners had any) and 429 refusals (admission by capacity). Each server configuration runs in the
-same invocation: the server as configured by default (cores / workers onnxruntime threads), the same
-server with a thread per core in each worker (onnxruntime's own default), one worker with a thread per core,
-and, with ``--before``, the server of an older checkout (its interpreter) for a before/after comparison.
+same invocation: the server as configured by default (half the cores as workers, cores / workers
+onnxruntime threads each), a worker per core with one thread each, a worker per core with a thread per core
+each (onnxruntime's own default: oversubscribed), and, with ``--before``, the server of an older checkout
+(its interpreter) for a before/after comparison.
 
 It also reports the quiet paragraph first byte against raw piper's first sentence in this process (with
 onnxruntime's default threads, and with the server's thread count).
@@ -173,22 +174,17 @@ def main() -> None:
     raw_default = raw_first_sentence(text, 0, args.repeats)
     raw_one = raw_first_sentence(text, 1, args.repeats)
     print(f"raw piper first sentence: onnxruntime's threads {raw_default:.3f} s, 1 thread {raw_one:.3f} s")
-    workers = str(cores)
     configs = [
+        ("polyvox: default (half the cores as workers, cores / workers threads each)", sys.executable, {}),
         (
-            "polyvox: a worker per core x cores/workers threads (default)",
+            "polyvox: a worker per core, one thread each",
             sys.executable,
-            {"POLYVOX_ENGINES__WORKERS": workers},
+            {"POLYVOX_ENGINES__WORKERS": str(cores), "POLYVOX_ENGINES__ONNX_THREADS": "1"},
         ),
         (
-            "polyvox: a worker per core x a thread per core each",
+            "polyvox: a worker per core, a thread per core each (oversubscribed: onnxruntime's own default)",
             sys.executable,
-            {"POLYVOX_ENGINES__WORKERS": workers, "POLYVOX_ENGINES__ONNX_THREADS": str(cores)},
-        ),
-        (
-            "polyvox: 1 worker x a thread per core",
-            sys.executable,
-            {"POLYVOX_ENGINES__WORKERS": "1", "POLYVOX_ENGINES__ONNX_THREADS": str(cores)},
+            {"POLYVOX_ENGINES__WORKERS": str(cores), "POLYVOX_ENGINES__ONNX_THREADS": str(cores)},
         ),
     ]
     if args.before:

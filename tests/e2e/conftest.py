@@ -96,6 +96,7 @@ def run_limited_server(directory: Path, memory_limit: int | None, **env: str) ->
     environment |= {
         "POLYVOX_DATA_DIR": str(directory / "data"),
         "POLYVOX_ENGINES__ENABLE_TEST_ENGINES": "true",
+        "POLYVOX_ENGINES__WORKERS": "2",  # the suite's concurrency tests were written for two workers
         "POLYVOX_ENGINES__ONNX_THREADS": "2",
         # Admission by capacity follows this machine's measured speed: only its own tests turn it on.
         "POLYVOX_SERVER__FIRST_AUDIO_BOUND": "0",

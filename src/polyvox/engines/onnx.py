@@ -1,8 +1,9 @@
 """onnxruntime sessions for the engines that run ONNX models (piper, Kokoro).
 
-The worker pool runs ``engines.workers`` engine calls at once; each session's intra-op threads are the cores
-divided by the workers (at least one), so the workers together never ask for more threads than there are
-cores. onnxruntime's own default is one thread per core for every session, which oversubscribes the cores as
+The worker pool runs ``engines.workers`` engine calls at once (by default half the cores); each session's
+intra-op threads are the cores divided by the workers (at least one: two by default), so the workers
+together never ask for more threads than there are cores, and one call still computes on two cores.
+onnxruntime's own default is one thread per core for every session, which oversubscribes the cores as
 soon as two calls run together (issue 17: the first sentence of one stream waited behind the second of
 another). ``engines.onnx_threads`` overrides the choice.
 """
