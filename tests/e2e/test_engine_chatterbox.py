@@ -37,6 +37,9 @@ CHECKPOINT_FILES = ("ve.safetensors", "t3_cfg.safetensors", "s3gen.safetensors",
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 TORCH_THREADS = "1"
 """torch threads of the server: on a shared 2-core machine two threads stall on each other (4x slower)."""
+LONGFORM_TEXT = "The first sentence of the text is here. And the second one follows it."
+LONGFORM = {"POLYVOX_LONGFORM__CHUNK_CHARS": "50", "POLYVOX_LONGFORM__VALIDATE_RETRIES": "1"}
+"""Long-form settings of the module servers: one chunk per sentence of LONGFORM_TEXT, one retry each."""
 
 # Every socket connect and name lookup of the server process, written by an audit hook (sitecustomize).
 AUDIT_HOOK = """
@@ -115,9 +118,26 @@ def cb(
         POLYVOX_WYOMING__URI=f"tcp://127.0.0.1:{wyoming_port}",
         PYTHONPATH=os.pathsep.join([str(hook_dir), os.getcwd()]),
         SOCKET_AUDIT_LOG=str(log),
+        **LONGFORM,
     ) as running:
         yield running
     assert running.process.returncode in (0, -15), running.log()
+
+
+def validated_longform(server: Server, body: dict[str, object], rate: int) -> httpx.Response:
+    """A non-streamed native request of LONGFORM_TEXT with Whisper validation; checks what every engine
+    shares: 200, one chunk per sentence, every chunk failed validation (random weights: Whisper hears
+    noise) and was synthesized again, audio at the engine's native ``rate``. Returns the response."""
+    payload = {"text": LONGFORM_TEXT, "format": "wav", "validate": True, **body}
+    response = httpx.post(f"{server.url}/v1/synthesize", json=payload, timeout=600)
+    assert response.status_code == 200, response.text
+    chunks = int(response.headers["X-Chunks"])
+    assert chunks >= 2
+    assert int(response.headers["X-Resynthesized"]) == chunks
+    with wave.open(io.BytesIO(response.content)) as audio:
+        assert audio.getframerate() == rate
+        assert len(audio.readframes(2**31 - 1)) / 2 / rate > 0.5
+    return response
 
 
 def _add_voice(server: Server, name: str, engine: str, voice: str) -> str:
@@ -257,6 +277,19 @@ def test_voice_conversion_uses_chatterbox(cb: Server, voices: tuple[str, str]) -
     assert abs(seconds_out - seconds_in) < 0.2  # 25 tokens a second, re-spoken at that pace
 
 
+def test_longform_with_whisper_validation(cb: Server, voices: tuple[str, str]) -> None:
+    """Long-form with Whisper validation, English model (a contract test on random weights).
+
+    Chatterbox has ``temperature``, so long-form counts it stochastic: a chunk that fails validation is
+    first re-sampled by chatterbox itself, not handed to the fallback engine (piper). With one retry per
+    chunk (LONGFORM), both attempts are chatterbox noise, so the reported WER stays above the threshold.
+    """
+    joe, _ = voices
+    body = {"engine": "chatterbox", "voice": joe, "seed": 5, "flow_steps": FLOW_STEPS}
+    response = validated_longform(cb, body, RATE)
+    assert float(response.headers["X-WER"]) > 0.35
+
+
 def test_multilingual_speaks_the_requested_language(cb: Server, voices: tuple[str, str]) -> None:
     """chatterbox-multilingual from the multilingual file set (ve.pt, t3_mtl23ls_v2, the MTL tokenizer).
 
@@ -298,6 +331,17 @@ def test_multilingual_speaks_the_requested_language(cb: Server, voices: tuple[st
         refused = httpx.post(f"{cb.url}/v1/synthesize", json=body, timeout=60)
         assert refused.status_code == 422, refused.text
         assert refused.json()["error"]["code"] == "language_not_supported"
+
+
+def test_multilingual_longform_with_whisper_validation(cb: Server, voices: tuple[str, str]) -> None:
+    """Long-form with Whisper validation on chatterbox-multilingual (a contract test on random weights):
+    stochastic like the English model, so each failed chunk is re-sampled by the same engine and the WER
+    of its noise stays above the threshold. Runs after the test above, which loaded the model."""
+    name = "chatterbox-multilingual"
+    joe, _ = voices
+    body = {"engine": name, "voice": joe, "language": "en-us", "seed": 5, "flow_steps": FLOW_STEPS}
+    response = validated_longform(cb, body, RATE)
+    assert float(response.headers["X-WER"]) > 0.35
     assert httpx.post(f"{cb.url}/v1/engines/{name}/unload", timeout=120).status_code == 200  # its 3 GB
 
 

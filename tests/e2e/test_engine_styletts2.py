@@ -22,7 +22,7 @@ import httpx
 import numpy as np
 import pytest
 from tests.e2e.conftest import Server, free_port, run_limited_server
-from tests.e2e.test_engine_chatterbox import AUDIT_HOOK, LOOPBACK, TORCH_THREADS
+from tests.e2e.test_engine_chatterbox import AUDIT_HOOK, LONGFORM, LOOPBACK, TORCH_THREADS, validated_longform
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.tts import Synthesize, SynthesizeVoice
@@ -81,6 +81,7 @@ def st(
         POLYVOX_WYOMING__URI=f"tcp://127.0.0.1:{wyoming_port}",
         PYTHONPATH=os.pathsep.join([str(hook_dir), os.getcwd()]),
         SOCKET_AUDIT_LOG=str(log),
+        **LONGFORM,
     ) as running:
         yield running
     assert running.process.returncode in (0, -15), running.log()
@@ -201,6 +202,20 @@ async def test_wyoming_speaks_a_library_voice(st: Server, voices: tuple[str, str
     assert rate == RATE
     assert 0.1 < samples / RATE < 3.0
     assert _computed(st, espeak) == 1  # the cached conditioning again
+
+
+def test_longform_with_whisper_validation(st: Server, voices: tuple[str, str]) -> None:
+    """Long-form with Whisper validation (a contract test on random weights).
+
+    StyleTTS2 has neither ``noise_scale`` nor ``temperature``, so long-form does not count it stochastic:
+    a chunk that fails validation (every chunk: Whisper hears noise) is re-synthesized by the fallback
+    engine, piper (``longform.fallback_engine``), resampled to StyleTTS2's 24 kHz. Whisper hears piper's
+    speech, so the reported WER (the best attempt per chunk) falls under the 0.35 threshold: proof the
+    fallback spoke, which random weights could not.
+    """
+    joe, _ = voices
+    response = validated_longform(st, {"engine": "styletts2", "voice": joe, "seed": 5, **FAST}, RATE)
+    assert float(response.headers["X-WER"]) <= 0.35
 
 
 def test_no_outbound_socket(st: Server, audit: tuple[Path, Path]) -> None:
