@@ -252,6 +252,9 @@ class LongformJob:
         extra = dict(self.request.extra) if engine == stream.engine_name else {}
         if engine == stream.engine_name:
             extra |= {"noise_scale": 0.5, "noise_w": 0.6}  # calmer sampling than piper's 0.667/0.8
+            seed, param = extra.get("seed"), info.parameter("seed")
+            if isinstance(seed, int) and param is not None:  # the same seed would sample the same audio
+                extra["seed"] = (seed + attempt) % (int(param.high) + 1)
         retry = dataclasses.replace(
             self.request,
             text=chunk.text,

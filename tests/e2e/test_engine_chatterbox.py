@@ -281,8 +281,9 @@ def test_longform_with_whisper_validation(cb: Server, voices: tuple[str, str]) -
     """Long-form with Whisper validation, English model (a contract test on random weights).
 
     Chatterbox has ``temperature``, so long-form counts it stochastic: a chunk that fails validation is
-    first re-sampled by chatterbox itself, not handed to the fallback engine (piper). With one retry per
-    chunk (LONGFORM), both attempts are chatterbox noise, so the reported WER stays above the threshold.
+    first re-sampled by chatterbox itself (with the request's seed + 1: the same seed would give the same
+    samples), not handed to the fallback engine (piper). With one retry per chunk (LONGFORM), both
+    attempts are chatterbox noise, so the reported WER stays above the threshold.
     """
     joe, _ = voices
     body = {"engine": "chatterbox", "voice": joe, "seed": 5, "flow_steps": FLOW_STEPS}
