@@ -76,7 +76,7 @@ class Synthesizer:
         self.lexicon = Lexicon(settings.text.lexicon_file or settings.data_dir / "lexicon.json")
         """The user pronunciation lexicon (reloaded when its file changes)."""
         self.voices = VoiceRouter(settings, registry)
-        """Resolves engine voices, Kokoro blends and library voices (polyvox.voices.cloning)."""
+        """Resolves engine voices, blends and library voices (polyvox.voice_router)."""
         self.listeners: list[Callable[[SynthesisStream], None]] = []
         """Called with each stream when it is released (metrics, request logs)."""
         self.stream_context = StreamContext(

@@ -127,8 +127,8 @@ async def app(tmp_path: Path) -> AsyncIterator[FastAPI]:
 
 @pytest.mark.slow
 async def test_long_text_through_the_native_api(app: FastAPI, transcriber: Transcriber) -> None:
-    # 800 words: about 5 minutes of audio in some 20 chunks.
-    text, sentences = generated_text(800)
+    # 500 words: about 3 minutes of audio in a dozen chunks.
+    text, sentences = generated_text(500)
     started = time.perf_counter()
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://polyvox", timeout=600

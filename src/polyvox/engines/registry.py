@@ -58,7 +58,7 @@ class EngineState:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     unload_timer: asyncio.TimerHandle | None = None
     healthy: bool = True
-    """False after the engine failed; it is reloaded on its next use (polyvox.ops.isolation)."""
+    """False after the engine failed; it is reloaded on its next use (polyvox.engines.isolation)."""
     last_error: str | None = None
     failures: int = 0
     retries: int = 0

@@ -45,8 +45,7 @@ class _ServiceCollector(Collector):
             "polyvox_active_streams", "Syntheses running or queued.", value=synth.active_streams
         )
         yield GaugeMetricFamily("polyvox_capacity", "Syntheses allowed at once.", value=synth.capacity)
-        queue = getattr(service.executor, "_work_queue", None)
-        depth = queue.qsize() if queue is not None else 0
+        depth = service.executor.queued  # the deadline pool's segments not yet started
         yield GaugeMetricFamily("polyvox_queue_depth", "Segments waiting for a worker.", value=depth)
         loaded = GaugeMetricFamily("polyvox_engine_loaded", "1 when the engine is loaded.", labels=["engine"])
         healthy = GaugeMetricFamily("polyvox_engine_healthy", "0 after an engine failure.", labels=["engine"])

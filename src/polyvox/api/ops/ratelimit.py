@@ -78,7 +78,8 @@ class TokenBuckets:
             self._forget_full(now)  # a bucket refilled to full holds nothing worth keeping
         bucket = self._buckets.get(name)
         if bucket is None:
-            if len(self._buckets) >= MAX_BUCKETS:
+            if len(self._buckets) >= MAX_BUCKETS and now > self._last_sweep:
+                # One sweep per instant: a flood of new clients at once must not scan the table each time.
                 self._forget_full(now)
             while len(self._buckets) >= MAX_BUCKETS:  # still full of active clients: drop the oldest
                 self._buckets.popitem(last=False)
