@@ -89,7 +89,9 @@ class Synthesizer:
         """What every stream is built with (its runner, and whom it reports to)."""
         self.asr = asr or SpeechRecognizer(settings)
         """The service's speech recognizer: long-form validation and captions listen with it."""
-        self.admission = Admission(settings.server.first_audio_bound, settings.engines.workers)
+        # With Ray the workers are the replicas elsewhere, and Serve's own back-pressure answers 429 busy.
+        bound = 0.0 if settings.ray.enabled else settings.server.first_audio_bound
+        self.admission = Admission(bound, settings.engines.workers)
         """Refuses a listener early (429) when its first audio cannot come in time (polyvox.admission)."""
 
     @property
