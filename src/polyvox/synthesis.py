@@ -259,8 +259,9 @@ class Synthesizer:
             assert segments is not None  # given, or made by one of the branches above
             if not any(speakable(s) for s in segments) and not any(p.pause for p in plan or ()):
                 raise EmptyTextError("nothing to speak: the text has no letters or digits", param="text")
-            estimate = estimated_seconds(segments, plan, request.speed, request.extra)
-            if prime:  # long-form jobs (prime=False) spill to disk and are bounded by longform.max_chars
+            estimate = 0.0  # long-form jobs (prime=False) spill to disk and are bounded by longform.max_chars
+            if prime:
+                estimate = estimated_seconds(segments, plan, request.speed, request.extra)
                 check_audio_seconds(estimate, self.settings.limits.max_audio_seconds)
                 if admit:
                     head = plan[:1] if plan else None

@@ -22,29 +22,24 @@ by the pipeline (422 ``language_not_supported``) from ``info.languages``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any, ClassVar
 
 import structlog
 
-from polyvox.engines.base import Capabilities, EngineInfo, SynthesisParams, Voice
+from polyvox.engines.base import EngineInfo, SynthesisParams, Voice
 from polyvox.engines.neural.chatterbox import (
     BUILTIN_CONDS,
-    CFG_WEIGHT,
     DEFAULT_VOICE,
-    EXAGGERATION,
-    FLOW_STEPS,
-    SAMPLE_RATE,
     T3_CONFIG_FILE,
-    TEMPERATURE,
     ChatterboxEngine,
     load_s3gen,
     read_state,
     t3_hparams,
 )
 from polyvox.engines.neural.compat import tolerate_torchaudio_without_native
-from polyvox.engines.neural.engine import SEED_PARAM
 from polyvox.engines.neural.runtime import Placement, go_offline
 from polyvox.engines.neural.weights import WeightsSpec, first_present
 
@@ -110,17 +105,14 @@ def load_multilingual(folder: Path, device: str) -> Any:
 class ChatterboxMultilingualEngine(ChatterboxEngine):
     """Chatterbox multilingual: the English engine's cloning and parameters, in 23 languages."""
 
-    info: ClassVar[EngineInfo] = EngineInfo(
+    # The English engine's facts (capabilities, parameters, isolation) with its own name and languages.
+    info: ClassVar[EngineInfo] = dataclasses.replace(
+        ChatterboxEngine.info,
         name=NAME,
         label="Chatterbox Multilingual",
         description="Resemble AI's multilingual Chatterbox: zero-shot cloning in 23 languages with emotion "
         "exaggeration. Weights are the user's (MIT).",
         languages=LANGUAGES,
-        sample_rate=SAMPLE_RATE,
-        capabilities=Capabilities(streaming=True, cloning=True),
-        speed_range=(1.0, 1.0),
-        parameters=(EXAGGERATION, CFG_WEIGHT, TEMPERATURE, FLOW_STEPS, SEED_PARAM),
-        isolation="process",
     )
     weights: ClassVar[WeightsSpec] = WeightsSpec(
         required=(TOKENIZER_FILE, CANGJIE_FILE),
