@@ -22,7 +22,13 @@ import httpx
 import numpy as np
 import pytest
 from tests.e2e.conftest import Server, free_port, run_limited_server
-from tests.e2e.test_engine_chatterbox import AUDIT_HOOK, LONGFORM, LOOPBACK, TORCH_THREADS, validated_longform
+from tests.e2e.test_engine_chatterbox import (
+    AUDIT_HOOK,
+    LONGFORM,
+    TORCH_THREADS,
+    assert_no_outbound_socket,
+    validated_longform,
+)
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.tts import Synthesize, SynthesizeVoice
@@ -220,22 +226,7 @@ def test_longform_with_whisper_validation(st: Server, voices: tuple[str, str]) -
 
 def test_no_outbound_socket(st: Server, audit: tuple[Path, Path]) -> None:
     """Every connect and lookup of the server went to this machine (the hook itself is checked first)."""
-    hook_dir, log = audit
-    probe = hook_dir / "probe.jsonl"
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import socket\ntry: socket.getaddrinfo('huggingface.co', 443)\nexcept OSError: pass",
-        ],
-        env={**os.environ, "PYTHONPATH": str(hook_dir), "SOCKET_AUDIT_LOG": str(probe)},
-        check=True,
-        timeout=60,
-    )
-    assert "huggingface.co" in probe.read_text()
-    records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    outside = [r for r in records if not any(host in r[1] for host in LOOPBACK)]
-    assert not outside, outside
+    assert_no_outbound_socket(audit)
 
 
 def test_missing_then_corrupt_files_are_503(styletts2_folder: Path, tmp_path: Path) -> None:
