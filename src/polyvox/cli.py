@@ -32,6 +32,7 @@ from polyvox.errors import PolyvoxError
 from polyvox.logs import configure_logging
 from polyvox.request import MIN_RATE, SynthesisRequest
 from polyvox.service import Polyvox
+from polyvox.stream import StreamMode
 
 if TYPE_CHECKING:
     from polyvox.engines.base import Voice
@@ -100,11 +101,18 @@ def _say_long(
 
 
 async def _say(
-    settings: Settings, request: SynthesisRequest, fmt: AudioFormat, bit_depth: int, output: str
+    settings: Settings,
+    request: SynthesisRequest,
+    fmt: AudioFormat,
+    bit_depth: int,
+    output: str,
+    mode: StreamMode,
 ) -> None:
     validate_output(fmt, request.sample_rate or MIN_RATE, bit_depth, exact=request.sample_rate is not None)
     async with Polyvox(settings) as polyvox:
-        stream = await polyvox.synthesizer.open(request, rate_for=lambda rate: encoded_rate(fmt, rate))
+        stream = await polyvox.synthesizer.open(
+            request, mode=mode, rate_for=lambda rate: encoded_rate(fmt, rate)
+        )
         async with stream:
             if output == "-":
                 # Standard output gets bytes as each sentence is ready (pipe it into a player).
@@ -196,11 +204,13 @@ def say(
         settings = get_settings()
         if captions is not None and output == "-":
             raise PolyvoxError("--captions needs an output file (-o FILE)", param="captions")
-        if captions is not None or (output != "-" and len(text) >= settings.longform.threshold_chars):
+        threshold = settings.longform.threshold_chars
+        mode = StreamMode.choose(text, threshold, streamed=output == "-", captions=captions is not None)
+        if mode is StreamMode.LONGFORM:
             # Into a file, a long text runs as a long-form job: parallel chunks, up to longform.max_chars.
             _say_long(request, fmt, bit_depth, output, captions)
         else:
-            asyncio.run(_say(settings, request, fmt, bit_depth, output))
+            asyncio.run(_say(settings, request, fmt, bit_depth, output, mode))
     except PolyvoxError as error:
         raise _fail(error) from None
     except OSError as error:  # the output vanished or filled up while writing

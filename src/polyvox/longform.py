@@ -1,12 +1,13 @@
-"""Non-streamed long jobs: paragraph-aware chunks synthesized in parallel, validated, joined in order.
+"""Long jobs: the LONGFORM mode of the one stream, plus validation, captions and a join on disk.
 
 A streamed request keeps one segment in the worker pool so requests interleave; a long non-streamed job
-(a chapter, a 1,000,000-character text) instead keeps up to ``workers`` chunks in flight, which is what
-makes it finish ~2x faster on two cores. Each chunk is trimmed and brought to the loudness target, optionally
-checked with Whisper (and re-synthesized when it does not say its text), then all chunks are joined in
-input order with a pause after each (longer at paragraph ends, or what an SSML ``<break>`` asked for).
-Captions come from engine alignments when the engine reports them, otherwise from Whisper's word timestamps
-of the finished audio: one pass over the joined file, so each word sits where a listener hears it.
+(a chapter, a 1,000,000-character text) opens its stream in LONGFORM mode (polyvox.stream.StreamMode), which
+keeps up to ``workers`` chunks in flight: that is what makes it finish ~2x faster on two cores. The stream
+finishes each chunk with the same mastering chain as every file (trim, loudness, fades); this module checks
+it with Whisper when asked (and re-synthesizes a chunk that does not say its text), then joins the chunks in
+input order with the stream's pause after each (longer at paragraph ends, or what an SSML ``<break>`` asked
+for). Captions come from engine alignments when the engine reports them, otherwise from Whisper's word
+timestamps of the finished audio: one pass over the joined file, so each word sits where a listener hears it.
 """
 
 from __future__ import annotations
@@ -25,15 +26,14 @@ from polyvox.asr import word_error_rate
 from polyvox.audio.chunk import AudioChunk, FloatArray, WordTiming
 from polyvox.audio.encode import to_pcm
 from polyvox.cache import ChunkCache, chunk_key
-from polyvox.errors import PolyvoxError, TextTooLongError
-from polyvox.postprocess import join, normalize_loudness, trim_silence
+from polyvox.errors import PolyvoxError
+from polyvox.postprocess import join
 from polyvox.request import SynthesisRequest, rated_speed
 from polyvox.spill import disk_array, spill
-from polyvox.stream import SynthesisStream
+from polyvox.stream import StreamMode, SynthesisStream
 from polyvox.synthesis import Synthesizer
-from polyvox.text.chunks import Chunk, ChunkPlan, chunk_text, pauses_after, ssml_chunks
+from polyvox.text.chunks import Chunk
 from polyvox.text.normalize import normalize_text
-from polyvox.text.ssml import Piece
 
 _caches: weakref.WeakKeyDictionary[Synthesizer, ChunkCache] = weakref.WeakKeyDictionary()
 _RELEASED: FloatArray = np.zeros(0, dtype=np.float32)
@@ -90,15 +90,6 @@ def cache_for(synthesizer: Synthesizer) -> ChunkCache | None:
     return _caches[synthesizer]
 
 
-BACKGROUND_SLACK = 30.0
-"""Seconds a long-form chunk's deadline lies ahead: it yields to listeners, and ages in within this."""
-
-
-def background_due() -> float:
-    """The worker-pool deadline of a long-form chunk (nobody is listening to it yet)."""
-    return time.monotonic() + BACKGROUND_SLACK
-
-
 class LongformJob:
     """One long request; ``run()`` does the work."""
 
@@ -126,43 +117,19 @@ class LongformJob:
         """Where chunks and the joined audio wait (the bounded temp directory; files unlinked at once)."""
 
     async def run(self) -> LongformResult:
-        """Chunk, synthesize in parallel, post-process, validate, join."""
+        """Open the LONGFORM stream, render its chunks in parallel with validation, join them."""
         started = time.perf_counter()
-        request = self.request
-        if len(request.text) > self.settings.longform.max_chars:
-            raise TextTooLongError(
-                f"text has {len(request.text)} characters; the limit is {self.settings.longform.max_chars}",
-                param="text",
-            )
-        # validate() checks max_text_length, which long jobs replace by longform.max_chars.
-        probe = dataclasses.replace(request, text=request.text.strip()[: self.settings.max_text_length])
-        name, voice = self.synthesizer.validate(probe)
-        language = request.language or voice.language
-        plan = await asyncio.to_thread(self._plan, name, language)
-        chunks = plan.chunks
-        stream = await self.synthesizer.open(
-            probe, rate_for=self.rate_for, segments=[c.text for c in chunks], prime=False
-        )
-        if any(c.rate != 1.0 for c in chunks):  # the stream renders each chunk at its own rate
-            stream.plan = [Piece(c.text, rate=c.rate) for c in chunks]
+        stream = await self.synthesizer.open(self.request, mode=StreamMode.LONGFORM, rate_for=self.rate_for)
         try:
-            # Bound the chunks in flight to the worker count: the pool stays FIFO-fair to other requests.
-            gate = asyncio.Semaphore(self.settings.engines.workers)
-            tasks = [asyncio.ensure_future(self._chunk(stream, c, gate, len(chunks))) for c in chunks]
-            try:
-                results = await asyncio.gather(*tasks)
-            except BaseException:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                raise
+            total = len(stream.chunks)
+            results = await stream.render_all(lambda i: self._chunk(stream, stream.chunks[i], total))
             synthesis_seconds = stream.stats.synthesis_seconds
             # Listeners (metrics, request logs) read the stream's figures when it is released.
             stream.stats.audio_seconds = sum(r.seconds for r in results)
             stream.stats.segments_done = len(results)
         finally:
             await stream.aclose()
-        samples, starts = await asyncio.to_thread(self._join, results, plan, stream.sample_rate)
+        samples, starts = await asyncio.to_thread(self._join, results, stream)
         words = await self._caption(results, samples, starts, stream.sample_rate) if self.captions else []
         return LongformResult(
             audio=AudioChunk(samples, stream.sample_rate, self.request.text, words=tuple(words)),
@@ -174,30 +141,13 @@ class LongformJob:
             synthesis_seconds=synthesis_seconds,
         )
 
-    def _plan(self, engine: str, language: str | None) -> ChunkPlan:
-        """The job's chunks: SSML keeps its pauses and rates; plain text is chunked by paragraph."""
-        request, chunk_chars = self.request, self.settings.longform.chunk_chars
-        if request.is_ssml:
-            pieces = self.synthesizer.ssml_pieces(request, engine)
-            prepare = self.synthesizer.prepare_piece
-
-            def read(text: str) -> str:
-                return prepare(text, request, engine, language)
-
-            return ssml_chunks(pieces, read, language, chunk_chars)
-        prepared = self.synthesizer.prepare(request, engine, language)
-        return ChunkPlan(chunk_text(prepared, language, chunk_chars))
-
-    def _join(self, results: list[ChunkResult], plan: ChunkPlan, rate: int) -> tuple[FloatArray, list[float]]:
-        """All chunks in order with their pauses (and the document's leading break); chunk start times."""
-        post = self.settings.postprocess
-        pauses = pauses_after(plan.chunks, post.sentence_pause, post.paragraph_pause)
+    def _join(self, results: list[ChunkResult], stream: SynthesisStream) -> tuple[FloatArray, list[float]]:
+        """All chunks in order with the stream's pauses (and its leading break); chunk start times."""
         samples, starts = join(
             [r.samples for r in results],
-            rate,
-            pauses,
-            post.crossfade,
-            plan.lead,
+            stream.sample_rate,
+            stream.pauses,
+            stream.lead,
             allocate=lambda length: disk_array(length, self._spill_dir),
         )
         for result in results:  # the joined audio holds it now; a whole book need not be held twice
@@ -227,6 +177,7 @@ class LongformJob:
         r = self.request
         return chunk_key(
             {
+                "mastering": self.settings.postprocess.model_dump(),
                 "engine": engine,
                 "voice": stream.voice.id if engine == stream.engine_name else "",
                 "speaker": r.speaker,
@@ -243,7 +194,7 @@ class LongformJob:
         """Attempt 0 renders with the request as given; later attempts vary params or change engine."""
         registry = self.synthesizer.registry
         if attempt == 0:
-            return await stream.render(chunk.index, background_due()), stream.engine_name
+            return await stream.render(chunk.index), stream.engine_name
         info = registry.info(stream.engine_name)
         stochastic = bool({"noise_scale", "temperature"} & info.parameter_names)
         engine = stream.engine_name if stochastic and attempt == 1 else self.settings.longform.fallback_engine
@@ -267,15 +218,12 @@ class LongformJob:
             normalize=False,
             input_type="text",  # the chunk is prepared text, even when the request was SSML
         )
-        other = await self.synthesizer.open(retry, segments=[chunk.text], prime=False)
+        other = await self.synthesizer.open(retry, mode=StreamMode.LONGFORM, segments=[chunk.text])
         async with other:
-            return await other.render(0, background_due()), engine
+            return await other.render(0), engine
 
-    async def _chunk(
-        self, stream: SynthesisStream, chunk: Chunk, gate: asyncio.Semaphore, total: int
-    ) -> ChunkResult:
-        async with gate:
-            result = await self._attempts(stream, chunk)
+    async def _chunk(self, stream: SynthesisStream, chunk: Chunk, total: int) -> ChunkResult:
+        result = await self._attempts(stream, chunk)
         self._done += 1
         if self.progress is not None:
             self.progress(self._done, total, result.seconds)
@@ -303,8 +251,8 @@ class LongformJob:
                 raw, engine_words = rendered.samples, rendered.words
                 if cache is not None and attempt == 0:
                     await asyncio.to_thread(cache.put, key, raw)
-            # Post-processed chunks wait on disk for the join: a book is never held whole in memory.
-            samples = await asyncio.to_thread(self._post_and_spill, raw, rate)
+            # Mastered chunks wait on disk for the join: a book is never held whole in memory.
+            samples = await asyncio.to_thread(spill, raw, self._spill_dir)
             seconds = len(samples) / rate
             candidate = ChunkResult(chunk.index, chunk.text, samples, seconds, engine, attempt + 1)
             candidate.cached = hit
@@ -324,15 +272,6 @@ class LongformJob:
         if result is None:
             raise PolyvoxError(f"chunk {chunk.index} could not be synthesized")
         return result
-
-    def _post_and_spill(self, raw: FloatArray, rate: int) -> FloatArray:
-        return spill(self._post(raw, rate), self._spill_dir)
-
-    def _post(self, raw: FloatArray, rate: int) -> FloatArray:
-        post = self.settings.postprocess
-        trimmed = trim_silence(raw, rate, post.trim_db)
-        samples, _ = normalize_loudness(trimmed, rate, post.target_lufs, post.true_peak_db)
-        return samples
 
     def _listen(self, samples: FloatArray, rate: int, words: bool) -> tuple[str, list[WordTiming]]:
         transcript = self.synthesizer.asr.transcribe(samples, rate, word_timestamps=words)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import soxr
 
 from polyvox.audio.chunk import FloatArray
+from polyvox.config import PostprocessSettings
 
 _MIN_LOUDNESS_SECONDS = 0.4  # one BS.1770 gating block: shorter audio has no integrated loudness
 _OVERSAMPLE = 4
@@ -91,11 +93,30 @@ def _fade_in_place(samples: FloatArray, rate: int, seconds: float) -> None:
     samples[-n:] *= ramp[::-1]
 
 
+@dataclass(frozen=True, slots=True)
+class Mastering:
+    """The finish of every file Polyvox writes, short or long: one chain, so a text sounds the same.
+
+    Each segment's audio is trimmed of its own leading and trailing silence, brought to the loudness
+    target under the true-peak ceiling and faded at its edges; the file then has the configured pause
+    after each segment (:func:`pause_after`). Streams to a listener skip it: loudness needs the whole
+    segment, and a listener waits for its first audio.
+    """
+
+    settings: PostprocessSettings
+
+    def apply(self, samples: FloatArray, rate: int) -> FloatArray:
+        post = self.settings
+        trimmed = trim_silence(samples, rate, post.trim_db)
+        louder, _ = normalize_loudness(trimmed, rate, post.target_lufs, post.true_peak_db)
+        _fade_in_place(louder, rate, post.crossfade)
+        return louder
+
+
 def join(
     pieces: Sequence[FloatArray],
     rate: int,
     pauses: Sequence[float],
-    fade: float,
     lead: float = 0.0,
     allocate: Callable[[int], FloatArray] | None = None,
 ) -> tuple[FloatArray, list[float]]:
@@ -116,6 +137,5 @@ def join(
         starts.append(position / rate)
         target = audio[position : position + len(piece)]
         target[:] = piece
-        _fade_in_place(target, rate, fade)
         position += len(piece) + gap
     return audio, starts

@@ -15,6 +15,13 @@ pool runs the earliest deadline first (polyvox.scaleout.deadline_pool): a new st
 now) overtakes the queued segments of streams that are ahead, and a short request never waits behind a long
 one. The stream's second segment waits until the consumer comes back from sending the first chunk: its
 inference would otherwise compete with encoding and sending the first audio for the same cores.
+
+Modes (:class:`StreamMode`, chosen by :meth:`StreamMode.choose`, the one threshold rule): a listener's stream
+is LIVE as above. A file is FILE or LONGFORM: its segments are paragraph chunks, each finished whole by the
+one mastering chain (polyvox.postprocess.Mastering: trim, loudness, edge fades) with the configured pause
+after it, so a text sounds the same whichever side of ``longform.threshold_chars`` it falls. FILE renders one
+segment after another; LONGFORM renders up to ``engines.workers`` at once, due "eventually"
+(:meth:`SynthesisStream.render_all`; polyvox.longform adds validation, captions and the join on disk).
 """
 
 from __future__ import annotations
@@ -23,9 +30,10 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from enum import Enum
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -36,10 +44,48 @@ from polyvox.errors import AudioTooLongError, PolyvoxError, RequestTimeoutError
 from polyvox.request import SynthesisRequest, rated_speed
 from polyvox.scaleout.segment import RawSegment, SegmentCall, SegmentRunner
 from polyvox.tasks import cancel_and_wait
+from polyvox.text.chunks import Chunk
 from polyvox.text.ssml import Piece
 
 if TYPE_CHECKING:
+    from polyvox.postprocess import Mastering
     from polyvox.voices.convert import ConversionSession
+
+T = TypeVar("T")
+
+BACKGROUND_SLACK = 30.0
+"""Seconds a long-form segment's deadline lies ahead: it yields to listeners, and ages in within this."""
+
+
+class StreamMode(Enum):
+    """How a stream is produced and finished: for a listener, into a file, or as a long-form job."""
+
+    LIVE = "live"
+    """A listener: parts as the engine makes them, one segment ahead, due when the audio runs out."""
+    FILE = "file"
+    """A whole file: paragraph chunks, each mastered whole, the configured pause after it; one at a time."""
+    LONGFORM = "longform"
+    """A long file: FILE's chunks and finish, up to ``engines.workers`` rendered at once, due eventually."""
+
+    @property
+    def mastered(self) -> bool:
+        return self is not StreamMode.LIVE
+
+    @classmethod
+    def choose(
+        cls,
+        text: str,
+        threshold_chars: int,
+        *,
+        streamed: bool,
+        validate: bool = False,
+        captions: bool = False,
+    ) -> StreamMode:
+        """The one rule every door follows: a listener gets LIVE; a file LONGFORM when validated,
+        captioned or at least ``longform.threshold_chars`` long (parallel chunks pay off), else FILE."""
+        if streamed:
+            return cls.LIVE
+        return cls.LONGFORM if validate or captions or len(text) >= threshold_chars else cls.FILE
 
 
 @dataclass(slots=True)
@@ -83,6 +129,10 @@ class StreamContext:
     """``limits.request_timeout``, for the message when the deadline passes."""
     max_audio_seconds: float = 0.0
     """``limits.max_audio_seconds``: a stream whose audio passes it ends in-band (0: no limit)."""
+    mastering: Mastering | None = None
+    """The finish of files (FILE and LONGFORM modes); None: files are not mastered."""
+    workers: int = 1
+    """``engines.workers``: how many segments a LONGFORM stream renders at once."""
 
 
 class _SegmentEnd:
@@ -114,8 +164,10 @@ class SynthesisStream:
         lease: contextlib.AsyncExitStack,
         deadline: float | None = None,
         conversion: ConversionSession | None = None,
+        mode: StreamMode = StreamMode.LIVE,
     ) -> None:
         self.request = request
+        self.mode = mode
         self.engine_name = info.name
         self.voice = voice
         self.segments = segments
@@ -154,8 +206,17 @@ class SynthesisStream:
         """The error that ended the stream, if one did."""
         self.estimated_seconds = 0.0
         """Roughly how much audio the whole stream will give (polyvox.bounds): admission by capacity."""
-        self.background = False
+        self.chunks: list[Chunk] = []
+        """FILE and LONGFORM modes: each segment's chunk (its paragraph end, SSML rate and pause)."""
+        self.pauses: list[float] = []
+        """FILE and LONGFORM modes: seconds of silence after each segment (none after the last)."""
+        self.lead = 0.0
+        """Seconds of silence before the first segment (an SSML document that opens with a break)."""
+
+    @property
+    def background(self) -> bool:
         """Due "eventually" (long-form jobs): not counted as a listener's demand on the workers."""
+        return self.mode is StreamMode.LONGFORM
 
     @property
     def producing(self) -> bool:
@@ -173,11 +234,14 @@ class SynthesisStream:
     async def render(self, index: int, due: float | None = None) -> AudioChunk:
         """Segment ``index`` through the runner, post-processed (long-form jobs render several at once).
 
-        ``due`` (``time.monotonic()``, None: now) orders it in the worker pool (see :meth:`_submit_next`).
+        ``due`` (``time.monotonic()``; None: now, or "eventually" in LONGFORM mode) orders it in the
+        worker pool (see :meth:`_submit_next`).
         """
         planned = self.segment_call(index)
         if isinstance(planned, AudioChunk):
             return planned
+        if due is None and self.background:
+            due = time.monotonic() + BACKGROUND_SLACK
         call = planned.call if due is None else dataclasses.replace(planned.call, due=due)
         raw = await self._context.runner.run(call)
         # Post-processing grows with the segment: off the event loop.
@@ -187,14 +251,14 @@ class SynthesisStream:
         """Segment ``index`` post-processed part by part, as the engine produces it (at least one part).
 
         Parts are exact where post-processing can run per part (a streaming resampler, volume); a
-        conversion or time-stretch needs the whole segment, so such a segment is rendered whole.
+        conversion, a time-stretch or a file's mastering needs the whole segment, so it is rendered whole.
         """
         planned = self.segment_call(index)
         if isinstance(planned, AudioChunk):
             yield planned
             return
         call = planned.call if due is None else dataclasses.replace(planned.call, due=due)
-        if self._conversion is not None or planned.stretch != 1.0:
+        if self._conversion is not None or planned.stretch != 1.0 or self.mode.mastered:
             raw = await self._context.runner.run(call)
             yield await asyncio.to_thread(self.finish, planned, raw)
             return
@@ -254,7 +318,8 @@ class SynthesisStream:
         return PlannedSegment(call, stretch)
 
     def finish(self, planned: PlannedSegment, raw: RawSegment) -> AudioChunk:
-        """Post-process the engine's audio of one segment: conversion, speed, rate, volume; count it."""
+        """The one post-processing chain of a whole segment: conversion, speed, rate, (files) mastering,
+        volume; count it."""
         started = time.perf_counter()
         request, text, stretch = self.request, planned.text, planned.stretch
         samples, native_rate = raw.samples, raw.sample_rate
@@ -265,11 +330,46 @@ class SynthesisStream:
             samples = time_stretch(samples, native_rate, stretch)
         if native_rate != self.sample_rate:
             samples = resample(samples, native_rate, self.sample_rate)
-        if request.volume != 1.0:
+        mastering = self._context.mastering
+        if self.mode.mastered and mastering is not None and len(samples):
+            samples = mastering.apply(samples, self.sample_rate)
+        if request.volume != 1.0:  # after mastering: relative to the loudness target, not undone by it
             samples = apply_gain(samples, request.volume)
         self.stats.synthesis_seconds += raw.engine_seconds + (time.perf_counter() - started)
         self._context.record(self.engine_name, raw.engine_seconds, raw.seconds)
         return AudioChunk(samples=samples, sample_rate=self.sample_rate, text=text)
+
+    async def render_all(self, work: Callable[[int], Awaitable[T]]) -> list[T]:
+        """LONGFORM mode: ``work(i)`` for every segment, up to ``workers`` at once; results in order.
+
+        ``work`` renders its segment (:meth:`render`) and may judge and redo it (long-form validation).
+        Bounding the segments in flight keeps the worker pool fair to the listeners' streams.
+        """
+        gate = asyncio.Semaphore(max(self._context.workers, 1))
+
+        async def one(index: int) -> T:
+            async with gate:
+                return await work(index)
+
+        tasks = [asyncio.ensure_future(one(i)) for i in range(len(self.segments))]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    def _pause_after(self, index: int) -> AudioChunk | None:
+        """FILE mode: the silence after segment ``index`` (none after the last), counted as audio."""
+        if index >= len(self.segments) - 1 or index >= len(self.pauses) or self.pauses[index] <= 0:
+            return None
+        return self._silence(self.pauses[index])
+
+    def _silence(self, seconds: float) -> AudioChunk:
+        self.stats.audio_seconds += seconds
+        samples = np.zeros(round(seconds * self.sample_rate), dtype=np.float32)
+        return AudioChunk(samples=samples, sample_rate=self.sample_rate, text="")
 
     def _submit_next(self) -> None:
         """Start the next segment's parts (one segment in flight per stream), or note that none is left."""
@@ -378,6 +478,8 @@ class SynthesisStream:
 
     async def _iterate(self) -> AsyncIterator[AudioChunk]:
         try:
+            if self.lead > 0:
+                yield self._silence(self.lead)
             if self._primed is not None:
                 chunk, self._primed = self._primed, None
                 yield chunk
@@ -386,6 +488,8 @@ class SynthesisStream:
                 part = await self._take()
                 if part is not None:
                     yield part
+                elif (pause := self._pause_after(self.stats.segments_done - 1)) is not None:
+                    yield pause
         finally:
             await self.aclose()
 

@@ -27,6 +27,7 @@ from polyvox.errors import (
     LanguageNotSupportedError,
     TextTooLongError,
 )
+from polyvox.postprocess import Mastering
 from polyvox.request import (
     MAX_RATE,
     MAX_SPEED,
@@ -40,8 +41,9 @@ from polyvox.request import (
 )
 from polyvox.scaleout.runner import LocalRunner
 from polyvox.scaleout.segment import SegmentRunner
-from polyvox.stream import StreamContext, SynthesisStream
+from polyvox.stream import StreamContext, StreamMode, SynthesisStream
 from polyvox.stt.recognizer import SpeechRecognizer
+from polyvox.text.chunks import ChunkPlan, chunk_text, pauses_after, ssml_chunks
 from polyvox.text.lexicon import Lexicon
 from polyvox.text.offload import run_text_work
 from polyvox.text.prepare import prepare_text, takes_phoneme_blocks
@@ -85,6 +87,8 @@ class Synthesizer:
             release=self._release,
             request_timeout=settings.limits.request_timeout,
             max_audio_seconds=settings.limits.max_audio_seconds,
+            mastering=Mastering(settings.postprocess),
+            workers=settings.engines.workers,
         )
         """What every stream is built with (its runner, and whom it reports to)."""
         self.asr = asr or SpeechRecognizer(settings)
@@ -122,13 +126,24 @@ class Synthesizer:
                 demand.append(Demand(rtf, stream.audio_left))
         return demand
 
-    def validate(self, request: SynthesisRequest) -> tuple[str, Voice]:
-        """Check everything that can be checked without synthesizing; returns engine name and voice."""
+    def mode_for(
+        self, text: str, *, streamed: bool, validate: bool = False, captions: bool = False
+    ) -> StreamMode:
+        """How a request is produced (:meth:`polyvox.stream.StreamMode.choose`, the one threshold rule)."""
+        threshold = self.settings.longform.threshold_chars
+        return StreamMode.choose(text, threshold, streamed=streamed, validate=validate, captions=captions)
+
+    def validate(self, request: SynthesisRequest, *, max_chars: int | None = None) -> tuple[str, Voice]:
+        """Check everything that can be checked without synthesizing; returns engine name and voice.
+
+        ``max_chars`` replaces ``max_text_length`` (long-form jobs are bounded by ``longform.max_chars``).
+        """
         if not request.text or not request.text.strip():
             raise EmptyTextError("text is empty", param="text")
-        if len(request.text) > self.settings.max_text_length:
+        limit = self.settings.max_text_length if max_chars is None else max_chars
+        if len(request.text) > limit:
             raise TextTooLongError(
-                f"text has {len(request.text)} characters; the limit is {self.settings.max_text_length}",
+                f"text has {len(request.text)} characters; the limit is {limit}",
                 param="text",
             )
         check_text(request.text)
@@ -198,6 +213,19 @@ class Synthesizer:
             max_word_chars=self.settings.text.max_word_chars,
         )
 
+    def chunk_plan(self, request: SynthesisRequest, engine: str, language: str | None) -> ChunkPlan:
+        """A file's segments: paragraph chunks; SSML keeps its pauses and rates."""
+        chunk_chars = self.settings.longform.chunk_chars
+        if request.is_ssml:
+            pieces = self.ssml_pieces(request, engine)
+
+            def read(text: str) -> str:
+                return self.prepare_piece(text, request, engine, language)
+
+            return ssml_chunks(pieces, read, language, chunk_chars)
+        prepared = self.prepare(request, engine, language)
+        return ChunkPlan(chunk_text(prepared, language, chunk_chars))
+
     def _ssml_segments(
         self, request: SynthesisRequest, engine: str, language: str | None
     ) -> tuple[list[str], list[Piece]]:
@@ -221,29 +249,34 @@ class Synthesizer:
         self,
         request: SynthesisRequest,
         *,
+        mode: StreamMode = StreamMode.LIVE,
         rate_for: Callable[[int], int] | None = None,
         segments: list[str] | None = None,
-        prime: bool = True,
         admit: bool = True,
     ) -> SynthesisStream:
-        """Validate, lease the engine and synthesize the first segment.
+        """Validate, lease the engine and synthesize the first segment (LONGFORM: nothing yet).
 
+        ``mode``: for a listener, into a file, or a long-form job (:class:`polyvox.stream.StreamMode`).
         ``rate_for`` maps the wanted output rate to one the caller's encoder supports (opus, mp3).
-        ``segments`` (already prepared text) replaces the request's own segmentation, and ``prime=False``
-        returns without synthesizing anything: long-form jobs render the segments themselves, in parallel.
-        ``admit=False`` skips admission by capacity (a listener already playing: its next sentence).
+        ``segments`` (already prepared text) replaces the request's own segmentation (a long-form retry).
+        ``admit=False`` skips admission by capacity (a listener already playing: its next sentence); only
+        LIVE streams are admitted: a file has no first audio to wait for.
         """
-        name, voice = self.validate(request)
+        # A long-form job renders its segments itself, in parallel (render_all): nothing is primed.
+        prime = mode is not StreamMode.LONGFORM
+        max_chars = self.settings.longform.max_chars if mode is StreamMode.LONGFORM else None
+        name, voice = self.validate(request, max_chars=max_chars)
         if self._admitted >= self.capacity:
             raise BusyError(f"{self._admitted} syntheses are running or queued; try again shortly")
         self._admitted += 1
         timeout = self.settings.limits.request_timeout
-        # The clock starts at admission; long-form jobs (prime=False) render on their own and are exempt.
+        # The clock starts at admission; long-form jobs render on their own (background) and are exempt.
         deadline = time.monotonic() + timeout if timeout > 0 and prime else None
         lease = contextlib.AsyncExitStack()
         try:
             language = request.language or voice.language
             plan: list[Piece] | None = None
+            chunks: ChunkPlan | None = None
             # Parsing, normalizing and segmenting grow with the text: never on the event loop.
             if segments is None and prime and not request.is_ssml:
                 # A cheap first estimate on the raw text (halved: preparation may shorten it) refuses a
@@ -252,18 +285,23 @@ class Synthesizer:
                     estimated_seconds([request.text], None, request.speed, request.extra) / 2,
                     self.settings.limits.max_audio_seconds,
                 )
-            if segments is None and request.is_ssml:
+            if segments is None and mode.mastered:
+                chunks = await run_text_work(self.chunk_plan, request, name, language)
+                segments = [c.text for c in chunks.chunks]
+                if any(c.rate != 1.0 for c in chunks.chunks):  # each chunk rendered at its own rate
+                    plan = [Piece(c.text, rate=c.rate) for c in chunks.chunks]
+            elif segments is None and request.is_ssml:
                 segments, plan = await run_text_work(self._ssml_segments, request, name, language)
             elif segments is None:
                 segments = await run_text_work(self._segments, request, name, language)
             assert segments is not None  # given, or made by one of the branches above
             if not any(speakable(s) for s in segments) and not any(p.pause for p in plan or ()):
                 raise EmptyTextError("nothing to speak: the text has no letters or digits", param="text")
-            estimate = 0.0  # long-form jobs (prime=False) spill to disk and are bounded by longform.max_chars
+            estimate = 0.0  # long-form jobs spill to disk and are bounded by longform.max_chars
             if prime:
                 estimate = estimated_seconds(segments, plan, request.speed, request.extra)
                 check_audio_seconds(estimate, self.settings.limits.max_audio_seconds)
-                if admit:
+                if admit and mode is StreamMode.LIVE:
                     head = plan[:1] if plan else None
                     first = estimated_seconds(segments[:1], head, request.speed, request.extra)
                     self.admission.check(first, self.registry.rtf(name), self._demand())
@@ -281,10 +319,15 @@ class Synthesizer:
                 lease,
                 deadline,
                 conversion=self.voices.session(voice),
+                mode=mode,
             )
             stream.plan = plan
             stream.estimated_seconds = estimate
-            stream.background = not prime
+            if chunks is not None:
+                post = self.settings.postprocess
+                stream.chunks = chunks.chunks
+                stream.pauses = pauses_after(chunks.chunks, post.sentence_pause, post.paragraph_pause)
+                stream.lead = chunks.lead
         except BaseException:
             self._admitted -= 1
             await lease.aclose()

@@ -138,7 +138,9 @@ def test_errors_print_one_line_and_exit_non_zero(
 def test_failure_midway_leaves_no_partial_file(tmp_path: Path, env: dict[str, str]) -> None:
     env = {**env, "POLYVOX_ENGINES__ENABLE_TEST_ENGINES": "true", "POLYVOX_TONE__FAIL_AT": "2"}
     out = tmp_path / "broken.wav"
-    result = polyvox("say", "One. Two. Three. Four.", "--engine", "tone", "-o", str(out), env=env)
+    # Four paragraphs: a file's four chunks (segments); the third fails after two were written.
+    text = "One.\nTwo.\nThree.\nFour."
+    result = polyvox("say", text, "--engine", "tone", "-o", str(out), env=env)
     assert result.returncode == 2 and "engine_failed" in result.stderr
     assert not out.exists()
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".broken")]

@@ -20,8 +20,10 @@ from polyvox.api.app import create_app
 from polyvox.asr import Transcriber, normalize_for_wer, word_error_rate
 from polyvox.config import Settings
 from polyvox.longform import synthesize_long
+from polyvox.postprocess import loudness
 from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
+from polyvox.stream import StreamMode
 from polyvox.text.chunks import chunk_text
 
 _ADJECTIVES = [
@@ -113,6 +115,38 @@ async def test_broken_chunk_is_detected_and_resynthesized(tmp_path: Path) -> Non
         assert chunk.attempts == 2 and chunk.engine == "piper"
         assert chunk.wer is not None and chunk.wer <= 0.2
     assert result.wer is not None and result.wer <= 0.2
+
+
+async def _file_audio(polyvox: Polyvox, request: SynthesisRequest, mode: StreamMode) -> np.ndarray:
+    stream = await polyvox.synthesizer.open(request, mode=mode)
+    async with stream:
+        return np.concatenate([chunk.samples async for chunk in stream])
+
+
+@pytest.mark.slow
+async def test_a_file_sounds_the_same_either_side_of_the_threshold(
+    tmp_path: Path, transcriber: Transcriber
+) -> None:
+    # One text rendered as a short file (FILE: one chunk after another) and as a long-form job (LONGFORM:
+    # parallel chunks): the same chunks, mastering and pauses, so the same level and rhythm.
+    settings = Settings(data_dir=tmp_path, engines={"workers": 2}, cache={"enabled": False})
+    text, _ = generated_text(60)
+    request = SynthesisRequest(text=text, engine="piper")
+    async with Polyvox(settings) as polyvox:
+        short = await _file_audio(polyvox, request, StreamMode.FILE)
+        job = await synthesize_long(polyvox.synthesizer, request)
+        live = await _file_audio(polyvox, request, StreamMode.LIVE)
+    long, rate, target = job.audio.samples, job.audio.sample_rate, settings.postprocess.target_lufs
+    levels = [loudness(audio, rate) for audio in (short, long, live)]
+    print(f"loudness short/long/live {levels} (target {target})")
+    for audio in (short, long):
+        assert word_error_rate(text, transcriber.transcribe(audio, rate).text) <= 0.1
+        # The paragraph pause between the chunks (piper's own pauses inside a sentence are shorter).
+        assert _longest_silence(audio, rate) == pytest.approx(settings.postprocess.paragraph_pause, abs=0.08)
+    assert len(short) / len(long) == pytest.approx(1.0, abs=0.05)  # piper samples its durations
+    # Each chunk is levelled to the target or as near as the true-peak ceiling lets it: the same either way.
+    assert abs(levels[0] - levels[1]) < 0.5
+    assert levels[0] > levels[2] + 1.0  # a listener's stream is not mastered: it keeps piper's own level
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ class _Opened:
     async def __aexit__(self, *_: object) -> None:
         return None
 
-    async def render(self, index: int, due: float) -> AudioChunk:
+    async def render(self, index: int, due: float | None = None) -> AudioChunk:
         return AudioChunk.from_int16(b"\0\0", 24_000)
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from polyvox.cache import ChunkCache, chunk_key
-from polyvox.postprocess import join, loudness, normalize_loudness, trim_silence, true_peak_db
+from polyvox.config import PostprocessSettings
+from polyvox.postprocess import Mastering, join, loudness, normalize_loudness, trim_silence, true_peak_db
 
 RATE = 16_000
 
@@ -43,10 +44,18 @@ def test_trim_keeps_the_speech_and_a_little_edge() -> None:
 
 
 def test_join_inserts_pauses_and_reports_starts() -> None:
-    audio, starts = join([tone(1, 0.3), tone(0.5, 0.3)], RATE, [0.25, 0.6], 0.01)
+    audio, starts = join([tone(1, 0.3), tone(0.5, 0.3)], RATE, [0.25, 0.6])
     assert len(audio) == RATE + RATE // 4 + RATE // 2
     assert starts == [0.0, 1.25]
-    assert audio[0] == 0.0  # faded in: no click
+
+
+def test_mastering_trims_levels_and_fades_a_segment() -> None:
+    quiet = np.concatenate([np.zeros(RATE // 2, np.float32), tone(1, 0.05), np.zeros(RATE // 2, np.float32)])
+    post = PostprocessSettings()
+    mastered = Mastering(post).apply(quiet, RATE)
+    assert 1.0 <= len(mastered) / RATE <= 1.1  # the half seconds of silence either side are gone
+    assert abs(loudness(mastered, RATE) - post.target_lufs) < 0.5
+    assert mastered[0] == 0.0 and mastered[-1] == 0.0  # faded at both edges: no click where pauses join
 
 
 def test_cache_round_trip_and_lru_eviction(tmp_path: Path) -> None:

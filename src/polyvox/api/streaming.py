@@ -38,7 +38,7 @@ from polyvox.audio.encode import (
 )
 from polyvox.errors import PolyvoxError
 from polyvox.request import SynthesisRequest
-from polyvox.stream import SynthesisStream
+from polyvox.stream import StreamMode, SynthesisStream
 from polyvox.synthesis import Synthesizer
 
 log = structlog.get_logger(__name__)
@@ -74,19 +74,19 @@ async def open_stream(
     fmt: AudioFormat,
     bit_depth: int,
     *,
-    listener: bool = True,
+    mode: StreamMode = StreamMode.LIVE,
 ) -> SynthesisStream:
     """Validate the output settings and the request, and synthesize the first segment.
 
     Every failure here is raised before the response starts, so it becomes a proper status. The pipeline
-    renders straight at a rate the format's encoder accepts, so audio is resampled once. ``listener``: the
-    client plays the audio as it comes, so admission by capacity judges it (a whole-file download has no
-    first audio to wait for).
+    renders straight at a rate the format's encoder accepts, so audio is resampled once. ``mode``: LIVE
+    for a client that plays the audio as it comes (admission by capacity judges it), FILE for a whole-file
+    download (mastered; no first audio to wait for).
     """
     validate_output(
         fmt, request.sample_rate or encoded_rate(fmt, 24000), bit_depth, exact=request.sample_rate is not None
     )
-    return await synthesizer.open(request, rate_for=lambda rate: encoded_rate(fmt, rate), admit=listener)
+    return await synthesizer.open(request, mode=mode, rate_for=lambda rate: encoded_rate(fmt, rate))
 
 
 def _close_in_background(stream: SynthesisStream, encoder: StreamEncoder) -> BackgroundTask:

@@ -26,6 +26,7 @@ from polyvox.api.streaming import audio_response, open_stream, whole_response
 from polyvox.audio.encode import parse_format
 from polyvox.errors import InvalidParameterError
 from polyvox.request import SynthesisRequest
+from polyvox.stream import StreamMode
 
 router = APIRouter(tags=["Native"], responses=VALIDATION_RESPONSE)
 
@@ -124,12 +125,11 @@ async def synthesize(
         normalize=body.normalize,
         input_type=body.input_type,
     )
-    if not body.stream and (
-        body.validate_speech or len(body.text) >= synthesizer.settings.longform.threshold_chars
-    ):
-        # Long or validated texts run as a parallel long-form job (chunked, post-processed, joined).
+    mode = synthesizer.mode_for(body.text, streamed=body.stream, validate=body.validate_speech)
+    if mode is StreamMode.LONGFORM:
+        # Long or validated texts run as a parallel long-form job (chunked, mastered, joined).
         return await longform_response(synthesizer, request, fmt, body.bit_depth, body.validate_speech)
-    stream = await open_stream(synthesizer, request, fmt, body.bit_depth, listener=body.stream)
+    stream = await open_stream(synthesizer, request, fmt, body.bit_depth, mode=mode)
     if body.stream:
         return audio_response(stream, fmt, body.bit_depth, request_id)
     return await whole_response(stream, fmt, body.bit_depth, request_id, http_request.is_disconnected)
