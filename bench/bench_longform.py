@@ -8,7 +8,10 @@ holds the 567 MB body once).
 Part 2 runs the same piper text as a long-form job without and with captions, and raw piper on one thread
 over the same chunks: captions cost one Whisper pass over the finished audio.
 
-    python bench/bench_longform.py [--chars 1000000] [--words 400]
+Part 3 asks the native API for short piper files (under ``longform.threshold_chars``, so chunk after chunk)
+and prints the median wall time and the file's loudness: what mastering every file costs.
+
+    python bench/bench_longform.py [--chars 1000000] [--words 400] [--short-words 60] [--only short]
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 
 from polyvox.api.app import create_app
 from polyvox.config import Settings
@@ -85,12 +90,43 @@ async def captions_cost(words: int, data_dir: Path) -> None:
     print(f"  captions add {extra:.2f} s ({share:.0%} of the job, RTF {extra / audio:.3f})")
 
 
+async def short_files(words: int, data_dir: Path, runs: int = 7) -> None:
+    text = generated_text(words, seed=5)[0]
+    settings = Settings(data_dir=data_dir, engines={"workers": 2}, cache={"enabled": False})
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    walls: list[float] = []
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://b", timeout=None) as client,
+    ):
+        await client.post("/v1/synthesize", json={"text": "Warm up the engine.", "format": "pcm"})
+        for _ in range(runs):
+            started = time.perf_counter()
+            reply = await client.post("/v1/synthesize", json={"text": text, "format": "pcm"})
+            walls.append(time.perf_counter() - started)
+            reply.raise_for_status()
+    from polyvox.postprocess import loudness  # pyloudnorm: only for this figure
+
+    rate = int(reply.headers["X-Sample-Rate"])
+    samples = np.frombuffer(reply.content, dtype="<i2").astype(np.float32) / 32768.0
+    level = loudness(samples, rate)
+    audio = len(samples) / rate
+    print(f"piper, short file ({len(text)} characters, {audio:.1f} s of audio), median of {runs}:")
+    print(f"  wall {statistics.median(walls):.3f} s (min {min(walls):.3f}); loudness {level:.1f} LUFS")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--chars", type=int, default=1_000_000)
     parser.add_argument("--words", type=int, default=400)
+    parser.add_argument("--short-words", type=int, default=60)
+    parser.add_argument("--only", choices=["short"], default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(short_files(args.short_words, Path(tmp) / "short"))
+        if args.only == "short":
+            return
         asyncio.run(captions_cost(args.words, Path(tmp) / "captions"))
         asyncio.run(million(args.chars, Path(tmp) / "million"))
 

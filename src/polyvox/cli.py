@@ -32,7 +32,7 @@ from polyvox.errors import PolyvoxError
 from polyvox.logs import configure_logging
 from polyvox.request import MIN_RATE, SynthesisRequest
 from polyvox.service import Polyvox
-from polyvox.stream import StreamMode
+from polyvox.stream_mode import StreamMode
 
 if TYPE_CHECKING:
     from polyvox.engines.base import Voice

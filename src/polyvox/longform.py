@@ -30,7 +30,8 @@ from polyvox.errors import PolyvoxError
 from polyvox.postprocess import join
 from polyvox.request import SynthesisRequest, rated_speed
 from polyvox.spill import disk_array, spill
-from polyvox.stream import StreamMode, SynthesisStream
+from polyvox.stream import SynthesisStream
+from polyvox.stream_mode import StreamMode
 from polyvox.synthesis import Synthesizer
 from polyvox.text.chunks import Chunk
 from polyvox.text.normalize import normalize_text

@@ -32,7 +32,6 @@ import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -43,6 +42,7 @@ from polyvox.engines.base import EngineInfo, SynthesisParams, Voice
 from polyvox.errors import AudioTooLongError, PolyvoxError, RequestTimeoutError
 from polyvox.request import SynthesisRequest, rated_speed
 from polyvox.scaleout.segment import RawSegment, SegmentCall, SegmentRunner
+from polyvox.stream_mode import BACKGROUND_SLACK, StreamMode
 from polyvox.tasks import cancel_and_wait
 from polyvox.text.chunks import Chunk
 from polyvox.text.ssml import Piece
@@ -52,40 +52,6 @@ if TYPE_CHECKING:
     from polyvox.voices.convert import ConversionSession
 
 T = TypeVar("T")
-
-BACKGROUND_SLACK = 30.0
-"""Seconds a long-form segment's deadline lies ahead: it yields to listeners, and ages in within this."""
-
-
-class StreamMode(Enum):
-    """How a stream is produced and finished: for a listener, into a file, or as a long-form job."""
-
-    LIVE = "live"
-    """A listener: parts as the engine makes them, one segment ahead, due when the audio runs out."""
-    FILE = "file"
-    """A whole file: paragraph chunks, each mastered whole, the configured pause after it; one at a time."""
-    LONGFORM = "longform"
-    """A long file: FILE's chunks and finish, up to ``engines.workers`` rendered at once, due eventually."""
-
-    @property
-    def mastered(self) -> bool:
-        return self is not StreamMode.LIVE
-
-    @classmethod
-    def choose(
-        cls,
-        text: str,
-        threshold_chars: int,
-        *,
-        streamed: bool,
-        validate: bool = False,
-        captions: bool = False,
-    ) -> StreamMode:
-        """The one rule every door follows: a listener gets LIVE; a file LONGFORM when validated,
-        captioned or at least ``longform.threshold_chars`` long (parallel chunks pay off), else FILE."""
-        if streamed:
-            return cls.LIVE
-        return cls.LONGFORM if validate or captions or len(text) >= threshold_chars else cls.FILE
 
 
 @dataclass(slots=True)

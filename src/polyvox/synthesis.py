@@ -3,6 +3,8 @@
 ``Synthesizer.open()`` validates a request, resolves engine and voice, leases the engine and synthesizes the
 first segment before it returns, so a front door can still answer any failure with a proper status. The
 returned :class:`polyvox.stream.SynthesisStream` yields one post-processed ``AudioChunk`` per segment.
+A file is the same stream in another mode (polyvox.stream_mode): paragraph chunks, mastered, with pauses;
+a long-form job renders them in parallel and leaves validation and the join to polyvox.longform.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from polyvox.request import (
 )
 from polyvox.scaleout.runner import LocalRunner
 from polyvox.scaleout.segment import SegmentRunner
-from polyvox.stream import StreamContext, StreamMode, SynthesisStream
+from polyvox.stream import StreamContext, SynthesisStream
+from polyvox.stream_mode import StreamMode
 from polyvox.stt.recognizer import SpeechRecognizer
 from polyvox.text.chunks import ChunkPlan, chunk_text, pauses_after, ssml_chunks
 from polyvox.text.lexicon import Lexicon
@@ -338,8 +341,8 @@ class Synthesizer:
         return stream
 
     async def synthesize(self, request: SynthesisRequest) -> tuple[SynthesisStream, list[AudioChunk]]:
-        """Synthesize a whole request (non-streaming front doors)."""
-        stream = await self.open(request, admit=False)  # a whole file: no listener waits for first audio
+        """Synthesize a whole request as a file (non-streaming front doors: mastered, FILE mode)."""
+        stream = await self.open(request, mode=StreamMode.FILE)
         async with stream:
             chunks = [chunk async for chunk in stream]
         return stream, chunks

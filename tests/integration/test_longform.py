@@ -23,7 +23,7 @@ from polyvox.longform import synthesize_long
 from polyvox.postprocess import loudness
 from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
-from polyvox.stream import StreamMode
+from polyvox.stream_mode import StreamMode
 from polyvox.text.chunks import chunk_text
 
 _ADJECTIVES = [

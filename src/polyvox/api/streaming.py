@@ -38,7 +38,8 @@ from polyvox.audio.encode import (
 )
 from polyvox.errors import PolyvoxError
 from polyvox.request import SynthesisRequest
-from polyvox.stream import StreamMode, SynthesisStream
+from polyvox.stream import SynthesisStream
+from polyvox.stream_mode import StreamMode
 from polyvox.synthesis import Synthesizer
 
 log = structlog.get_logger(__name__)

@@ -167,7 +167,7 @@ class TextSettings(BaseModel):
 
 
 class PostprocessSettings(BaseModel):
-    """Loudness, trimming and pauses applied to non-streamed (long-form) jobs."""
+    """The mastering of every file (non-streamed requests, long-form jobs): loudness, trimming, pauses."""
 
     target_lufs: float = Field(-18.0, le=0.0, description="Integrated loudness target (LUFS).")
     true_peak_db: float = Field(-1.0, le=0.0, description="True-peak ceiling (dBTP).")
@@ -181,7 +181,7 @@ class LongformSettings(BaseModel):
     """Non-streamed long jobs: chunking, parallelism and Whisper validation."""
 
     threshold_chars: int = Field(
-        2000, ge=0, description="Non-streamed native requests at least this long run as long-form jobs."
+        2000, ge=0, description="Files (non-streamed requests) at least this long run as long-form jobs."
     )
     max_chars: int = Field(1_000_000, ge=1, description="Longest text (characters) of one long-form job.")
     chunk_chars: int = Field(400, ge=50, description="Target characters per chunk (within one paragraph).")

@@ -26,7 +26,7 @@ from polyvox.api.streaming import audio_response, open_stream, whole_response
 from polyvox.audio.encode import parse_format
 from polyvox.errors import InvalidParameterError
 from polyvox.request import SynthesisRequest
-from polyvox.stream import StreamMode
+from polyvox.stream_mode import StreamMode
 
 router = APIRouter(tags=["Native"], responses=VALIDATION_RESPONSE)
 

@@ -1,0 +1,43 @@
+"""How a stream is produced: for a listener (LIVE), into a file (FILE), or as a long-form job (LONGFORM).
+
+The one threshold rule lives here (:meth:`StreamMode.choose`): every door that can write a file asks it, so a
+text is chunked, mastered and scheduled the same way whether it came over HTTP or the command line.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+BACKGROUND_SLACK = 30.0
+"""Seconds a long-form segment's deadline lies ahead: it yields to listeners, and ages in within this."""
+
+
+class StreamMode(Enum):
+    """How a stream is produced and finished: for a listener, into a file, or as a long-form job."""
+
+    LIVE = "live"
+    """A listener: parts as the engine makes them, one segment ahead, due when the audio runs out."""
+    FILE = "file"
+    """A whole file: paragraph chunks, each mastered whole, the configured pause after it; one at a time."""
+    LONGFORM = "longform"
+    """A long file: FILE's chunks and finish, up to ``engines.workers`` rendered at once, due eventually."""
+
+    @property
+    def mastered(self) -> bool:
+        return self is not StreamMode.LIVE
+
+    @classmethod
+    def choose(
+        cls,
+        text: str,
+        threshold_chars: int,
+        *,
+        streamed: bool,
+        validate: bool = False,
+        captions: bool = False,
+    ) -> StreamMode:
+        """The one rule every door follows: a listener gets LIVE; a file LONGFORM when validated,
+        captioned or at least ``longform.threshold_chars`` long (parallel chunks pay off), else FILE."""
+        if streamed:
+            return cls.LIVE
+        return cls.LONGFORM if validate or captions or len(text) >= threshold_chars else cls.FILE
