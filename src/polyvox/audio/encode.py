@@ -8,6 +8,7 @@ compressed ones go through PyAV (FFmpeg) with the muxer flushing after every pac
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import struct
 import tempfile
@@ -21,6 +22,7 @@ import numpy as np
 
 from polyvox.audio.chunk import FloatArray
 from polyvox.audio.dsp import Resampler
+from polyvox.audio.pcm import float_to_int16, float_to_int24
 from polyvox.errors import InvalidParameterError, UnsupportedFormatError
 
 
@@ -108,6 +110,7 @@ _PYAV_FORMATS: Mapping[AudioFormat, tuple[str, str]] = {
 # that waits for the next sentence short while the per-page overhead stays around 0.5 kB/s.
 _OGG_PAGE_DURATION_US = 60_000
 _UNKNOWN_SIZE = 0xFFFFFFFF  # RIFF "size unknown": the streaming convention OpenAI and FFmpeg use
+_ENCODE_BLOCK = 1 << 20  # samples per encoder call when a whole file is encoded at once
 
 
 def supported_formats() -> list[str]:
@@ -204,12 +207,7 @@ def wav_header(sample_rate: int, bit_depth: int = 16, num_samples: int | None = 
 
 def to_pcm(samples: FloatArray, bit_depth: int = 16) -> bytes:
     """Float samples to little-endian signed PCM: s16le, or packed 3-byte s24le."""
-    clipped = np.clip(samples.astype(np.float64), -1.0, 1.0)
-    if bit_depth == 16:
-        return np.rint(clipped * 32767.0).astype("<i2").tobytes()
-    ints = np.rint(clipped * 8388607.0).astype("<i4")
-    # Keep the three low bytes of each little-endian int32: that is s24le.
-    return ints.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+    return float_to_int16(samples) if bit_depth == 16 else float_to_int24(samples)
 
 
 class _Sink:
@@ -347,6 +345,23 @@ class StreamEncoder:
             with contextlib.suppress(Exception):  # the output is being thrown away anyway
                 self._container.close()
             self._container = None
+
+
+def encode_whole(samples: FloatArray, fmt: AudioFormat, sample_rate: int, bit_depth: int = 16) -> bytes:
+    """A complete file in ``fmt``, with the headers that need its length: WAV sizes, FLAC STREAMINFO, the MP3
+    Xing frame.
+
+    Encoded block by block into one buffer, so a book-length job's file is not copied several times over.
+    """
+    buffer = io.BytesIO()
+    encoder = StreamEncoder(fmt, sample_rate, bit_depth, output=buffer)
+    try:
+        for start in range(0, len(samples), _ENCODE_BLOCK):
+            encoder.encode(samples[start : start + _ENCODE_BLOCK])
+        encoder.finish()
+    finally:
+        encoder.close()
+    return buffer.getvalue()
 
 
 def _umask() -> int:
