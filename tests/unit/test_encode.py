@@ -282,6 +282,19 @@ def test_encode_whole_is_the_file_encode_file_writes(tmp_path: Path, fmt: AudioF
         assert b"Xing" in data[:1024] or b"Info" in data[:1024]
 
 
+@pytest.mark.parametrize("depth", [16, 24])
+def test_flac_carries_the_same_integers_as_wav(depth: int) -> None:
+    # FFmpeg's own float conversion scales by 32768 where ours (WAV, PCM, Wyoming, MaryTTS) scales by 32767:
+    # fed its floats, FLAC differed from WAV by one step in about half the samples.
+    samples = np.random.default_rng(1).uniform(-1.0, 1.0, 24000).astype(np.float32)
+    wav, _, wav_format = decode(encode_whole(samples, AudioFormat.WAV, 24000, depth))
+    flac, _, flac_format = decode(encode_whole(samples, AudioFormat.FLAC, 24000, depth))
+    assert wav_format == flac_format == ("s16" if depth == 16 else "s32")
+    assert np.array_equal(wav, flac)
+    if depth == 16:
+        assert np.array_equal(wav, np.frombuffer(float_to_int16(samples), "<i2"))
+
+
 @pytest.mark.parametrize("fmt", [AudioFormat.WAV, AudioFormat.MP3, AudioFormat.FLAC])
 def test_encode_file_leaves_nothing_when_the_source_fails(tmp_path: Path, fmt: AudioFormat) -> None:
     path = tmp_path / "speech.out"

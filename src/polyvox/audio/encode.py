@@ -22,7 +22,7 @@ import numpy as np
 
 from polyvox.audio.chunk import FloatArray
 from polyvox.audio.dsp import Resampler
-from polyvox.audio.pcm import float_to_int16, float_to_int24
+from polyvox.audio.pcm import float_to_int16, float_to_int24, quantize
 from polyvox.errors import InvalidParameterError, UnsupportedFormatError
 
 
@@ -106,6 +106,10 @@ _PYAV_FORMATS: Mapping[AudioFormat, tuple[str, str]] = {
     AudioFormat.WAV_ULAW: ("wav", "pcm_mulaw"),
     AudioFormat.WAV_ALAW: ("wav", "pcm_alaw"),
 }
+# Codecs whose input is integer PCM (the rest take floats and have no bit depth).
+_INTEGER_CODECS = frozenset(
+    {AudioFormat.FLAC, AudioFormat.ULAW, AudioFormat.ALAW, AudioFormat.WAV_ULAW, AudioFormat.WAV_ALAW}
+)
 # Ogg pages are closed every second by default, which would hold back a whole sentence; 60 ms keeps the tail
 # that waits for the next sentence short while the per-page overhead stays around 0.5 kB/s.
 _OGG_PAGE_DURATION_US = 60_000
@@ -291,13 +295,24 @@ class StreamEncoder:
             return b""
         return data
 
+    def _frame(self, samples: FloatArray) -> Any:
+        """An av AudioFrame of ``samples``; codecs that take integers get ours, as WAV has them (FFmpeg's own
+        float conversion scales by 32768, ours by 32767: FLAC and WAV of one audio would differ by a bit)."""
+        if self.format not in _INTEGER_CODECS:
+            return av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
+        ints = quantize(samples, self.bit_depth).reshape(1, -1)
+        if self.bit_depth == 16:
+            return av.AudioFrame.from_ndarray(ints.astype(np.int16), format="s16", layout="mono")
+        # 24-bit FLAC is fed s32 (see _open_container): the 24 significant bits left-aligned.
+        return av.AudioFrame.from_ndarray(ints << 8, format="s32", layout="mono")
+
     def _encode_samples(self, samples: FloatArray) -> bytes:
         if len(samples) == 0:
             return b""
         self._samples_written += len(samples)
         if self._container is None:
             return self._emit(to_pcm(samples, self.bit_depth))
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
+        frame = self._frame(samples)
         frame.sample_rate = self.output_rate
         # PyAV re-chunks to the codec's frame size itself (its codec context holds an AudioResampler).
         for packet in self._stream.encode(frame):
