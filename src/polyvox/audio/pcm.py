@@ -19,16 +19,25 @@ INT24_FULL_SCALE = 8388607.0
 _INT16 = {"little": "<i2", "big": ">i2"}
 
 
+def _steps(samples: npt.ArrayLike, full_scale: float) -> npt.NDArray[np.float64]:
+    """Samples scaled to ``full_scale``, clipped and rounded to whole steps, in one array worked in place.
+
+    float64, so a float32 sample times the scale is exact and the rounding goes to the truly nearest step.
+    """
+    steps: npt.NDArray[np.float64] = np.multiply(samples, full_scale, dtype=np.float64)
+    np.clip(steps, -full_scale, full_scale, out=steps)
+    np.rint(steps, out=steps)
+    return steps
+
+
 def quantize(samples: npt.ArrayLike, bit_depth: int = 16) -> npt.NDArray[np.int32]:
     """Float samples clipped to [-1, 1], scaled to ``bit_depth`` (16 or 24) and rounded to whole steps."""
-    full_scale = INT16_FULL_SCALE if bit_depth == 16 else INT24_FULL_SCALE
-    # float64, so no step is lost to the multiplication.
-    return np.rint(np.clip(np.asarray(samples, dtype=np.float64), -1.0, 1.0) * full_scale).astype(np.int32)
+    return _steps(samples, INT16_FULL_SCALE if bit_depth == 16 else INT24_FULL_SCALE).astype(np.int32)
 
 
 def float_to_int16(samples: npt.ArrayLike, byteorder: ByteOrder = "little") -> bytes:
     """Float samples in [-1, 1] (clipped) as signed 16-bit PCM bytes: s16le, or s16be for AU/AIFF."""
-    return quantize(samples, 16).astype(_INT16[byteorder]).tobytes()
+    return _steps(samples, INT16_FULL_SCALE).astype(_INT16[byteorder]).tobytes()
 
 
 def int16_to_float(pcm: bytes, byteorder: ByteOrder = "little") -> npt.NDArray[np.float32]:
@@ -41,6 +50,6 @@ def int16_to_float(pcm: bytes, byteorder: ByteOrder = "little") -> npt.NDArray[n
 
 def float_to_int24(samples: npt.ArrayLike) -> bytes:
     """Float samples in [-1, 1] (clipped) as packed 3-byte signed little-endian PCM (s24le)."""
-    ints = quantize(samples, 24).astype("<i4")
+    ints = _steps(samples, INT24_FULL_SCALE).astype("<i4")
     # Keep the three low bytes of each little-endian int32: that is s24le.
     return ints.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
