@@ -23,12 +23,14 @@ from polyvox.audio.encode import (
     decoded_rate,
     encode_file,
     encode_stream,
+    encode_whole,
     encoded_rate,
     format_from_filename,
     parse_format,
     validate_output,
     wav_header,
 )
+from polyvox.audio.pcm import float_to_int16
 from polyvox.errors import InvalidParameterError, UnsupportedFormatError
 
 RATES = (8000, 16000, 22050, 24000, 44100, 48000)
@@ -261,6 +263,36 @@ def test_encode_file_writes_complete_file(tmp_path: Path, fmt: AudioFormat) -> N
         assert int.from_bytes(data[4:8], "little") == len(data) - 8
     decoded, rate, _ = decode(data, fmt)
     assert abs(len(decoded) / rate - 1.0) <= 0.05 + PRIMING_FRAMES.get(fmt, 0) / 24000
+
+
+@pytest.mark.parametrize("fmt", list(AudioFormat))
+def test_encode_whole_is_the_file_encode_file_writes(tmp_path: Path, fmt: AudioFormat) -> None:
+    samples = np.concatenate([signal(24000, 0.5, seed) for seed in range(2)])
+    data = encode_whole(samples, fmt, 24000)
+    if fmt is not AudioFormat.OPUS:  # Ogg picks a random stream serial number per file
+        encode_file([samples], tmp_path / "speech.out", fmt, 24000)
+        assert data == (tmp_path / "speech.out").read_bytes()
+    if fmt is AudioFormat.WAV:  # real sizes, and the samples through the one int16 conversion
+        assert data[:44] == wav_header(24000, 16, len(samples))
+        assert data[44:] == float_to_int16(samples)
+    if fmt is AudioFormat.FLAC:  # STREAMINFO's 36-bit total sample count is filled in
+        info = data[8:42]
+        assert ((info[13] & 0x0F) << 32) | int.from_bytes(info[14:18], "big") == len(samples)
+    if fmt is AudioFormat.MP3:  # the Xing/Info frame that gives players the exact length
+        assert b"Xing" in data[:1024] or b"Info" in data[:1024]
+
+
+@pytest.mark.parametrize("depth", [16, 24])
+def test_flac_carries_the_same_integers_as_wav(depth: int) -> None:
+    # FFmpeg's own float conversion scales by 32768 where ours (WAV, PCM, Wyoming, MaryTTS) scales by 32767:
+    # fed its floats, FLAC differed from WAV by one step in about half the samples.
+    samples = np.random.default_rng(1).uniform(-1.0, 1.0, 24000).astype(np.float32)
+    wav, _, wav_format = decode(encode_whole(samples, AudioFormat.WAV, 24000, depth))
+    flac, _, flac_format = decode(encode_whole(samples, AudioFormat.FLAC, 24000, depth))
+    assert wav_format == flac_format == ("s16" if depth == 16 else "s32")
+    assert np.array_equal(wav, flac)
+    if depth == 16:
+        assert np.array_equal(wav, np.frombuffer(float_to_int16(samples), "<i2"))
 
 
 @pytest.mark.parametrize("fmt", [AudioFormat.WAV, AudioFormat.MP3, AudioFormat.FLAC])

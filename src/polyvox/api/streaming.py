@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -34,7 +35,6 @@ from polyvox.audio.encode import (
     StreamEncoder,
     encoded_rate,
     validate_output,
-    wav_header,
 )
 from polyvox.errors import PolyvoxError
 from polyvox.request import SynthesisRequest
@@ -170,23 +170,21 @@ async def whole_response(
 
     ``is_disconnected`` is polled after each sentence: a client that gave up stops the synthesis there.
     """
-    encoder = new_encoder(stream, fmt, bit_depth)
-    parts: list[bytes] = []
+    # The encoder's file mode, as for every whole file (``encode_whole``): finish() fills in what needs the
+    # total length (WAV sizes, FLAC STREAMINFO, the MP3 Xing frame). Fed sentence by sentence meanwhile.
+    buffer = io.BytesIO()
+    encoder = StreamEncoder(fmt, stream.sample_rate, bit_depth, output=buffer)
     try:
         async for chunk in stream:
-            parts.append(await encode_off_loop(encoder, chunk.samples))
+            await encode_off_loop(encoder, chunk.samples)
             if is_disconnected is not None and await is_disconnected():
                 log.info("request_abandoned", request_id=request_id, segments_done=stream.stats.segments_done)
                 return Response(status_code=499)  # nobody is listening; never sent
-        parts.append(await finish_off_loop(encoder))
+        await finish_off_loop(encoder)
     finally:
         await _close_shielded(stream, encoder)
-    body = b"".join(parts)
-    parts.clear()
-    if fmt is AudioFormat.WAV:
-        # The whole file is known: declare its real length instead of the streaming "unknown size".
-        header = wav_header(encoder.output_rate, bit_depth, (len(body) - 44) // (bit_depth // 8))
-        body = header + body[44:]
+    body = buffer.getvalue()
+    buffer.close()
     headers = base_headers(stream, encoder, request_id) | figure_headers(stream)
     return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from polyvox.audio.pcm import float_to_int16, int16_to_float
+
 FloatArray = npt.NDArray[np.float32]
 
 
@@ -44,12 +46,11 @@ class AudioChunk:
 
     @classmethod
     def from_int16(cls, pcm: bytes, sample_rate: int, text: str = "") -> AudioChunk:
-        samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
-        return cls(samples=samples, sample_rate=sample_rate, text=text)
+        return cls(samples=int16_to_float(pcm), sample_rate=sample_rate, text=text)
 
     @classmethod
     def silence(cls, seconds: float, sample_rate: int) -> AudioChunk:
         return cls(samples=np.zeros(round(seconds * sample_rate), dtype=np.float32), sample_rate=sample_rate)
 
     def to_int16(self) -> bytes:
-        return (np.clip(self.samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+        return float_to_int16(self.samples)

@@ -8,6 +8,7 @@ compressed ones go through PyAV (FFmpeg) with the muxer flushing after every pac
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import struct
 import tempfile
@@ -21,6 +22,7 @@ import numpy as np
 
 from polyvox.audio.chunk import FloatArray
 from polyvox.audio.dsp import Resampler
+from polyvox.audio.pcm import float_to_int16, float_to_int24, quantize
 from polyvox.errors import InvalidParameterError, UnsupportedFormatError
 
 
@@ -104,10 +106,15 @@ _PYAV_FORMATS: Mapping[AudioFormat, tuple[str, str]] = {
     AudioFormat.WAV_ULAW: ("wav", "pcm_mulaw"),
     AudioFormat.WAV_ALAW: ("wav", "pcm_alaw"),
 }
+# Codecs whose input is integer PCM (the rest take floats and have no bit depth).
+_INTEGER_CODECS = frozenset(
+    {AudioFormat.FLAC, AudioFormat.ULAW, AudioFormat.ALAW, AudioFormat.WAV_ULAW, AudioFormat.WAV_ALAW}
+)
 # Ogg pages are closed every second by default, which would hold back a whole sentence; 60 ms keeps the tail
 # that waits for the next sentence short while the per-page overhead stays around 0.5 kB/s.
 _OGG_PAGE_DURATION_US = 60_000
 _UNKNOWN_SIZE = 0xFFFFFFFF  # RIFF "size unknown": the streaming convention OpenAI and FFmpeg use
+_ENCODE_BLOCK = 1 << 20  # samples per encoder call when a whole file is encoded at once
 
 
 def supported_formats() -> list[str]:
@@ -204,12 +211,7 @@ def wav_header(sample_rate: int, bit_depth: int = 16, num_samples: int | None = 
 
 def to_pcm(samples: FloatArray, bit_depth: int = 16) -> bytes:
     """Float samples to little-endian signed PCM: s16le, or packed 3-byte s24le."""
-    clipped = np.clip(samples.astype(np.float64), -1.0, 1.0)
-    if bit_depth == 16:
-        return np.rint(clipped * 32767.0).astype("<i2").tobytes()
-    ints = np.rint(clipped * 8388607.0).astype("<i4")
-    # Keep the three low bytes of each little-endian int32: that is s24le.
-    return ints.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+    return float_to_int16(samples) if bit_depth == 16 else float_to_int24(samples)
 
 
 class _Sink:
@@ -293,13 +295,24 @@ class StreamEncoder:
             return b""
         return data
 
+    def _frame(self, samples: FloatArray) -> Any:
+        """An av AudioFrame of ``samples``; codecs that take integers get ours, as WAV has them (FFmpeg's own
+        float conversion scales by 32768, ours by 32767: FLAC and WAV of one audio would differ by a bit)."""
+        if self.format not in _INTEGER_CODECS:
+            return av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
+        ints = quantize(samples, self.bit_depth).reshape(1, -1)
+        if self.bit_depth == 16:
+            return av.AudioFrame.from_ndarray(ints.astype(np.int16), format="s16", layout="mono")
+        # 24-bit FLAC is fed s32 (see _open_container): the 24 significant bits left-aligned.
+        return av.AudioFrame.from_ndarray(ints << 8, format="s32", layout="mono")
+
     def _encode_samples(self, samples: FloatArray) -> bytes:
         if len(samples) == 0:
             return b""
         self._samples_written += len(samples)
         if self._container is None:
             return self._emit(to_pcm(samples, self.bit_depth))
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
+        frame = self._frame(samples)
         frame.sample_rate = self.output_rate
         # PyAV re-chunks to the codec's frame size itself (its codec context holds an AudioResampler).
         for packet in self._stream.encode(frame):
@@ -347,6 +360,23 @@ class StreamEncoder:
             with contextlib.suppress(Exception):  # the output is being thrown away anyway
                 self._container.close()
             self._container = None
+
+
+def encode_whole(samples: FloatArray, fmt: AudioFormat, sample_rate: int, bit_depth: int = 16) -> bytes:
+    """A complete file in ``fmt``, with the headers that need its length: WAV sizes, FLAC STREAMINFO, the MP3
+    Xing frame.
+
+    Encoded block by block into one buffer, so a book-length job's file is not copied several times over.
+    """
+    buffer = io.BytesIO()
+    encoder = StreamEncoder(fmt, sample_rate, bit_depth, output=buffer)
+    try:
+        for start in range(0, len(samples), _ENCODE_BLOCK):
+            encoder.encode(samples[start : start + _ENCODE_BLOCK])
+        encoder.finish()
+    finally:
+        encoder.close()
+    return buffer.getvalue()
 
 
 def _umask() -> int:

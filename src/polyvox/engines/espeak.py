@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-
 from polyvox.audio.chunk import AudioChunk
 from polyvox.engines.base import Capabilities, EngineInfo, Param, SynthesisParams, Voice
 from polyvox.errors import EngineFailedError, InvalidParameterError, VoiceNotFoundError
@@ -260,8 +258,7 @@ class EspeakEngine:
             library = _get_library()
             pcm = library.synthesize(text, entry.identifier, rate, pitch, ssml)
             sample_rate = library.sample_rate
-        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
-        yield AudioChunk(samples=samples, sample_rate=sample_rate, text=text)
+        yield AudioChunk.from_int16(pcm, sample_rate, text)
 
 
 def _pitch(value: Any) -> int:

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO, ClassVar, cast
 from urllib.parse import urlparse
 
-import numpy as np
 import structlog
 from wyoming.audio import AudioChunk as WyomingChunk
 from wyoming.audio import AudioStop
@@ -25,6 +24,7 @@ from wyoming.info import Describe, Info, TtsProgram
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeVoice
 
 from polyvox.audio.chunk import AudioChunk
+from polyvox.audio.pcm import int16_to_float
 from polyvox.engines.base import Capabilities, EngineFactory, EngineInfo, SynthesisParams, Voice
 from polyvox.errors import EngineFailedError, InvalidParameterError
 
@@ -138,10 +138,10 @@ class WyomingEngine:
 def _samples(chunk: WyomingChunk, text: str) -> AudioChunk:
     if chunk.width != 2:
         raise EngineFailedError(f"Wyoming audio of {chunk.width}-byte samples is not supported")
-    pcm = np.frombuffer(chunk.audio, dtype="<i2")
+    samples = int16_to_float(chunk.audio)
     if chunk.channels > 1:
-        pcm = pcm[:: chunk.channels]  # first channel
-    return AudioChunk(pcm.astype(np.float32) / 32768.0, chunk.rate, text)
+        samples = samples[:: chunk.channels]  # first channel
+    return AudioChunk(samples, chunk.rate, text)
 
 
 def remote_engine(name: str, uri: str) -> EngineFactory:

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import structlog
 
-from polyvox.audio.encode import to_pcm, wav_header
+from polyvox.audio.encode import AudioFormat, encode_whole
 from polyvox.config import MonitorSettings
 from polyvox.errors import BusyError, PolyvoxError
 from polyvox.monitor.watcher import FileWatcher
@@ -264,7 +264,7 @@ class Monitor:
         return SpokenLine(
             seq=self._seq,
             text=text,
-            wav=wav_header(rate, 16, len(samples)) + to_pcm(samples, 16),
+            wav=encode_whole(samples, AudioFormat.WAV, rate),
             sample_rate=rate,
             seconds=len(samples) / rate,
             engine=stream.engine_name,

@@ -18,9 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from polyvox.audio.chunk import FloatArray
+from polyvox.audio.pcm import int16_to_float
 from polyvox.config import LLMSettings, RealtimeSettings
 from polyvox.realtime.llm import ChatClient, LLMError
 from polyvox.realtime.protocol import error_message, ms
@@ -155,4 +154,4 @@ def audio_content(audio: FloatArray) -> list[dict[str, Any]]:
 def pcm_to_float(pcm: bytes) -> FloatArray:
     """s16le bytes to float32 in [-1, 1] (an odd trailing byte is dropped)."""
     usable = len(pcm) - len(pcm) % 2
-    return np.frombuffer(pcm[:usable], dtype="<i2").astype(np.float32) / 32768.0
+    return int16_to_float(pcm[:usable])

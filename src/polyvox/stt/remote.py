@@ -9,16 +9,14 @@ replies ``asr_failed`` (502), so no upstream problem turns into a 500.
 
 from __future__ import annotations
 
-import io
 import threading
-import wave
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
-import numpy as np
 
 from polyvox.audio.chunk import FloatArray
+from polyvox.audio.encode import AudioFormat, encode_whole
 from polyvox.stt.base import (
     ASR_RATE,
     AsrFailedError,
@@ -37,14 +35,7 @@ DEFAULT_ALIASES = frozenset({"whisper-1", ""})
 
 def wav_bytes(audio: FloatArray, rate: int = ASR_RATE) -> bytes:
     """Mono float samples as a 16-bit PCM WAV file."""
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(pcm)
-    return buffer.getvalue()
+    return encode_whole(audio, AudioFormat.WAV, rate)
 
 
 class OpenAIBackend:

@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from polyvox.audio.chunk import FloatArray
+from polyvox.audio.encode import AudioFormat, encode_whole
+from polyvox.audio.pcm import int16_to_float
 from polyvox.errors import InvalidParameterError, PayloadTooLargeError, PolyvoxError, VoiceNotFoundError
 from polyvox.voices.analysis import VoiceAnalysis, analyze_voice
 from polyvox.voices.decode import LIBRARY_RATE, normalize_reference
@@ -88,19 +88,14 @@ class LibraryVoice:
 
 
 def _write_wav(path: Path, samples: FloatArray, rate: int) -> None:
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-    with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(1)
-        handle.setsampwidth(2)
-        handle.setframerate(rate)
-        handle.writeframes(pcm)
+    path.write_bytes(encode_whole(samples, AudioFormat.WAV, rate))
 
 
 def read_wav(path: Path) -> FloatArray:
     """A stored reference as float32 (16-bit mono wav at ``LIBRARY_RATE``)."""
     with wave.open(str(path), "rb") as handle:
         pcm = handle.readframes(handle.getnframes())
-    return (np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0).astype(np.float32)
+    return int16_to_float(pcm)
 
 
 class VoiceLibrary:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -23,11 +22,11 @@ from polyvox import captions
 from polyvox.api.deps import RegistryDep, RequestIdDep, SynthesizerDep, limit_long_body, require_json
 from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine
 from polyvox.api.streaming import open_stream, sse_event
-from polyvox.audio.chunk import FloatArray, WordTiming
+from polyvox.audio.chunk import WordTiming
 from polyvox.audio.encode import (
     MEDIA_TYPES,
     AudioFormat,
-    StreamEncoder,
+    encode_whole,
     encoded_rate,
     parse_format,
 )
@@ -38,7 +37,6 @@ from polyvox.stream import SynthesisStream
 from polyvox.synthesis import Synthesizer
 
 router = APIRouter(tags=["Captions"], responses=VALIDATION_RESPONSE)
-_ENCODE_BLOCK = 1 << 20  # samples per encoder call
 
 
 class CaptionedRequest(BaseModel):
@@ -62,22 +60,6 @@ class CaptionedRequest(BaseModel):
         False, alias="validate", description="Whisper-check every chunk and re-synthesize bad ones."
     )
     stream: bool = Field(False, description="Server-sent events, one per sentence (no validation).")
-
-
-def encode_whole(samples: FloatArray, fmt: AudioFormat, rate: int) -> bytes:
-    """A complete file in ``fmt`` (WAV with its real length, MP3 with its Xing frame).
-
-    Encoded block by block into one buffer, so a book-length job's file is not copied several times over.
-    """
-    buffer = io.BytesIO()
-    encoder = StreamEncoder(fmt, rate, 16, output=buffer)
-    try:
-        for start in range(0, len(samples), _ENCODE_BLOCK):
-            encoder.encode(samples[start : start + _ENCODE_BLOCK])
-        encoder.finish()
-    finally:
-        encoder.close()
-    return buffer.getvalue()
 
 
 def caption_text(words: list[WordTiming], kind: str) -> str | None:

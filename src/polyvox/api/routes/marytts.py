@@ -27,7 +27,8 @@ from fastapi.responses import PlainTextResponse, Response
 from polyvox import __version__
 from polyvox.api.deps import get_service, limit_body
 from polyvox.audio.chunk import FloatArray
-from polyvox.audio.encode import to_pcm, wav_header
+from polyvox.audio.encode import AudioFormat, encode_whole
+from polyvox.audio.pcm import float_to_int16
 from polyvox.engines.base import Voice
 from polyvox.errors import (
     EmptyTextError,
@@ -52,16 +53,12 @@ _TAG = re.compile(r"<[^>]*>")
 
 # -- audio containers --------------------------------------------------------------------------------
 def _wave(samples: FloatArray, rate: int) -> bytes:
-    return wav_header(rate, 16, len(samples)) + to_pcm(samples, 16)
-
-
-def _big_endian_pcm(samples: FloatArray) -> bytes:
-    return np.rint(np.clip(samples.astype(np.float64), -1.0, 1.0) * 32767.0).astype(">i2").tobytes()
+    return encode_whole(samples, AudioFormat.WAV, rate)
 
 
 def _au(samples: FloatArray, rate: int) -> bytes:
     """Sun/NeXT .au: 24-byte header, 16-bit linear PCM (encoding 3), big-endian."""
-    data = _big_endian_pcm(samples)
+    data = float_to_int16(samples, "big")
     return b".snd" + struct.pack(">IIIII", 24, len(data), 3, rate, 1) + data
 
 
@@ -74,7 +71,7 @@ def _extended(value: int) -> bytes:
 def _aiff(samples: FloatArray, rate: int) -> bytes:
     """AIFF: COMM (mono, 16-bit) and SSND chunks, big-endian PCM."""
     comm = struct.pack(">hIh", 1, len(samples), 16) + _extended(rate)
-    ssnd = struct.pack(">II", 0, 0) + _big_endian_pcm(samples)
+    ssnd = struct.pack(">II", 0, 0) + float_to_int16(samples, "big")
     form = (
         b"AIFF"
         + b"COMM"

@@ -27,7 +27,6 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 
 from polyvox.api.deps import JSON_TYPES, RegistryDep, RequestIdDep, SettingsDep, SynthesizerDep, media_type
 from polyvox.api.ops.storage import Storage
-from polyvox.api.routes.captioned import encode_whole
 from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine, ignored_header
 from polyvox.api.routes.config import get_config
 from polyvox.api.routes.engines import list_audio_voices
@@ -35,7 +34,14 @@ from polyvox.api.routes.health import health
 from polyvox.api.routes.monitor import get_manager
 from polyvox.api.routes.openai import HOSTED_MODELS
 from polyvox.api.routes.voices_library import convert_voice, read_form, reference_voice
-from polyvox.audio.encode import FILE_EXTENSIONS, MEDIA_TYPES, encoded_rate, parse_format, supported_formats
+from polyvox.audio.encode import (
+    FILE_EXTENSIONS,
+    MEDIA_TYPES,
+    encode_whole,
+    encoded_rate,
+    parse_format,
+    supported_formats,
+)
 from polyvox.audio.encode import validate_output as check_output
 from polyvox.config import Settings
 from polyvox.errors import InvalidParameterError, NotFoundError, PayloadTooLargeError, UnsupportedMediaError
