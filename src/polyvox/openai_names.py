@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from polyvox.language import primary_language
+
 if TYPE_CHECKING:
     from polyvox.config import Settings
     from polyvox.engines.base import Voice
@@ -36,7 +38,7 @@ def assignment(voices: list[Voice], default: Voice) -> dict[str, Voice]:
     """Each OpenAI name's voice among ``voices``: English ones, the default voice first; each name takes the
     first voice not yet taken, of its gender if there is one, so names share a voice only when the engine
     has fewer voices than there are names."""
-    english = [v for v in voices if v.language.lower().startswith("en")] or voices
+    english = [v for v in voices if primary_language(v.language) == "en"] or voices
     english.sort(key=lambda v: v.id != default.id)
     taken: set[str] = set()
     chosen: dict[str, Voice] = {}

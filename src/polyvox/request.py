@@ -9,6 +9,7 @@ from typing import Any
 
 from polyvox.engines.base import EngineInfo, Voice
 from polyvox.errors import InvalidParameterError
+from polyvox.language import Match, speaks
 from polyvox.text.ssml import is_ssml
 
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
@@ -61,13 +62,8 @@ def language_supported(language: str, info: EngineInfo, voices: list[Voice]) -> 
     "en" matches "en-us" too, and a regional tag matches an engine that declares the bare language ("fr-FR"
     is spoken by an engine of "fr"); "en-gb" does not match an engine of "en-us" alone.
     """
-    known = {code.lower() for code in info.languages}
-    for voice in voices:
-        known.add(voice.language.lower())
-        known.update(code.lower() for code in voice.languages)
-    wanted = language.lower().replace("_", "-")
-    base = wanted.split("-")[0]
-    return wanted in known or base in known or any(code.split("-")[0] == wanted for code in known)
+    offered = [*info.languages, *(code for voice in voices for code in (voice.language, *voice.languages))]
+    return speaks(language, offered, least=Match.BARE)
 
 
 def check_range(value: float, low: float, high: float, param: str) -> None:

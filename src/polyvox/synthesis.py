@@ -188,7 +188,7 @@ class Synthesizer:
         text = self.settings.text
         return parse_ssml(
             request.text,
-            takes_phoneme_blocks(engine),
+            takes_phoneme_blocks(self.registry.info(engine).capabilities),
             max_break=text.max_break_seconds,
             max_pauses=text.max_pause_seconds,
             max_depth=text.max_ssml_depth,
@@ -204,7 +204,7 @@ class Synthesizer:
             language,
             normalize=normalize,
             lexicon=self.lexicon if request.lexicon else None,
-            phonemes_ok=takes_phoneme_blocks(engine),
+            phonemes_ok=takes_phoneme_blocks(self.registry.info(engine).capabilities),
         )
 
     def _segments(self, request: SynthesisRequest, engine: str, language: str | None) -> list[str]:

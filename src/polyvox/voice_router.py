@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from polyvox.engines.base import Voice
 from polyvox.engines.blend import canonical, is_blend, parse_blend
-from polyvox.errors import VoiceNotFoundError
+from polyvox.errors import InvalidParameterError, VoiceNotFoundError
+from polyvox.language import Match, best_match, match_level
 from polyvox.openai_names import openai_voice
 from polyvox.voices.convert import ConversionSession, ConverterRegistry
 from polyvox.voices.library import REFERENCE_FILE, VoiceLibrary
@@ -95,6 +96,18 @@ class VoiceRouter:
         """True when ``engine`` mixes voices (``Capabilities.blending``)."""
         return self.registry.info(engine).capabilities.blending
 
+    def blending_engine(self, param: str = "blend") -> str:
+        """The engine blends are made with: the first listed engine that mixes voices.
+
+        Raises ``InvalidParameterError`` (naming ``param``) when no engine does.
+        """
+        engine = next((name for name in self.registry.names() if self.blends(name)), None)
+        if engine is None:
+            raise InvalidParameterError(
+                "no engine here blends voices (none declares Capabilities.blending; Kokoro does)", param=param
+            )
+        return engine
+
     def blend_voice(self, engine: str, spec: str) -> Voice:
         """A Voice for a blend of ``engine``'s voices (each part must exist)."""
         if not self.blends(engine):
@@ -144,13 +157,11 @@ class VoiceRouter:
     def base_voice(self, engine: str, language: str, gender: str | None) -> Voice:
         """The engine voice closest to the target: same language and gender first, the default last."""
         default = self.registry.resolve_voice(engine, None)
-        wanted = language.lower().split("-")[0]
 
         def speaks(voice: Voice) -> int:
-            codes = [voice.language.lower(), *(code.lower() for code in voice.languages)]
-            if language.lower() == voice.language.lower():
+            if match_level(language, voice.language) is Match.EXACT:
                 return 2
-            return 1 if any(code.split("-")[0] == wanted for code in codes) else 0
+            return 1 if best_match(language, (voice.language, *voice.languages)) is not None else 0
 
         def score(voice: Voice) -> tuple[int, int, int]:
             return (

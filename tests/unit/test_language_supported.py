@@ -20,6 +20,7 @@ def info(*languages: str) -> EngineInfo:
         ("fr_fr", ("fr",), True),
         ("en-gb", ("en-us",), False),  # another region is another accent
         ("cs", ("fr", "de"), False),
+        ("pt-br", ("pt_BR",), True),  # an engine's tags are read in any spelling too
     ],
 )
 def test_bare_and_regional_tags(wanted: str, languages: tuple[str, ...], spoken: bool) -> None:

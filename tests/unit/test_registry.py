@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from tests.conftest import make_settings
 
+from polyvox.engines.base import EngineFactory, EngineInfo
+from polyvox.engines.piper import PiperEngine
+from polyvox.engines.tone import ToneEngine
 from polyvox.errors import EngineNotFoundError, VoiceNotFoundError
 from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
@@ -112,6 +117,31 @@ def test_test_engine_hidden_unless_enabled(tmp_path: Path) -> None:
     finally:
         hidden.executor.shutdown()
         shown.executor.shutdown()
+
+
+class ToneNamedPiper(PiperEngine):
+    """A real engine that happens to be called "tone"."""
+
+    info: ClassVar[EngineInfo] = dataclasses.replace(PiperEngine.info, name="tone")
+
+
+class Beep(ToneEngine):
+    """The test engine under another name."""
+
+    info: ClassVar[EngineInfo] = dataclasses.replace(ToneEngine.info, name="beep")
+
+
+def test_test_engines_are_those_that_declare_it(tmp_path: Path) -> None:
+    """Hidden is what ``EngineInfo.for_tests`` says, not the name: the tone engine listed as "beep" is
+    hidden, and a real engine called "tone" is listed."""
+    factories: dict[str, EngineFactory] = {"beep": Beep, "tone": ToneNamedPiper}
+    settings = make_settings(tmp_path, engines={"enable_test_engines": False, "default": "tone"})
+    polyvox = Polyvox(settings, factories)
+    try:
+        assert polyvox.registry.names() == ["tone"]
+        assert polyvox.registry.names(include_hidden=True) == ["beep", "tone"]
+    finally:
+        polyvox.executor.shutdown()
 
 
 PLUGIN_MODULE = '''

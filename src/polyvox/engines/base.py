@@ -26,7 +26,7 @@ class Capabilities:
     cloning: bool = False
     """Speaks with the voice of a reference recording."""
     phonemes: bool = False
-    """Accepts phoneme input."""
+    """Accepts phoneme input: ``[[ phonemes ]]`` blocks in the text, which text preparation then keeps."""
     ssml: bool = False
     """Accepts SSML markup."""
     alignment: bool = False
@@ -82,6 +82,8 @@ class EngineInfo:
     isolation: str = "thread"
     """Where the engine runs unless ``engines.isolation`` says otherwise: ``thread`` (this process's worker
     pool; ONNX engines release the GIL) or ``process`` (a worker process of its own; torch engines)."""
+    for_tests: bool = False
+    """A test engine (``tone``): listed only with ``engines.enable_test_engines``, never self-tested."""
 
     @property
     def parameter_names(self) -> frozenset[str]:

@@ -25,6 +25,7 @@ from polyvox.engines.base import Capabilities, EngineInfo, SynthesisParams, Voic
 from polyvox.engines.blend import blend_styles, is_blend, parse_blend
 from polyvox.engines.onnx import cpu_session
 from polyvox.errors import EngineFailedError, LanguageNotSupportedError, VoiceNotFoundError
+from polyvox.language import Match, best_match, language_tag
 
 if TYPE_CHECKING:
     from kokoro_onnx import Kokoro
@@ -50,7 +51,7 @@ LANGUAGES: dict[str, str] = {
     "hi": "hi",
     "cmn": "cmn",
 }
-_ALIASES = {"en": "en-us", "ja-jp": "ja", "fr": "fr-fr", "pt": "pt-br", "zh": "cmn", "zh-cn": "cmn"}
+_ALIASES = {"zh": "cmn", "zh-cn": "cmn"}  # other tags match LANGUAGES as tags do (``en`` -> ``en-us``)
 # Kokoro voice names start with a language letter and a gender letter: "jf_alpha", "am_adam".
 _VOICE_LANGUAGES = {
     "a": "en-us",
@@ -72,14 +73,14 @@ _VOICE_SUFFIXES = (".npz", ".npy", ".bin")
 def resolve_language(language: str | None, text: str, voice_language: str) -> str:
     """The language to phonemize ``text`` in.
 
-    An explicit language must be one of ``LANGUAGES`` (or an alias such as ``en``, ``zh``). Without one,
+    An explicit language must match one of ``LANGUAGES`` exactly or by its bare language (``en`` is
+    ``en-us``, ``ja-jp`` is ``ja``; polyvox.language), or be ``zh``/``zh-cn`` (Mandarin). Without one,
     kana means Japanese, Han characters mean Japanese for a Japanese voice and Mandarin otherwise, and
     anything else is American English.
     """
     if language:
-        code = language.lower().replace("_", "-")
-        code = _ALIASES.get(code, code)
-        if code not in LANGUAGES:
+        code = _ALIASES.get(language_tag(language)) or best_match(language, LANGUAGES, least=Match.BARE)
+        if code is None:
             raise LanguageNotSupportedError(
                 f"kokoro does not speak {language!r}; it speaks {', '.join(LANGUAGES)}", param="language"
             )

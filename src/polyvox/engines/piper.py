@@ -23,6 +23,7 @@ from polyvox.audio.chunk import AudioChunk
 from polyvox.engines.base import Capabilities, EngineInfo, Param, SynthesisParams, Voice
 from polyvox.engines.onnx import cpu_session
 from polyvox.errors import InvalidParameterError, VoiceNotFoundError
+from polyvox.language import language_tag
 
 if TYPE_CHECKING:
     from piper import PiperVoice
@@ -57,7 +58,7 @@ class _VoiceFiles:
 def _language(config: Mapping[str, Any]) -> str:
     """``en_US`` (or the espeak voice ``en-us``) as our lower-case ``en-us``."""
     code = (config.get("language") or {}).get("code") or (config.get("espeak") or {}).get("voice") or "en-us"
-    return str(code).replace("_", "-").lower()
+    return language_tag(str(code))
 
 
 def _speakers(config: Mapping[str, Any]) -> tuple[str, ...]:

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 ENTRY_POINT_GROUP = "polyvox.engines"
-TEST_ENGINES = frozenset({"tone"})
 SELF_TEST_TEXT = "The quick brown fox jumps over the lazy dog."
 
 
@@ -110,7 +109,7 @@ def weights_status(factory: EngineFactory, settings: Settings) -> WeightsStatus 
 
 def self_test(engine: Engine) -> float | None:
     """Synthesize one short sentence to measure this host's real-time factor (warms the model too)."""
-    if engine.info.name in TEST_ENGINES or "en-us" not in engine.info.languages:
+    if engine.info.for_tests or "en-us" not in engine.info.languages:
         return None
     if not engine.voices():  # speaks library voices only (XTTS without speakers_xtts.pth)
         return None
@@ -153,7 +152,7 @@ class EngineRegistry:
     def names(self, *, include_hidden: bool = False) -> list[str]:
         """Engine names to list; test engines only when enabled in settings."""
         show_test = include_hidden or self._settings.engines.enable_test_engines
-        return [n for n in self._states if show_test or n not in TEST_ENGINES]
+        return [n for n, state in self._states.items() if show_test or not state.factory.info.for_tests]
 
     def _state(self, name: str) -> EngineState:
         try:

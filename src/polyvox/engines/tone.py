@@ -76,6 +76,7 @@ class ToneEngine:
         sample_rate=SAMPLE_RATE,
         capabilities=Capabilities(streaming=True),
         speed_range=(1.0, 1.0),
+        for_tests=True,
         parameters=(
             Param("delay", 0.0, 60.0, 0.0, description="Seconds slept per engine call."),
             Param("fail_at", -1, 1_000_000, -1, integer=True, description="Segment index that fails."),

@@ -27,6 +27,7 @@ from polyvox.audio.chunk import AudioChunk
 from polyvox.audio.pcm import int16_to_float
 from polyvox.engines.base import Capabilities, EngineFactory, EngineInfo, SynthesisParams, Voice
 from polyvox.errors import EngineFailedError, InvalidParameterError
+from polyvox.language import language_tag
 
 if TYPE_CHECKING:
     from polyvox.config import Settings
@@ -96,8 +97,8 @@ class WyomingEngine:
                 id=voice.name,
                 name=voice.description or voice.name,
                 engine=self.info.name,
-                language=(voice.languages[0] if voice.languages else "").lower().replace("_", "-"),
-                languages=tuple(code.lower().replace("_", "-") for code in voice.languages[1:]),
+                language=language_tag(voice.languages[0] if voice.languages else ""),
+                languages=tuple(language_tag(code) for code in voice.languages[1:]),
                 speakers=tuple(s.name for s in voice.speakers or ()),
             )
             for voice in self._program.voices
@@ -153,7 +154,7 @@ def remote_engine(name: str, uri: str) -> EngineFactory:
     if program is None:
         log.warning("wyoming_engine_unreachable", engine=name, uri=uri)
     languages = sorted(
-        {code.lower().replace("_", "-") for v in (program.voices if program else []) for code in v.languages}
+        {language_tag(code) for v in (program.voices if program else []) for code in v.languages}
     )
     info = EngineInfo(
         name=name,

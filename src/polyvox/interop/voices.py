@@ -11,16 +11,13 @@ from __future__ import annotations
 from polyvox.engines.base import Voice
 from polyvox.engines.registry import EngineRegistry
 from polyvox.errors import VoiceNotFoundError
+from polyvox.language import Match, best_match, match_level
+from polyvox.language import language_tag as language_tag  # re-exported: the doors import it from here
 
 
 def qualified_name(voice: Voice) -> str:
     """``engine/voice``: unique across engines."""
     return f"{voice.engine}/{voice.id}"
-
-
-def language_tag(code: str) -> str:
-    """``en_US`` / ``en-US`` -> ``en-us``."""
-    return code.strip().replace("_", "-").lower()
 
 
 def locale_of(code: str) -> str:
@@ -36,11 +33,8 @@ def voice_languages(voice: Voice) -> list[str]:
 
 def speaks(voice: Voice, language: str, *, exact: bool = False) -> bool:
     """Whether the voice speaks ``language`` (``exact``: same tag; else the same base language)."""
-    wanted = language_tag(language)
-    for code in voice_languages(voice):
-        if code == wanted or (not exact and code.split("-")[0] == wanted.split("-")[0]):
-            return True
-    return False
+    least = Match.EXACT if exact else Match.SIBLING
+    return best_match(language, voice_languages(voice), least=least) is not None
 
 
 def _engines_in_order(registry: EngineRegistry, preferred: str | None) -> list[str]:
@@ -96,7 +90,7 @@ def voice_for_language(
         return default
     candidates = [voice for engine in engines for voice in registry.voices(engine)]
     for voice in candidates:
-        if language_tag(voice.language) == language_tag(language):
+        if match_level(language, voice.language) is Match.EXACT:
             return voice
     if speaks(default, language):
         return default

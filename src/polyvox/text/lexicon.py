@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from polyvox.errors import InvalidParameterError
+from polyvox.language import primary_language
 
 INLINE = re.compile(r"\[(?P<word>[^\[\]]+)\]\(/(?P<phonemes>[^)/]*)/\)")
 """An inline override: ``[tomato](/təmˈɑːtoʊ/)``."""
@@ -40,7 +41,7 @@ def phoneme_block(phonemes: str) -> str:
 
 
 def _language_key(language: str | None) -> str:
-    return (language or "en").lower().replace("_", "-").split("-")[0]
+    return primary_language(language, "en")
 
 
 def apply_inline(text: str, phonemes_ok: bool) -> str:

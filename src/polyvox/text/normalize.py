@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 from num2words import num2words
 
+from polyvox.language import primary_language
+
 _PROTECTED = re.compile(r"\[\[.*?\]\]|\[[^\[\]]+\]\(/[^)]*/\)")
 
 _MONTHS = [
@@ -114,7 +116,7 @@ _SYMBOLS = {"&": " and ", "+": " plus ", "=": " equals ", "%": " percent"}
 
 def is_english(language: str | None) -> bool:
     """Whether normalization applies: no language given (the engines' default is English) or ``en*``."""
-    return language is None or language.lower().replace("_", "-").split("-")[0] == "en"
+    return language is None or primary_language(language) == "en"
 
 
 MAX_NUMBER_DIGITS = 36

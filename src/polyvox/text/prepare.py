@@ -7,6 +7,8 @@ overrides), and last inline ``[word](/phonemes/)`` overrides become phoneme bloc
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from polyvox.text.lexicon import Lexicon, apply_inline
 from polyvox.text.normalize import normalize_text
 
@@ -27,6 +29,14 @@ def prepare_text(
     return apply_inline(text, phonemes_ok)
 
 
-def takes_phoneme_blocks(engine: str) -> bool:
-    """Engines that read piper's ``[[ phonemes ]]`` blocks (the others get respellings or the word)."""
-    return engine == "piper"
+class DeclaresPhonemes(Protocol):
+    """An engine's ``Capabilities`` as text preparation reads them (polyvox.engines.base is a layer up)."""
+
+    @property
+    def phonemes(self) -> bool: ...
+
+
+def takes_phoneme_blocks(capabilities: DeclaresPhonemes) -> bool:
+    """Whether the engine reads ``[[ phonemes ]]`` blocks: it declares ``Capabilities.phonemes`` (the others
+    get respellings or the word)."""
+    return capabilities.phonemes

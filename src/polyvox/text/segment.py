@@ -13,6 +13,8 @@ import unicodedata
 
 import pysbd
 
+from polyvox.language import primary_language
+
 MAX_SEGMENT_CHARS = 400
 MAX_WORD_CHARS = 100
 """A "word" (run without spaces) longer than this is split into pieces of this length: phonemizers and
@@ -68,7 +70,7 @@ def _segmenter(language: str) -> pysbd.Segmenter:
 
 
 def _pysbd_language(language: str | None) -> str:
-    code = (language or "en").lower().replace("_", "-").split("-")[0]
+    code = primary_language(language, "en")
     if code == "cmn":
         code = "zh"
     return code if code in _PYSBD_LANGUAGES else "en"

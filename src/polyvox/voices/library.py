@@ -26,6 +26,7 @@ from polyvox.audio.chunk import FloatArray
 from polyvox.audio.encode import AudioFormat, encode_whole
 from polyvox.audio.pcm import int16_to_float
 from polyvox.errors import InvalidParameterError, PayloadTooLargeError, PolyvoxError, VoiceNotFoundError
+from polyvox.language import language_tag
 from polyvox.voices.analysis import VoiceAnalysis, analyze_voice
 from polyvox.voices.decode import LIBRARY_RATE, normalize_reference
 
@@ -174,7 +175,7 @@ class VoiceLibrary:
         voice = LibraryVoice(
             id=voice_id,
             name=name,
-            language=language.strip().lower().replace("_", "-") or "en-us",
+            language=language_tag(language, "en-us"),
             transcript=transcript.strip(),
             created=time.time(),
             analysis=analysis,

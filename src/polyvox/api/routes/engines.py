@@ -23,6 +23,7 @@ from polyvox.api.schemas import (
 )
 from polyvox.engines.base import Voice
 from polyvox.engines.registry import EngineRegistry, EngineStatus
+from polyvox.language import Match, speaks
 from polyvox.synthesis import Synthesizer
 from polyvox.voice_router import LIBRARY_ENGINE, cloning_mode, library_voices
 
@@ -132,11 +133,7 @@ async def unload_engine(name: str, registry: RegistryDep) -> EngineOut:
 def _voice_matches(voice: Voice, language: str | None) -> bool:
     if not language:
         return True
-    wanted = language.lower().replace("_", "-")
-    codes = {voice.language.lower(), *(code.lower() for code in voice.languages)}
-    return any(
-        code == wanted or code.split("-")[0] == wanted or wanted.split("-")[0] == code for code in codes
-    )
+    return speaks(language, (voice.language, *voice.languages), least=Match.BARE)
 
 
 def _voices(registry: EngineRegistry, engine: str | None, language: str | None) -> list[Voice]:

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from polyvox.api.deps import SynthesizerDep
 from polyvox.api.routes.common import VALIDATION_RESPONSE, _error
 from polyvox.errors import InvalidParameterError, NotFoundError
+from polyvox.language import primary_language
 from polyvox.text.lexicon import Entry
 
 router = APIRouter(tags=["Lexicon"], responses=VALIDATION_RESPONSE)
@@ -55,7 +56,7 @@ class LexiconList(BaseModel):
 
 
 def _language(language: str) -> str:
-    key = language.strip().lower().replace("_", "-").split("-")[0]
+    key = primary_language(language)
     if not key.isalpha() or len(key) > 8:
         raise InvalidParameterError(f"{language!r} is not a language code", param="language")
     return key

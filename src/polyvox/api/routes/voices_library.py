@@ -26,6 +26,7 @@ from polyvox.audio.chunk import FloatArray
 from polyvox.audio.encode import MEDIA_TYPES, StreamEncoder, parse_format
 from polyvox.config import Settings
 from polyvox.errors import InvalidParameterError, PayloadTooLargeError, UnsupportedMediaError
+from polyvox.language import primary_language
 from polyvox.request import SynthesisRequest
 from polyvox.synthesis import Synthesizer
 from polyvox.voices.decode import LIBRARY_RATE, decode_audio
@@ -126,11 +127,11 @@ async def reference_voice(data: bytes, synthesizer: Synthesizer, settings: Setti
     return voice_id
 
 
-async def _blend_reference(synthesizer: Synthesizer, spec: str, language: str) -> FloatArray:
-    """A reference for a blend saved as a library voice: Kokoro reading a few sentences with it."""
-    text = BLEND_REFERENCE_TEXT.get(language.split("-")[0], _DEFAULT_REFERENCE_TEXT)
+async def _blend_reference(synthesizer: Synthesizer, engine: str, spec: str, language: str) -> FloatArray:
+    """A reference for a blend saved as a library voice: the blending engine reading a few sentences."""
+    text = BLEND_REFERENCE_TEXT.get(primary_language(language), _DEFAULT_REFERENCE_TEXT)
     request = SynthesisRequest(
-        text=text, engine="kokoro", voice=spec, language=language, sample_rate=LIBRARY_RATE
+        text=text, engine=engine, voice=spec, language=language, sample_rate=LIBRARY_RATE
     )
     _, chunks = await synthesizer.synthesize(request)
     import numpy as np
@@ -151,8 +152,9 @@ async def create_voice(request: Request, synthesizer: SynthesizerDep, settings: 
         library = synthesizer.voices.library
         blend = _text(form, "blend") or None
         if blend is not None:
-            canonical = synthesizer.voices.blend_voice("kokoro", blend).id
-            samples = await _blend_reference(synthesizer, canonical, language)
+            engine = synthesizer.voices.blending_engine()
+            canonical = synthesizer.voices.blend_voice(engine, blend).id
+            samples = await _blend_reference(synthesizer, engine, canonical, language)
             blend = canonical
         else:
             # A little slack over the limit so trimming silence can bring a reference under it.

@@ -42,6 +42,7 @@ from polyvox.engines.neural.chatterbox import (
 from polyvox.engines.neural.compat import tolerate_torchaudio_without_native
 from polyvox.engines.neural.runtime import Placement, go_offline
 from polyvox.engines.neural.weights import WeightsSpec, first_present
+from polyvox.language import primary_language
 
 log = structlog.get_logger(__name__)
 
@@ -63,7 +64,7 @@ def language_id(language: str | None, fallback: str | None) -> str:
     """chatterbox's ``language_id`` for a Polyvox language tag (its primary subtag), else for ``fallback``
     (the voice's language), else English."""
     for tag in (language, fallback):
-        primary = (tag or "").lower().replace("_", "-").split("-")[0]
+        primary = primary_language(tag)
         if primary in LANGUAGE_IDS:
             return primary
     return "en"

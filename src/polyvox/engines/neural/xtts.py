@@ -26,6 +26,7 @@ from polyvox.engines.neural.engine import SEED_PARAM, NeuralEngine
 from polyvox.engines.neural.runtime import Placement, go_offline
 from polyvox.engines.neural.weights import WeightsSpec
 from polyvox.errors import LanguageNotSupportedError, VoiceNotFoundError
+from polyvox.language import Match, best_match
 
 if TYPE_CHECKING:
     import torch
@@ -64,11 +65,10 @@ class SpeakerLatents:
 
 def xtts_language(code: str | None) -> str:
     """The model's language code for one of ours (``en-us`` -> ``en``)."""
-    wanted = (code or "en-us").lower().replace("_", "-")
-    found = LANGUAGES.get(wanted) or LANGUAGES.get(wanted.split("-")[0])
+    found = best_match(code or "en-us", LANGUAGES, least=Match.BARE)
     if found is None:
         raise LanguageNotSupportedError(f"xtts does not speak {code!r}", param="language")
-    return found
+    return LANGUAGES[found]
 
 
 def speaker_id(name: str) -> str:
