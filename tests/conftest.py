@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,7 @@ import pytest
 
 from polyvox.config import Settings
 from polyvox.service import Polyvox
+from polyvox.stream import SynthesisStream
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -24,6 +28,36 @@ def read_trace(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+DRAIN_TIMEOUT = 30.0
+
+
+async def pool_drained(polyvox: Polyvox) -> None:
+    """Return once every engine call submitted to the worker pool so far has finished.
+
+    One call per worker, due after everything queued, each waiting for the others: they can only all run
+    at once when no worker is busy with anything submitted before them. Tests wait on this, not on a sleep,
+    before asserting that nothing more happened.
+    """
+    workers = polyvox.settings.engines.workers
+    barrier = threading.Barrier(workers, timeout=DRAIN_TIMEOUT)
+    calls = [polyvox.executor.submit_due(math.inf, barrier.wait) for _ in range(workers)]
+    await asyncio.wait_for(asyncio.gather(*map(asyncio.wrap_future, calls)), DRAIN_TIMEOUT)
+
+
+def stream_tasks() -> list[asyncio.Task[Any]]:
+    """Tasks of this loop running a synthesis stream's own code (its segment producer).
+
+    None may outlive the stream's close: with the pool drained too, nothing is left that could synthesize
+    another segment, so the trace read then is final.
+    """
+    return [task for task in asyncio.all_tasks() if _runs_for_stream(task)]
+
+
+def _runs_for_stream(task: asyncio.Task[Any]) -> bool:
+    frame = getattr(task.get_coro(), "cr_frame", None)  # None once the coroutine has finished
+    return frame is not None and isinstance(frame.f_locals.get("self"), SynthesisStream)
 
 
 @pytest.fixture

@@ -105,10 +105,15 @@ async def test_reads_appended_lines_and_waits_for_partial_ones(tmp_path: Path) -
     log = tmp_path / "chat.log"
     log.write_bytes(b"old line\nold partial")
     async with follow(log) as follower:
-        append(log, b" still old\nfirst\nsec")
+        appended = b" still old\nfirst\nsec"
+        append(log, appended)
         assert await follower.wait_lines(1) == ["first"]
-        await asyncio.sleep(0.4)
-        assert follower.lines == ["first"]  # "sec" waits for its newline
+        # Every appended byte was read and every line read was handed over: "sec" waits for its newline.
+        stats = follower.watcher.stats
+        await follower.until(
+            lambda: stats.bytes_read == len(appended) and len(follower.lines) == stats.lines_read
+        )
+        assert follower.lines == ["first"]
         append(log, b"ond\n")
         assert await follower.wait_lines(2) == ["first", "second"]
 
@@ -172,7 +177,9 @@ async def test_full_queue_drops_the_oldest_lines(tone_polyvox: Polyvox, tmp_path
     monitor = Monitor("m", MonitorConfig(path=log), tone_polyvox.synthesizer, settings)
     monitor.start()
     try:
-        await asyncio.sleep(0.3)
+        async with asyncio.timeout(TIMEOUT):  # the file is open: what is appended now is read
+            while monitor.status()["state"] != "watching":  # noqa: ASYNC110 (the watcher's own state)
+                await asyncio.sleep(0.02)
         append(log, b"".join(f"line {i}\n".encode() for i in range(10)))
         async with asyncio.timeout(TIMEOUT):
             while monitor.status()["lines_spoken"] + monitor.status()["dropped"] < 10:  # noqa: ASYNC110
