@@ -120,3 +120,11 @@ def check_range(value: float, low: float, high: float, param: str) -> None:
     """``InvalidParameterError`` naming ``param`` unless ``low <= value <= high``."""
     if not (low <= value <= high) or value != value:  # value != value catches NaN
         raise InvalidParameterError(f"{param} must be between {low} and {high}, got {value}", param=param)
+
+
+def check_rendering(speed: float, volume: float, sample_rate: int | None) -> None:
+    """``InvalidParameterError`` naming the field unless speed, volume and output rate are within bounds."""
+    check_range(speed, MIN_SPEED, MAX_SPEED, "speed")
+    check_range(volume, 0.0, MAX_VOLUME, "volume")
+    if sample_rate is not None:
+        check_range(sample_rate, MIN_RATE, MAX_RATE, "sample_rate")

@@ -8,8 +8,9 @@ from pydantic import ValidationError
 from polyvox.api.routes.captioned import CaptionedRequest
 from polyvox.api.routes.seed import SeedSpeech
 from polyvox.api.schemas import SpeechRequest, SynthesizeRequest
+from polyvox.errors import InvalidParameterError
 from polyvox.realtime.protocol import ConverseStart, TTSStart
-from polyvox.request import RequestFields
+from polyvox.request import RequestFields, check_rendering
 
 
 def test_native_fields_all_reach_the_request() -> None:
@@ -79,3 +80,18 @@ def test_http_schemas_bound_speed(model: type[RequestFields]) -> None:
     text = "input" if model is not SynthesizeRequest else "text"
     with pytest.raises(ValidationError):
         model.model_validate({text: "x", "speed": 4.5})
+
+
+@pytest.mark.parametrize(
+    ("speed", "volume", "rate", "param"),
+    [
+        (0.1, 1.0, None, "speed"),
+        (1.0, 4.5, None, "volume"),
+        (1.0, 1.0, 7999, "sample_rate"),
+        (1.0, -1.0, None, "volume"),
+    ],
+)
+def test_check_rendering_names_the_field(speed: float, volume: float, rate: int | None, param: str) -> None:
+    with pytest.raises(InvalidParameterError) as caught:
+        check_rendering(speed, volume, rate)
+    assert caught.value.param == param

@@ -26,7 +26,7 @@ from polyvox.audio.encode import AudioFormat, StreamEncoder, encoded_rate, parse
 from polyvox.errors import PolyvoxError
 from polyvox.realtime.align import word_timings
 from polyvox.realtime.protocol import VoiceOptions, error_message, ms
-from polyvox.request import SynthesisRequest, speakable
+from polyvox.request import SynthesisRequest, check_rendering, speakable
 from polyvox.stt.recognizer import SpeechRecognizer
 from polyvox.synthesis import Synthesizer
 from polyvox.text.incremental import IncrementalSegmenter
@@ -332,12 +332,9 @@ def resolve_config(
 ) -> VoiceConfig:
     """Validate engine, voice, language, format and rate up front, as ``start`` is answered."""
     fmt = parse_format(options.format, "format")
-    probe = options.to_request(
-        text="probe",
-        sample_rate=sample_rate,
-        extra=dict(options.extra),  # engine parameter ranges are refused at `start`, not per sentence
-    )
-    engine, voice = synthesizer.validate(probe)
+    check_rendering(options.speed, options.volume, sample_rate)
+    # Engine parameter ranges are refused at `start`, not per sentence.
+    engine, voice = synthesizer.resolve(options.engine, options.voice, options.language, extra=options.extra)
     rate = encoded_rate(fmt, sample_rate or synthesizer.registry.info(engine).sample_rate)
     validate_output(fmt, sample_rate or rate, 16, exact=sample_rate is not None)
     return VoiceConfig(
