@@ -1,4 +1,4 @@
-"""``Synthesizer.resolve`` with the tone engine: engine, voice and language checked without any text."""
+"""``Synthesizer.resolve`` and ``VoiceRouter.find``/``resolve`` with the tone engine: no text needed."""
 
 from __future__ import annotations
 
@@ -42,3 +42,14 @@ async def test_resolve_raises_what_validate_raises(
     with pytest.raises(error) as caught:
         tone_polyvox.synthesizer.resolve(engine, voice, language, extra=extra)
     assert getattr(caught.value, "param", None) == param
+
+
+async def test_find_answers_none_and_resolve_names_the_voice(tone_polyvox: Polyvox) -> None:
+    router = tone_polyvox.synthesizer.voices
+    assert router.find("tone", "nobody") is None
+    assert router.find("tone", "tone/nobody") is None
+    found = router.find("tone", "tone/BEEP")
+    assert found is not None and found.id == "beep"
+    with pytest.raises(VoiceNotFoundError) as caught:
+        router.resolve("tone", "tone/nobody")
+    assert "'nobody'" in caught.value.message  # named without its engine prefix, as before
