@@ -29,6 +29,7 @@ from polyvox.audiobook import cli as audiobook_cli
 from polyvox.cli_config import config_app
 from polyvox.config import Settings, get_settings
 from polyvox.errors import PolyvoxError
+from polyvox.language import Match, speaks
 from polyvox.logs import configure_logging
 from polyvox.request import MIN_RATE, SynthesisRequest
 from polyvox.service import Polyvox
@@ -270,7 +271,7 @@ def voices(
             voice
             for name in names
             for voice in polyvox.registry.voices(name)
-            if not language or voice.language.lower().startswith(language.lower())
+            if not language or speaks(language, [voice.language], least=Match.BARE)
         ]
         if as_json:
             sys.stdout.write(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from polyvox.engines.base import EngineInfo, Voice
 from polyvox.errors import InvalidParameterError
@@ -46,6 +49,49 @@ class SynthesisRequest:
         return self.input_type == "ssml" or (self.input_type is None and is_ssml(self.text))
 
 
+def _required_first(schema: dict[str, Any]) -> None:
+    """List the door's required fields (its text) before the shared ones, which come first otherwise."""
+    properties: dict[str, Any] = schema.get("properties", {})
+    required = [name for name in schema.get("required", []) if name in properties]
+    schema["properties"] = {name: properties[name] for name in required} | properties
+
+
+class RequestFields(BaseModel):
+    """The fields every front door's body shares, declared once, and the :class:`SynthesisRequest` they make.
+
+    Each door's schema inherits this and adds its own fields (``input`` or ``text``, its format...). A door
+    whose field means something else there redeclares it (the OpenAI door's ``voice`` also takes
+    ``{"id": ...}``; the WebSocket ``start`` leaves ``speed`` to the pipeline's range check).
+    """
+
+    model_config = ConfigDict(json_schema_extra=_required_first)
+
+    engine: str | None = Field(None, description="Engine name; default: the default engine.")
+    voice: str | None = Field(
+        None,
+        description="Any voice name every route takes: an engine voice id (`joe`, `jf_alpha`), "
+        "`engine/voice`, a blend, a library voice or an OpenAI voice name (`alloy`); default: the "
+        "engine's default voice.",
+    )
+    language: str | None = Field(None, description="Language code (`en-us`, `ja`) for multilingual voices.")
+    speed: float = Field(
+        1.0, ge=MIN_SPEED, le=MAX_SPEED, description=f"Speaking speed, {MIN_SPEED} to {MAX_SPEED}."
+    )
+
+    not_request_fields: ClassVar[frozenset[str]] = frozenset()
+    """Fields named like a :class:`SynthesisRequest` field that mean something else in this schema."""
+
+    def to_request(self, **overrides: Any) -> SynthesisRequest:
+        """The request these fields ask for: every field named like one of :class:`SynthesisRequest`'s,
+        then ``overrides`` (the text when the schema calls it otherwise, the resolved engine, the id...)."""
+        declared = type(self).model_fields.keys() - self.not_request_fields
+        values = {name: getattr(self, name) for name in _REQUEST_FIELDS if name in declared}
+        return SynthesisRequest(**(values | overrides))
+
+
+_REQUEST_FIELDS = tuple(f.name for f in dataclasses.fields(SynthesisRequest) if f.name != "request_id")
+
+
 def speakable(text: str) -> bool:
     """Whether ``text`` has anything to say: a letter or digit in any script (``"..."`` has not)."""
     return any(char.isalnum() for char in text)
@@ -70,3 +116,11 @@ def check_range(value: float, low: float, high: float, param: str) -> None:
     """``InvalidParameterError`` naming ``param`` unless ``low <= value <= high``."""
     if not (low <= value <= high) or value != value:  # value != value catches NaN
         raise InvalidParameterError(f"{param} must be between {low} and {high}, got {value}", param=param)
+
+
+def check_rendering(speed: float, volume: float, sample_rate: int | None) -> None:
+    """``InvalidParameterError`` naming the field unless speed, volume and output rate are within bounds."""
+    check_range(speed, MIN_SPEED, MAX_SPEED, "speed")
+    check_range(volume, 0.0, MAX_VOLUME, "volume")
+    if sample_rate is not None:
+        check_range(sample_rate, MIN_RATE, MAX_RATE, "sample_rate")

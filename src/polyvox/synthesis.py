@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import structlog
@@ -30,17 +30,7 @@ from polyvox.errors import (
     TextTooLongError,
 )
 from polyvox.postprocess import Mastering
-from polyvox.request import (
-    MAX_RATE,
-    MAX_SPEED,
-    MAX_VOLUME,
-    MIN_RATE,
-    MIN_SPEED,
-    SynthesisRequest,
-    check_range,
-    language_supported,
-    speakable,
-)
+from polyvox.request import SynthesisRequest, check_rendering, language_supported, speakable
 from polyvox.scaleout.runner import LocalRunner
 from polyvox.scaleout.segment import SegmentRunner
 from polyvox.stream import StreamContext, SynthesisStream
@@ -150,27 +140,40 @@ class Synthesizer:
                 param="text",
             )
         check_text(request.text)
-        check_range(request.speed, MIN_SPEED, MAX_SPEED, "speed")
-        check_range(request.volume, 0.0, MAX_VOLUME, "volume")
-        if request.sample_rate is not None:
-            check_range(request.sample_rate, MIN_RATE, MAX_RATE, "sample_rate")
+        check_rendering(request.speed, request.volume, request.sample_rate)
         if request.input_type not in (None, "text", "ssml"):
             raise InvalidParameterError("input_type must be 'text' or 'ssml'", param="input_type")
-        name = request.engine or self.registry.default
+        return self.resolve(request.engine, request.voice, request.language, extra=request.extra)
+
+    def resolve(
+        self,
+        engine: str | None,
+        voice: str | None,
+        language: str | None,
+        *,
+        extra: Mapping[str, object] | None = None,
+    ) -> tuple[str, Voice]:
+        """The engine name (None: the default) and the voice a request would speak with, as :meth:`validate`
+        checks them: the engine exists and has its weights, the voice resolves, the language is spoken.
+
+        ``extra`` (engine parameters) is checked against the engine's ranges too, when given. Front doors that
+        choose a voice before they have text (a socket's ``start``, a monitor) call this, not ``validate``.
+        """
+        name = engine or self.registry.default
         info = self.registry.info(name)
         if name not in self.registry.names():
             raise EngineNotFoundError(f"unknown engine {name!r}", param="engine")  # a hidden test engine
-        check_extra(info, request.extra)
+        check_extra(info, extra or {})
         weights = self.registry.status(name).weights
         if weights is not None and not weights.ready:  # before its voices: it has none without weights
             raise EngineUnavailableError(weights.message)
-        voice = self.voices.resolve(name, request.voice)
-        if request.language and not language_supported(request.language, info, self.registry.voices(name)):
+        resolved = self.voices.resolve(name, voice)
+        if language and not language_supported(language, info, self.registry.voices(name)):
             raise LanguageNotSupportedError(
-                f"engine {name!r} does not speak {request.language!r}; it speaks {', '.join(info.languages)}",
+                f"engine {name!r} does not speak {language!r}; it speaks {', '.join(info.languages)}",
                 param="language",
             )
-        return name, voice
+        return name, resolved
 
     def prepare(self, request: SynthesisRequest, engine: str, language: str | None) -> str:
         """The text the engine reads: lexicon, English normalization, inline phoneme overrides.

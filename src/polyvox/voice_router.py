@@ -72,25 +72,43 @@ class VoiceRouter:
         self.converters = ConverterRegistry(settings)
 
     def resolve(self, engine: str, voice_id: str | None) -> Voice:
-        try:
-            return self.registry.resolve_voice(engine, voice_id)
-        except VoiceNotFoundError:
-            if not voice_id:
-                raise
-            wanted = voice_id.strip()
-            prefix, slash, rest = wanted.partition("/")
-            if slash and prefix == engine:  # "piper/joe" with piper, as listings and the OpenAI route name it
-                return self.resolve(engine, rest)
-            if is_blend(wanted):
-                return self.blend_voice(engine, wanted)
-            slug = wanted.removeprefix(LIBRARY_PREFIX)
-            if self.library.exists(slug):
-                return self.library_voice(engine, slug)
-            mapped = openai_voice(wanted, self.settings, self.registry)
-            if mapped is None:
-                raise
-            mapped_engine, mapped_voice = mapped
-            return self.registry.resolve_voice(engine, mapped_voice if mapped_engine == engine else None)
+        """The voice ``voice_id`` names on ``engine`` (module docstring); ``VoiceNotFoundError`` if none."""
+        voice = self.find(engine, voice_id)
+        if voice is not None:
+            return voice
+        # The registry's own error, naming the id without its engine prefix ("piper/nobody": 'nobody').
+        return self.registry.resolve_voice(engine, self._unprefixed(engine, voice_id))
+
+    def find(self, engine: str, voice_id: str | None) -> Voice | None:
+        """The voice ``voice_id`` names on ``engine``, or None when it names none.
+
+        A blend or library voice that cannot be spoken still raises its own error (``voice_not_found``
+        saying why); an engine without its weights raises ``engine_unavailable``.
+        """
+        voice = self.registry.find_voice(engine, voice_id)
+        if voice is not None or not voice_id:
+            return voice
+        wanted = voice_id.strip()
+        prefix, slash, rest = wanted.partition("/")
+        if slash and prefix == engine:  # "piper/joe" with piper, as listings and the OpenAI route name it
+            return self.find(engine, rest)
+        if is_blend(wanted):
+            return self.blend_voice(engine, wanted)
+        slug = wanted.removeprefix(LIBRARY_PREFIX)
+        if self.library.exists(slug):
+            return self.library_voice(engine, slug)
+        mapped = openai_voice(wanted, self.settings, self.registry)
+        if mapped is None:
+            return None
+        mapped_engine, mapped_voice = mapped
+        return self.registry.resolve_voice(engine, mapped_voice if mapped_engine == engine else None)
+
+    @staticmethod
+    def _unprefixed(engine: str, voice_id: str | None) -> str | None:
+        """``voice_id`` without the ``engine/`` prefixes that :meth:`find` looks past."""
+        while voice_id and (parts := voice_id.strip().partition("/"))[1] and parts[0] == engine:
+            voice_id = parts[2]
+        return voice_id
 
     def blends(self, engine: str) -> bool:
         """True when ``engine`` mixes voices (``Capabilities.blending``)."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from polyvox.audio.encode import supported_formats
+from polyvox.request import RequestFields
 
 _FORMATS: list[JsonValue] = list(supported_formats())
 ENGINE_PARAMETERS = (
@@ -47,7 +48,7 @@ class CustomVoice(BaseModel):
     id: str = Field(..., description="A voice id, as `voice` takes it as a string.", examples=["piper/joe"])
 
 
-class SpeechRequest(BaseModel):
+class SpeechRequest(RequestFields):
     """OpenAI's ``POST /v1/audio/speech`` body, plus a few Polyvox extensions.
 
     Unknown fields are accepted (clients add their own: SillyTavern's custom parameters, Home Assistant's
@@ -63,7 +64,8 @@ class SpeechRequest(BaseModel):
         examples=["tts-1", "kokoro", "piper/joe"],
     )
     input: str = Field(..., description="The text to speak.", examples=["Hello there. How are you today?"])
-    voice: str | CustomVoice | None = Field(
+    # Wider than the shared field (OpenAI's custom voice object), so kept out of to_request: see voice_name.
+    voice: str | CustomVoice | None = Field(  # type: ignore[assignment]
         None,
         description="An engine voice id (`joe`, `jf_alpha`), `engine/voice`, a library voice, an OpenAI "
         "voice name (alloy, ash, ballad, coral, echo, fable, onyx, nova, sage, shimmer, verse, marin, "
@@ -79,7 +81,6 @@ class SpeechRequest(BaseModel):
         "at 8 kHz unless `sample_rate` says otherwise).",
         json_schema_extra={"enum": _FORMATS},
     )
-    speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking speed, 0.25 to 4.0.")
     instructions: str | None = Field(
         None,
         description="Voice instructions, accepted with every model: applied by engines that take them, "
@@ -101,25 +102,21 @@ class SpeechRequest(BaseModel):
     engine: str | None = Field(None, description="Polyvox extension: engine name; overrides `model`.")
     bit_depth: int = Field(16, description="Polyvox extension: 16, or 24 for wav, pcm and flac.")
 
+    not_request_fields: ClassVar[frozenset[str]] = frozenset({"voice"})  # resolved with `model` first
+
     @property
     def voice_name(self) -> str | None:
         """``voice`` as one string, whichever way it was given."""
         return self.voice.id if isinstance(self.voice, CustomVoice) else self.voice
 
 
-class SynthesizeRequest(BaseModel):
+class SynthesizeRequest(RequestFields):
     """``POST /v1/synthesize``: form fields or a JSON object."""
 
     model_config = ConfigDict(extra="ignore")
 
     text: str = Field(..., description="The text to speak.")
-    engine: str | None = Field(None, description="Engine name; default: the default engine.")
-    voice: str | None = Field(
-        None, description="Voice id of the engine; default: the engine's default voice."
-    )
-    language: str | None = Field(None, description="Language code (`en-us`, `ja`) for multilingual voices.")
     speaker: str | None = Field(None, description="Speaker name of a multi-speaker voice.")
-    speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking speed, 0.25 to 4.0.")
     volume: float = Field(1.0, ge=0.0, le=4.0, description="Linear gain, 0 to 4.")
     format: str = Field(
         "wav",
@@ -206,6 +203,7 @@ class CapabilitiesOut(BaseModel):
     phonemes: bool = Field(..., description="Accepts phoneme input.")
     ssml: bool = Field(..., description="Accepts SSML markup.")
     alignment: bool = Field(..., description="Reports word timings.")
+    blending: bool = Field(False, description="Its voices can be mixed (`a(2)+b(1)`); blends use it.")
     cloning_mode: str = Field(
         "conversion",
         description="How a library voice is spoken: `native` (the engine clones from the reference) or "

@@ -220,22 +220,34 @@ class EngineRegistry:
     def voices(self, name: str) -> list[Voice]:
         return self.instance(name).voices()
 
-    def resolve_voice(self, name: str, voice_id: str | None) -> Voice:
-        """The engine's voice with this id (or its default); unknown ids are an error, never a fallback."""
+    def find_voice(self, name: str, voice_id: str | None) -> Voice | None:
+        """The engine's voice with this id (or its default), None when it has no such voice."""
         self.check_weights(name)  # an engine without its weights is unavailable, whatever the voice
-        engine = self.instance(name)
-        wanted = voice_id or self._settings.engines.default_voices.get(name) or engine.default_voice()
-        voices = engine.voices()
+        wanted = self._wanted_voice(name, voice_id)
+        voices = self.instance(name).voices()
         for voice in voices:
             if voice.id == wanted:
                 return voice
         for voice in voices:  # ids are case-insensitive for people typing them
             if voice.id.lower() == wanted.lower():
                 return voice
-        sample = ", ".join(v.id for v in voices[:20])
-        raise VoiceNotFoundError(
-            f"engine {name!r} has no voice {wanted!r}; try one of: {sample}", param="voice"
-        )
+        return None
+
+    def resolve_voice(self, name: str, voice_id: str | None) -> Voice:
+        """The engine's voice with this id (or its default); unknown ids are an error, never a fallback."""
+        voice = self.find_voice(name, voice_id)
+        if voice is None:
+            sample = ", ".join(v.id for v in self.voices(name)[:20])
+            wanted = self._wanted_voice(name, voice_id)
+            raise VoiceNotFoundError(
+                f"engine {name!r} has no voice {wanted!r}; try one of: {sample}", param="voice"
+            )
+        return voice
+
+    def _wanted_voice(self, name: str, voice_id: str | None) -> str:
+        """``voice_id``, or the engine's configured or own default voice when it is None or empty."""
+        configured = self._settings.engines.default_voices.get(name)
+        return voice_id or configured or self.instance(name).default_voice()
 
     # -- default engine ----------------------------------------------------------------------------
     @property

@@ -13,7 +13,6 @@ from pathlib import Path
 from polyvox.config import Settings
 from polyvox.monitor.manager import check_target
 from polyvox.monitor.speaker import Mode, Monitor, MonitorConfig, SpokenLine
-from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
 
 
@@ -66,8 +65,7 @@ async def run_monitor_cli(
         speed=speed,
     )
     async with Polyvox(settings) as service:
-        request = SynthesisRequest(text="check", engine=engine, voice=voice, language=language)
-        service.synthesizer.validate(request)
+        service.synthesizer.resolve(engine, voice, language)
         monitor = Monitor("cli", config, service.synthesizer, settings.monitor, sink=write)
         monitor.start()
         echo(f"watching {path} (Ctrl-C to stop); audio goes to {output}")

@@ -9,7 +9,6 @@ from typing import Any
 from polyvox.config import MonitorSettings
 from polyvox.errors import BusyError, InvalidParameterError, NotFoundError, PolyvoxError
 from polyvox.monitor.speaker import Monitor, MonitorConfig, Sink
-from polyvox.request import SynthesisRequest
 from polyvox.synthesis import Synthesizer
 
 
@@ -67,8 +66,7 @@ class MonitorManager:
 
     def validate_speech(self, engine: str | None, voice: str | None, language: str | None) -> None:
         """Raise the synthesizer's own error (engine_not_found, voice_not_found, ...) before starting."""
-        request = SynthesisRequest(text="check", engine=engine, voice=voice, language=language)
-        self.synthesizer.validate(request)
+        self.synthesizer.resolve(engine, voice, language)
 
     def start(self, config: MonitorConfig, sink: Sink | None = None) -> Monitor:
         running = [m for m in self._monitors.values() if not m.stopped]

@@ -8,11 +8,12 @@ socket reports without closing.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from polyvox.errors import InvalidParameterError
+from polyvox.request import RequestFields
 
 DEFAULT_CONTEXT = "default"
 
@@ -31,12 +32,13 @@ class _Message(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class VoiceOptions(_Message):
-    """How to speak: the fields shared by both sockets' ``start``."""
+class VoiceOptions(_Message, RequestFields):
+    """How to speak: the fields shared by both sockets' ``start``.
 
-    engine: str | None = None
-    voice: str | None = None
-    language: str | None = None
+    ``speed``, ``volume`` and ``sample_rate`` are unbounded here: the pipeline's own range check answers
+    ``invalid_parameter`` naming the field, where a schema bound would answer ``invalid_message``.
+    """
+
     speaker: str | None = None
     speed: float = 1.0
     volume: float = 1.0
@@ -78,11 +80,14 @@ class ConverseStart(VoiceOptions):
     sample_rate: int = Field(16000, ge=8000, le=48000)
     """Rate of the microphone audio the client sends (pcm s16le mono)."""
     output_sample_rate: int | None = None
+    """The rate of the audio sent back (``sample_rate`` here is the microphone's)."""
     vad: bool = False
     """Let the server end turns (Silero VAD) instead of waiting for ``end_of_turn``."""
     tts: bool = True
     """False: replies come as text chunks only."""
     system_prompt: str | None = None
+
+    not_request_fields: ClassVar[frozenset[str]] = frozenset({"sample_rate"})
 
 
 class EndOfTurn(_Message):

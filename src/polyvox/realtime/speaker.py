@@ -26,7 +26,7 @@ from polyvox.audio.encode import AudioFormat, StreamEncoder, encoded_rate, parse
 from polyvox.errors import PolyvoxError
 from polyvox.realtime.align import word_timings
 from polyvox.realtime.protocol import VoiceOptions, error_message, ms
-from polyvox.request import SynthesisRequest, speakable
+from polyvox.request import SynthesisRequest, check_rendering, speakable
 from polyvox.stt.recognizer import SpeechRecognizer
 from polyvox.synthesis import Synthesizer
 from polyvox.text.incremental import IncrementalSegmenter
@@ -80,31 +80,25 @@ class Sender:
 
 @dataclass(frozen=True, slots=True)
 class VoiceConfig:
-    """A validated way of speaking: the request fields plus the output format and its rate."""
+    """A validated way of speaking: the ``start`` options as resolved, plus the output format and its rate."""
 
     engine: str
     voice: str
     language: str
     fmt: AudioFormat
     sample_rate: int
-    speaker: str | None = None
-    speed: float = 1.0
-    volume: float = 1.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    options: VoiceOptions = field(default_factory=VoiceOptions)
+    """The ``start`` message's fields (speaker, speed, volume, extra...) as :func:`resolve_config` checked."""
     alignment: bool = False
     audio: bool = True
 
     def request(self, text: str, request_id: str) -> SynthesisRequest:
-        return SynthesisRequest(
+        return self.options.to_request(
             text=text,
             engine=self.engine,
             voice=self.voice,
             language=self.language,
-            speaker=self.speaker,
-            speed=self.speed,
-            volume=self.volume,
             sample_rate=self.sample_rate,
-            extra=self.extra,
             request_id=request_id,
         )
 
@@ -338,18 +332,9 @@ def resolve_config(
 ) -> VoiceConfig:
     """Validate engine, voice, language, format and rate up front, as ``start`` is answered."""
     fmt = parse_format(options.format, "format")
-    probe = SynthesisRequest(
-        text="probe",
-        engine=options.engine,
-        voice=options.voice,
-        language=options.language,
-        speaker=options.speaker,
-        speed=options.speed,
-        volume=options.volume,
-        sample_rate=sample_rate,
-        extra=dict(options.extra),  # engine parameter ranges are refused at `start`, not per sentence
-    )
-    engine, voice = synthesizer.validate(probe)
+    check_rendering(options.speed, options.volume, sample_rate)
+    # Engine parameter ranges are refused at `start`, not per sentence.
+    engine, voice = synthesizer.resolve(options.engine, options.voice, options.language, extra=options.extra)
     rate = encoded_rate(fmt, sample_rate or synthesizer.registry.info(engine).sample_rate)
     validate_output(fmt, sample_rate or rate, 16, exact=sample_rate is not None)
     return VoiceConfig(
@@ -358,10 +343,7 @@ def resolve_config(
         language=options.language or voice.language,
         fmt=fmt,
         sample_rate=rate,
-        speaker=options.speaker,
-        speed=options.speed,
-        volume=options.volume,
-        extra=dict(options.extra),
+        options=options,
         alignment=alignment,
         audio=audio,
     )

@@ -1,9 +1,9 @@
 // Voices panel of the Polyvox page, second half: a new voice recorded from the microphone, or blended from
 // Kokoro voices. It uses the core's helpers from voices.js and attaches to it.
+import { apiJson } from "./api.js";
 import { $, button } from "./dom.js";
 import { attach, create, isBusy, message, newVoiceForm } from "./voices.js";
 
-const BLEND_ENGINE = "kokoro";
 const MAX_BLEND_PARTS = 8; // the server's limit
 const MAX_RECORD_SECONDS = 30;
 const RECORD_TYPES = ["audio/webm;codecs=opus", "audio/ogg;codecs=opus", "audio/mp4", "audio/webm"];
@@ -111,6 +111,15 @@ function toggleRecording() {
 }
 
 // ---- blending -------------------------------------------------------------------------------------
+let blendEngine = null; // a promise of the engine blends are made with: the first that declares blending
+
+function blendingEngine() {
+  blendEngine = blendEngine || apiJson("/v1/engines")
+    .then(({ engines }) => (engines.find((e) => e.capabilities.blending) || { name: "" }).name)
+    .catch(() => { blendEngine = null; return ""; }); // asked again on the next listing
+  return blendEngine;
+}
+
 let blendChoices = [];
 
 function renderBlendChoices(voices) {
@@ -122,7 +131,8 @@ function renderBlendChoices(voices) {
   hint.dataset.text = hint.dataset.text || hint.textContent;
   fieldset.disabled = voices.length < 2;
   hint.textContent = fieldset.disabled
-    ? "Blends need the Kokoro engine, and this server has no Kokoro voices." : hint.dataset.text;
+    ? "Blends need an engine that mixes voices (Kokoro), and this server has none with voices."
+    : hint.dataset.text;
   if (fieldset.disabled) {
     $("blend-parts").replaceChildren();
     return;
@@ -227,6 +237,8 @@ attach({
     if (!recording) $("voice-record").disabled = on;
   },
   showVoices(all) {
-    renderBlendChoices(all.filter((v) => v.engine === BLEND_ENGINE));
+    return blendingEngine().then((engine) => {
+      renderBlendChoices(all.filter((v) => engine && v.engine === engine));
+    });
   },
 });

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
@@ -32,23 +32,19 @@ from polyvox.audio.encode import (
 )
 from polyvox.audio.encode import validate_output as check_output
 from polyvox.longform import LongformResult, synthesize_long
-from polyvox.request import SynthesisRequest
+from polyvox.request import RequestFields, SynthesisRequest
 from polyvox.stream import SynthesisStream
 from polyvox.synthesis import Synthesizer
 
 router = APIRouter(tags=["Captions"], responses=VALIDATION_RESPONSE)
 
 
-class CaptionedRequest(BaseModel):
+class CaptionedRequest(RequestFields):
     """Text to speak with word timestamps."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     input: str = Field(..., description="The text to speak (up to `longform.max_chars`).")
-    engine: str | None = Field(None, description="Engine name; default: the default engine.")
-    voice: str | None = Field(None, description="Any voice name every route takes (`joe`, `alloy`...).")
-    language: str | None = Field(None, description="Language code.")
-    speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking speed.")
     response_format: str = Field(
         "wav", description="Audio format: wav, mp3, opus, aac, flac, pcm, ulaw, alaw, wav_ulaw or wav_alaw."
     )
@@ -152,15 +148,7 @@ async def captioned(
     """Speak `input` and return every word with its start and end time in the audio."""
     fmt = parse_format(body.response_format, "response_format")
     engine = check_engine(registry, body.engine) if body.engine else registry.default
-    request = SynthesisRequest(
-        text=body.input,
-        engine=engine,
-        voice=body.voice,
-        language=body.language,
-        speed=body.speed,
-        request_id=request_id,
-        normalize=body.normalize,
-    )
+    request = body.to_request(text=body.input, engine=engine, request_id=request_id)
     if body.stream:
         # Opened (validated, first sentence synthesized) before the 200: an empty input or an unknown voice
         # is a JSON error, not a torn event stream.

@@ -50,6 +50,7 @@ def engine_out(registry: EngineRegistry, name: str) -> EngineOut:
             phonemes=caps.phonemes,
             ssml=caps.ssml,
             alignment=caps.alignment,
+            blending=caps.blending,
             cloning_mode=cloning_mode(registry, name),
         ),
         speed_range=info.speed_range,

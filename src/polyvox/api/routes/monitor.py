@@ -21,6 +21,7 @@ from polyvox.api.routes.common import VALIDATION_RESPONSE
 from polyvox.api.schemas import ErrorResponse
 from polyvox.monitor.manager import MonitorManager, resolve_allowed
 from polyvox.monitor.speaker import MonitorConfig
+from polyvox.request import RequestFields
 
 
 @contextlib.asynccontextmanager
@@ -51,20 +52,16 @@ def get_manager(request: Request) -> MonitorManager:
 ManagerDep = Annotated[MonitorManager, Depends(get_manager)]
 
 
-class StartRequest(BaseModel):
+class StartRequest(RequestFields):
     """``POST /v1/monitor/start``."""
 
     path: str = Field(..., description="Absolute path of the text file to watch (under an allowed root).")
-    engine: str | None = Field(None, description="Engine; default: the default engine.")
-    voice: str | None = Field(None, description="Voice of the engine; default: its default voice.")
-    language: str | None = Field(None, description="Language code for multilingual voices.")
     mode: Literal["lines", "paragraphs"] = Field(
         "lines", description="`lines`: speak each line. `paragraphs`: speak text between blank lines."
     )
     from_: Literal["end", "start"] = Field(
         "end", alias="from", description="`end`: only what is appended from now on. `start`: the whole file."
     )
-    speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking speed.")
 
 
 class StopRequest(BaseModel):

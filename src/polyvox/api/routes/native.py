@@ -25,7 +25,6 @@ from polyvox.api.schemas import SynthesizeRequest
 from polyvox.api.streaming import audio_response, open_stream, whole_response
 from polyvox.audio.encode import parse_format
 from polyvox.errors import InvalidParameterError
-from polyvox.request import SynthesisRequest
 from polyvox.stream_mode import StreamMode
 
 router = APIRouter(tags=["Native"], responses=VALIDATION_RESPONSE)
@@ -111,20 +110,7 @@ async def synthesize(
     """
     fmt = parse_format(body.format, "format")
     engine = check_engine(registry, body.engine) if body.engine else registry.default
-    request = SynthesisRequest(
-        text=body.text,
-        engine=engine,
-        voice=body.voice,
-        language=body.language,
-        speaker=body.speaker,
-        speed=body.speed,
-        volume=body.volume,
-        sample_rate=body.sample_rate,
-        extra=body.engine_extra(),
-        request_id=request_id,
-        normalize=body.normalize,
-        input_type=body.input_type,
-    )
+    request = body.to_request(engine=engine, extra=body.engine_extra(), request_id=request_id)
     mode = synthesizer.mode_for(body.text, streamed=body.stream, validate=body.validate_speech)
     if mode is StreamMode.LONGFORM:
         # Long or validated texts run as a parallel long-form job (chunked, mastered, joined).

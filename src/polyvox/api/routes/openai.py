@@ -16,7 +16,6 @@ from polyvox.config import Settings
 from polyvox.engines.registry import EngineRegistry
 from polyvox.errors import InvalidParameterError
 from polyvox.openai_names import openai_voice
-from polyvox.request import SynthesisRequest
 
 router = APIRouter(tags=["OpenAI compatible"], responses=VALIDATION_RESPONSE)
 
@@ -122,12 +121,10 @@ async def create_speech(
     sample_rate = body.sample_rate
     if sample_rate is None and fmt is AudioFormat.PCM:
         sample_rate = OPENAI_PCM_RATE
-    request = SynthesisRequest(
+    request = body.to_request(
         text=body.input,
         engine=engine,
         voice=voice,
-        language=body.language,
-        speed=body.speed,
         sample_rate=sample_rate,
         extra=extra,
         request_id=request_id,

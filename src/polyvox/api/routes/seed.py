@@ -47,7 +47,15 @@ from polyvox.config import Settings
 from polyvox.errors import InvalidParameterError, NotFoundError, PayloadTooLargeError, UnsupportedMediaError
 from polyvox.monitor.manager import resolve_allowed
 from polyvox.openai_names import OPENAI_VOICES
-from polyvox.request import MAX_RATE, MAX_SPEED, MIN_RATE, MIN_SPEED, SynthesisRequest, speakable
+from polyvox.request import (
+    MAX_RATE,
+    MAX_SPEED,
+    MIN_RATE,
+    MIN_SPEED,
+    RequestFields,
+    SynthesisRequest,
+    speakable,
+)
 from polyvox.synthesis import Synthesizer
 from polyvox.voice_router import LIBRARY_PREFIX
 from polyvox.voices.fetch import fetch_bytes
@@ -64,15 +72,13 @@ router.add_api_route(
 )
 
 
-class SeedSpeech(BaseModel):
+class SeedSpeech(RequestFields):
     """``POST /api/v1/tts``."""
 
     model_config = ConfigDict(extra="allow")
 
     text: str = Field(..., description="The text to speak.")
-    engine: str | None = Field(None, description="Engine name; default: the default engine.")
-    voice: str | None = Field(None, description="Any voice every route takes (engine, library, OpenAI name).")
-    language: str | None = Field(None, description="Language code.")
+    # Unbounded here: the pipeline's range check answers 422 `invalid_parameter`, as this route always has.
     speed: float = Field(1.0, description="Speaking speed, 0.25 to 4.0.")
     format: str = Field("wav", alias="output_format", description="Audio format (as `response_format`).")
     sample_rate: int | None = Field(None, description="Output rate in Hz; default the engine's.")
@@ -217,16 +223,7 @@ async def seed_tts(
     names = set(registry.info(engine).parameter_names)
     extra = {k: v for k, v in (body.model_extra or {}).items() if k in names}
     ignored = sorted(set(body.model_extra or {}) - set(extra))
-    speech = SynthesisRequest(
-        text=body.text,
-        engine=engine,
-        voice=reference or body.voice,
-        language=body.language,
-        speed=body.speed,
-        sample_rate=body.sample_rate,
-        extra=extra,
-        request_id=request_id,
-    )
+    speech = body.to_request(engine=engine, voice=reference or body.voice, extra=extra, request_id=request_id)
     data, headers = await _render(synthesizer, speech, body.format)
     if ignored:
         headers["X-Polyvox-Ignored"] = ignored_header(ignored)
