@@ -17,11 +17,12 @@ one. The stream's second segment waits until the consumer comes back from sendin
 inference would otherwise compete with encoding and sending the first audio for the same cores.
 
 Modes (:class:`StreamMode`, chosen by :meth:`StreamMode.choose`, the one threshold rule): a listener's stream
-is LIVE as above. A file is FILE or LONGFORM: its segments are paragraph chunks, each finished whole by the
-one mastering chain (polyvox.postprocess.Mastering: trim, loudness, edge fades) with the configured pause
-after it, so a text sounds the same whichever side of ``longform.threshold_chars`` it falls. FILE renders one
-segment after another; LONGFORM renders up to ``engines.workers`` at once, due "eventually"
-(:meth:`SynthesisStream.render_all`; polyvox.longform adds validation, captions and the join on disk).
+is LIVE as above; a short file is FILE (one segment after another, never admitted); a long file is LONGFORM:
+its segments are paragraph chunks, each finished whole by the one mastering chain
+(polyvox.postprocess.Mastering: trim, loudness, edge fades) with the configured pause after it, up to
+``engines.workers`` rendered at once, due "eventually" (:meth:`SynthesisStream.render_all`; polyvox.longform
+adds validation, captions and the join on disk). With ``postprocess.master_files`` a FILE stream is chunked
+and mastered the same way, so a text sounds the same whichever side of ``longform.threshold_chars`` it falls.
 """
 
 from __future__ import annotations
@@ -96,7 +97,9 @@ class StreamContext:
     max_audio_seconds: float = 0.0
     """``limits.max_audio_seconds``: a stream whose audio passes it ends in-band (0: no limit)."""
     mastering: Mastering | None = None
-    """The finish of files (FILE and LONGFORM modes); None: files are not mastered."""
+    """The finish of long-form jobs (and of every file with ``postprocess.master_files``); None: none."""
+    master_files: bool = False
+    """``postprocess.master_files``: FILE streams are mastered as long-form jobs are."""
     workers: int = 1
     """``engines.workers``: how many segments a LONGFORM stream renders at once."""
 
@@ -134,6 +137,8 @@ class SynthesisStream:
     ) -> None:
         self.request = request
         self.mode = mode
+        self.mastered = mode.mastered(context.master_files)
+        """Whether each segment is finished by the mastering chain (and pauses follow it)."""
         self.engine_name = info.name
         self.voice = voice
         self.segments = segments
@@ -224,7 +229,7 @@ class SynthesisStream:
             yield planned
             return
         call = planned.call if due is None else dataclasses.replace(planned.call, due=due)
-        if self._conversion is not None or planned.stretch != 1.0 or self.mode.mastered:
+        if self._conversion is not None or planned.stretch != 1.0 or self.mastered:
             raw = await self._context.runner.run(call)
             yield await asyncio.to_thread(self.finish, planned, raw)
             return
@@ -297,7 +302,7 @@ class SynthesisStream:
         if native_rate != self.sample_rate:
             samples = resample(samples, native_rate, self.sample_rate)
         mastering = self._context.mastering
-        if self.mode.mastered and mastering is not None and len(samples):
+        if self.mastered and mastering is not None and len(samples):
             samples = mastering.apply(samples, self.sample_rate)
         if request.volume != 1.0:  # after mastering: relative to the loudness target, not undone by it
             samples = apply_gain(samples, request.volume)

@@ -18,13 +18,14 @@ class StreamMode(Enum):
     LIVE = "live"
     """A listener: parts as the engine makes them, one segment ahead, due when the audio runs out."""
     FILE = "file"
-    """A whole file: paragraph chunks, each mastered whole, the configured pause after it; one at a time."""
+    """A whole file, one segment after another; with ``postprocess.master_files`` chunked and mastered."""
     LONGFORM = "longform"
-    """A long file: FILE's chunks and finish, up to ``engines.workers`` rendered at once, due eventually."""
+    """A long file: paragraph chunks, each mastered whole with the configured pause after it, up to
+    ``engines.workers`` rendered at once, due eventually."""
 
-    @property
-    def mastered(self) -> bool:
-        return self is not StreamMode.LIVE
+    def mastered(self, master_files: bool) -> bool:
+        """Whether this mode's segments are paragraph chunks finished by the mastering chain."""
+        return self is StreamMode.LONGFORM or (self is StreamMode.FILE and master_files)
 
     @classmethod
     def choose(

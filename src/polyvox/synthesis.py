@@ -3,8 +3,8 @@
 ``Synthesizer.open()`` validates a request, resolves engine and voice, leases the engine and synthesizes the
 first segment before it returns, so a front door can still answer any failure with a proper status. The
 returned :class:`polyvox.stream.SynthesisStream` yields one post-processed ``AudioChunk`` per segment.
-A file is the same stream in another mode (polyvox.stream_mode): paragraph chunks, mastered, with pauses;
-a long-form job renders them in parallel and leaves validation and the join to polyvox.longform.
+A long-form job is the same stream in another mode (polyvox.stream_mode): paragraph chunks, mastered, with
+pauses, rendered in parallel; validation and the join are polyvox.longform's.
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ class Synthesizer:
             request_timeout=settings.limits.request_timeout,
             max_audio_seconds=settings.limits.max_audio_seconds,
             mastering=Mastering(settings.postprocess),
+            master_files=settings.postprocess.master_files,
             workers=settings.engines.workers,
         )
         """What every stream is built with (its runner, and whom it reports to)."""
@@ -291,7 +292,7 @@ class Synthesizer:
                     estimated_seconds([request.text], None, request.speed, request.extra) / 2,
                     self.settings.limits.max_audio_seconds,
                 )
-            if segments is None and mode.mastered:
+            if segments is None and mode.mastered(self.settings.postprocess.master_files):
                 chunks = await run_text_work(self.chunk_plan, request, name, language)
                 segments = [c.text for c in chunks.chunks]
                 if any(c.rate != 1.0 for c in chunks.chunks):  # each chunk rendered at its own rate
@@ -344,7 +345,7 @@ class Synthesizer:
         return stream
 
     async def synthesize(self, request: SynthesisRequest) -> tuple[SynthesisStream, list[AudioChunk]]:
-        """Synthesize a whole request as a file (non-streaming front doors: mastered, FILE mode)."""
+        """Synthesize a whole request as a file (non-streaming front doors: FILE mode, never admitted)."""
         stream = await self.open(request, mode=StreamMode.FILE)
         async with stream:
             chunks = [chunk async for chunk in stream]

@@ -129,7 +129,12 @@ async def test_a_file_sounds_the_same_either_side_of_the_threshold(
 ) -> None:
     # One text rendered as a short file (FILE: one chunk after another) and as a long-form job (LONGFORM:
     # parallel chunks): the same chunks, mastering and pauses, so the same level and rhythm.
-    settings = Settings(data_dir=tmp_path, engines={"workers": 2}, cache={"enabled": False})
+    settings = Settings(
+        data_dir=tmp_path,
+        engines={"workers": 2},
+        cache={"enabled": False},
+        postprocess={"master_files": True},
+    )
     text, _ = generated_text(60)
     request = SynthesisRequest(text=text, engine="piper")
     async with Polyvox(settings) as polyvox:

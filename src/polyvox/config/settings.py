@@ -167,7 +167,7 @@ class TextSettings(BaseModel):
 
 
 class PostprocessSettings(BaseModel):
-    """The mastering of every file (non-streamed requests, long-form jobs): loudness, trimming, pauses."""
+    """The mastering of long-form jobs (and, with ``master_files``, every file): loudness, trim, pauses."""
 
     target_lufs: float = Field(-18.0, le=0.0, description="Integrated loudness target (LUFS).")
     true_peak_db: float = Field(-1.0, le=0.0, description="True-peak ceiling (dBTP).")
@@ -175,6 +175,11 @@ class PostprocessSettings(BaseModel):
     sentence_pause: float = Field(0.25, ge=0.0, description="Seconds of silence between chunks.")
     paragraph_pause: float = Field(0.6, ge=0.0, description="Seconds of silence between paragraphs.")
     crossfade: float = Field(0.01, ge=0.0, description="Seconds of fade at each chunk edge (no clicks).")
+    master_files: bool = Field(
+        False,
+        description="Master short files too (chunks, trim, loudness, pauses), so a text sounds the same "
+        "either side of longform.threshold_chars; off: short files keep the engine's level and timing.",
+    )
 
 
 class LongformSettings(BaseModel):
