@@ -178,9 +178,9 @@ class SynthesisStream:
         self.estimated_seconds = 0.0
         """Roughly how much audio the whole stream will give (polyvox.bounds): admission by capacity."""
         self.chunks: list[Chunk] = []
-        """FILE and LONGFORM modes: each segment's chunk (its paragraph end, SSML rate and pause)."""
+        """Mastered streams (LONGFORM; FILE with master_files): each segment's chunk (paragraph end, rate)."""
         self.pauses: list[float] = []
-        """FILE and LONGFORM modes: seconds of silence after each segment (none after the last)."""
+        """Mastered streams: seconds of silence after each segment (none after the last)."""
         self.lead = 0.0
         """Seconds of silence before the first segment (an SSML document that opens with a break)."""
 

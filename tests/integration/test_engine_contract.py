@@ -216,7 +216,11 @@ def case(request: pytest.FixtureRequest, workspace: Path, data_dir: Path) -> Ite
     """One engine with what it needs (weights, a server), loaded once for all its checks."""
     name: str = request.param
     if name in SLOW and not RUN_ALL:
-        pytest.skip(f"{name}: {SLOW[name]}: minutes a synthesis on this CPU; POLYVOX_CONTRACT_ALL=1 runs it")
+        # Not untested: tests/e2e/test_engine_chatterbox.py speaks, clones and seeds it through a server.
+        pytest.skip(
+            f"{name}: {SLOW[name]}: minutes a synthesis here; covered by "
+            "tests/e2e/test_engine_chatterbox.py, and POLYVOX_CONTRACT_ALL=1 runs this contract on it too"
+        )
     folder = workspace / name
     folder.mkdir(exist_ok=True)
     with warnings.catch_warnings():  # the model libraries' own notices while building (weight_norm, dropout)

@@ -260,11 +260,12 @@ class Monitor:
             chunks = [chunk.samples async for chunk in stream]
         samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
         rate = stream.sample_rate
+        wav = await asyncio.to_thread(encode_whole, samples, AudioFormat.WAV, rate)  # grows with the line
         self._seq += 1
         return SpokenLine(
             seq=self._seq,
             text=text,
-            wav=encode_whole(samples, AudioFormat.WAV, rate),
+            wav=wav,
             sample_rate=rate,
             seconds=len(samples) / rate,
             engine=stream.engine_name,

@@ -12,6 +12,7 @@ plain text with the status of the :class:`PolyvoxError`, like MaryTTS's own.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 import struct
@@ -192,9 +193,13 @@ async def process(request: Request, polyvox: Polyvox) -> Response:
         stream, chunks = await polyvox.synthesizer.synthesize(synthesis)
     except PolyvoxError as exc:
         return _error(exc)
-    samples = np.concatenate([c.samples for c in chunks]) if chunks else np.zeros(0, np.float32)
     writer, media_type = AUDIO_FORMATS[audio]
-    return Response(writer(samples.astype(np.float32), stream.sample_rate), media_type=media_type)
+
+    def whole_file() -> bytes:  # grows with the text: off the event loop
+        samples = np.concatenate([c.samples for c in chunks]) if chunks else np.zeros(0, np.float32)
+        return writer(samples.astype(np.float32), stream.sample_rate)
+
+    return Response(await asyncio.to_thread(whole_file), media_type=media_type)
 
 
 def _lines(lines: list[str]) -> PlainTextResponse:

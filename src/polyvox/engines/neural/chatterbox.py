@@ -135,30 +135,47 @@ def load_s3gen(path: Path) -> Any:
     return s3gen.eval()
 
 
+def load_parts(
+    folder: Path,
+    files: tuple[Path, Path, Path],
+    conditionals: Any,
+    device: str,
+    *,
+    multilingual: bool = False,
+) -> tuple[Any, Any, Any, Any]:
+    """Chatterbox's voice encoder, T3 and S3Gen from ``files`` (in that order) and the folder's built-in
+    conditionals (``conditionals``: the model's ``Conditionals`` class) if it has them, on ``device`` in
+    eval mode: the English and the multilingual engine assemble their model from the same parts."""
+    import torch
+    from chatterbox.models.t3 import T3
+    from chatterbox.models.voice_encoder import VoiceEncoder
+
+    ve_file, t3_file, s3gen_file = files
+    voice_encoder = VoiceEncoder()
+    voice_encoder.load_state_dict(read_state(ve_file))
+    t3 = T3(t3_hparams(folder, multilingual=multilingual))
+    state = read_state(t3_file)
+    t3.load_state_dict(state["model"][0] if "model" in state else state)
+    s3gen = load_s3gen(s3gen_file)
+    conds = None
+    if (folder / BUILTIN_CONDS).is_file():
+        conds = conditionals.load(folder / BUILTIN_CONDS, map_location=torch.device("cpu")).to(device)
+    for module in (voice_encoder, t3, s3gen):
+        module.to(device).eval()
+    return voice_encoder, t3, s3gen, conds
+
+
 def load_chatterbox(folder: Path, device: str) -> Any:
     """A ``ChatterboxTTS`` from ``folder`` (the layout of the module docstring) on ``device``."""
     go_offline()
     tolerate_torchaudio_without_native()
     os.environ.setdefault("TQDM_DISABLE", "1")  # T3 draws a progress bar per sentence otherwise
-    import torch
-    from chatterbox.models.t3 import T3
     from chatterbox.models.tokenizers import EnTokenizer
-    from chatterbox.models.voice_encoder import VoiceEncoder
     from chatterbox.tts import ChatterboxTTS, Conditionals
-    from safetensors.torch import load_file
 
-    voice_encoder = VoiceEncoder()
-    voice_encoder.load_state_dict(load_file(folder / "ve.safetensors"))
-    t3 = T3(t3_hparams(folder))
-    state = load_file(folder / "t3_cfg.safetensors")
-    t3.load_state_dict(state["model"][0] if "model" in state else state)
-    s3gen = load_s3gen(folder / "s3gen.safetensors")
+    files = (folder / "ve.safetensors", folder / "t3_cfg.safetensors", folder / "s3gen.safetensors")
+    voice_encoder, t3, s3gen, conds = load_parts(folder, files, Conditionals, device)
     tokenizer = EnTokenizer(str(folder / "tokenizer.json"))
-    conds = None
-    if (folder / BUILTIN_CONDS).is_file():
-        conds = Conditionals.load(folder / BUILTIN_CONDS, map_location=torch.device("cpu")).to(device)
-    for module in (voice_encoder, t3, s3gen):
-        module.to(device).eval()
     return ChatterboxTTS(t3, s3gen, voice_encoder, tokenizer, device, conds=conds)
 
 

@@ -35,9 +35,7 @@ from polyvox.engines.neural.chatterbox import (
     DEFAULT_VOICE,
     T3_CONFIG_FILE,
     ChatterboxEngine,
-    load_s3gen,
-    read_state,
-    t3_hparams,
+    load_parts,
 )
 from polyvox.engines.neural.compat import tolerate_torchaudio_without_native
 from polyvox.engines.neural.runtime import Placement, go_offline
@@ -79,27 +77,19 @@ def load_multilingual(folder: Path, device: str) -> Any:
     go_offline()
     tolerate_torchaudio_without_native()
     os.environ.setdefault("TQDM_DISABLE", "1")
-    import torch
-    from chatterbox.models.t3 import T3
     from chatterbox.models.tokenizers import MTLTokenizer
-    from chatterbox.models.voice_encoder import VoiceEncoder
     from chatterbox.mtl_tts import SUPPORTED_LANGUAGES, ChatterboxMultilingualTTS, Conditionals
 
     unknown = sorted(set(LANGUAGE_IDS) - set(SUPPORTED_LANGUAGES))
     if unknown:
         raise ValueError(f"this chatterbox does not speak {', '.join(unknown)}: update polyvox's table")
-    voice_encoder = VoiceEncoder()
-    voice_encoder.load_state_dict(read_state(first_present(folder, VE_FILES)))
-    t3 = T3(t3_hparams(folder, multilingual=True))
-    state = read_state(first_present(folder, T3_FILES))
-    t3.load_state_dict(state["model"][0] if "model" in state else state)
-    s3gen = load_s3gen(first_present(folder, S3GEN_FILES))
+    files = (
+        first_present(folder, VE_FILES),
+        first_present(folder, T3_FILES),
+        first_present(folder, S3GEN_FILES),
+    )
+    voice_encoder, t3, s3gen, conds = load_parts(folder, files, Conditionals, device, multilingual=True)
     tokenizer = MTLTokenizer(str(folder / TOKENIZER_FILE))  # reads Cangjie5_TC.json beside it
-    conds = None
-    if (folder / BUILTIN_CONDS).is_file():
-        conds = Conditionals.load(folder / BUILTIN_CONDS, map_location=torch.device("cpu")).to(device)
-    for module in (voice_encoder, t3, s3gen):
-        module.to(device).eval()
     return ChatterboxMultilingualTTS(t3, s3gen, voice_encoder, tokenizer, device, conds=conds)
 
 
