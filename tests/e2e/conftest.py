@@ -128,6 +128,17 @@ def run_limited_server(directory: Path, memory_limit: int | None, **env: str) ->
             limit.close()
 
 
+def without_pkg_resources(directory: Path) -> dict[str, str]:
+    """Environment for a server in which ``import pkg_resources`` fails, as in a venv with setuptools 81+
+    (which removed it) or none (3.12+ venvs): a ``sitecustomize`` on ``PYTHONPATH`` blocks the module."""
+    site = directory / "no-pkg-resources"
+    site.mkdir(parents=True, exist_ok=True)
+    block = 'import sys\n\nsys.modules["pkg_resources"] = None  # type: ignore\n'
+    (site / "sitecustomize.py").write_text(block)
+    path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path}
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One shared server for the session: piper as the default engine, tone visible."""
