@@ -247,3 +247,22 @@ def test_page_reports_a_path_outside_the_allowed_roots(site: tuple[Server, Path]
     # The browser itself logs the refused request (403); nothing else may be logged.
     assert [e for e in page.errors if "403" not in e] == []
     page.context.close()
+
+
+def test_engine_that_needs_weights_shows_its_next_step(site: tuple[Server, Path], browser: Any) -> None:
+    """An engine that cannot speak yet shows why and what to do, and offers no Load button."""
+    server, _ = site
+    pocket = next(e for e in httpx.get(server.url + "/v1/engines").json()["engines"] if e["name"] == "pocket")
+    assert pocket["state"] == "needs_weights"
+    page = open_index(browser, server)
+    page.page.click("#tab-pocket")
+    page.page.wait_for_selector("#engine-state[data-state=needs_weights]", timeout=WAIT_MS)
+    shown = page.page.text_content("#engine-state") or ""
+    assert shown.startswith("needs its weights: ") and pocket["model_dir"] in shown
+    assert page.page.is_disabled("#engine-load")
+    page.shot("web-engine-needs-weights.png")
+    page.page.click("#tab-tone")
+    page.page.wait_for_selector("#engine-state[data-state=ready]", timeout=WAIT_MS)
+    assert (page.page.text_content("#engine-state") or "").startswith("loaded")  # the default, in use
+    assert page.errors == []
+    page.context.close()
