@@ -19,6 +19,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
 
@@ -199,6 +200,10 @@ class LongformSettings(BaseModel):
     )
 
 
+class ConfigFileError(SettingsError):
+    """``POLYVOX_CONFIG`` names a file that is not there: an error, never silently no file."""
+
+
 class CacheSettings(BaseModel):
     """Content-addressed cache of synthesized chunks (long-form jobs and audiobooks)."""
 
@@ -264,6 +269,8 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config_file = os.environ.get("POLYVOX_CONFIG")
         if config_file:
+            if not Path(config_file).is_file():
+                raise ConfigFileError(f"POLYVOX_CONFIG names {config_file!r}, which is not a file")
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
         return tuple(sources)
 
