@@ -286,7 +286,7 @@ def engines(as_json: JsonOption = False) -> None:
     polyvox = Polyvox(get_settings())
     try:
         records = [_engine_json(polyvox, name) for name in polyvox.registry.names()]
-        columns = ("engine", "state", "default", "rate", "capabilities", "languages")
+        columns = ("engine", "state", "default", "rate", "capabilities", "languages", "label")
         rows = [
             (
                 str(r["name"]),
@@ -295,6 +295,7 @@ def engines(as_json: JsonOption = False) -> None:
                 str(r["sample_rate"]),
                 ", ".join(cast("list[str]", r["capabilities"])),
                 ", ".join(cast("list[str]", r["languages"])),
+                str(r["label"]),
             )
             for r in records
         ]

@@ -28,6 +28,8 @@ out = Console()
 err = Console(stderr=True)
 
 USAGE_ERROR = 2
+WIDE = 100
+"""Terminal columns from which listings show every column."""
 BROKEN_PIPE = 128 + 13
 """What a shell reports for a writer stopped by SIGPIPE (``yes | head``)."""
 
@@ -122,11 +124,13 @@ def listing(
     as_json: bool,
     whole: Sequence[str] = (),
     clip: Mapping[str, int] | None = None,
+    wide_only: Sequence[str] = (),
 ) -> None:
     """Print a listing: JSON (``records``), a table on a terminal, or tab-separated lines when piped.
 
     In the table, columns named in ``whole`` are never cut or wrapped (names stay whole on any width), the
-    others wrap; ``clip`` shortens long cells of a column to that many characters and an ellipsis.
+    others wrap; ``clip`` shortens long cells of a column to that many characters and an ellipsis; columns in
+    ``wide_only`` are left out of a table narrower than :data:`WIDE` (they are in the lines and the JSON).
     """
     if as_json:
         sys.stdout.write(json.dumps(list(records), ensure_ascii=False, indent=1) + "\n")
@@ -135,6 +139,9 @@ def listing(
         sys.stdout.write("".join("\t".join(row) + "\n" for row in (columns, *rows)))
         return
     limits = clip or {}
+    shown = [i for i, column in enumerate(columns) if out.width >= WIDE or column not in wide_only]
+    columns = [columns[i] for i in shown]
+    rows = [[row[i] for i in shown] for row in rows]
     table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False)
     for index, column in enumerate(columns):
         widest = max((len(row[index]) for row in rows), default=0)

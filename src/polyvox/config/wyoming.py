@@ -8,16 +8,16 @@ from pydantic import BaseModel, Field, field_validator
 
 
 def check_uri(uri: str) -> str:
-    """``uri`` if Wyoming can listen there (``tcp://HOST:PORT`` or ``unix://PATH``); else ValueError."""
+    """``uri`` if Wyoming can listen there: ``tcp://HOST:PORT``, ``unix://PATH``, ``stdio://``."""
     parts = urlsplit(uri)
-    if parts.scheme == "unix" and (parts.netloc or parts.path):
+    if parts.scheme == "stdio" or (parts.scheme == "unix" and (parts.netloc or parts.path)):
         return uri
     if parts.scheme == "tcp":
         try:
             port = parts.port
-        except ValueError:
+        except ValueError:  # not a number, or out of range
             port = None
-        if parts.hostname is not None and port is not None:
+        if port is not None:
             return uri
     raise ValueError(f"{uri!r} is not tcp://HOST:PORT or unix://PATH")
 
