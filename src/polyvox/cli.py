@@ -28,7 +28,7 @@ from polyvox.audio.encode import (
 )
 from polyvox.audiobook import cli as audiobook_cli
 from polyvox.cli_config import config_app
-from polyvox.cli_output import err, fail, listing, out, pipe_closed, run
+from polyvox.cli_output import GuardedTyper, err, fail, listing, out, pipe_closed
 from polyvox.config import Settings, WyomingSettings, get_settings
 from polyvox.errors import (
     EngineUnavailableError,
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from polyvox.engines.base import Voice
     from polyvox.longform import LongformResult
 
-app = typer.Typer(
+app = GuardedTyper(
     help="Polyvox: a self-hosted speech server with many engines.",
     no_args_is_help=True,
     rich_markup_mode=None,  # plain click help: no <bool>/<str> type tags beside every option
@@ -437,10 +437,5 @@ app.command()(audiobook_cli.audiobook)
 app.add_typer(config_app, name="config")
 
 
-def main_entry() -> None:
-    """The ``polyvox`` console script: the app, with one-line errors for bad settings."""
-    run(app)
-
-
 if __name__ == "__main__":
-    main_entry()
+    app()

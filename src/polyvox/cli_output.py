@@ -112,6 +112,13 @@ def run(app: typer.Typer) -> None:
         raise SystemExit(_exit_code(fail(settings_error(exc)))) from None
 
 
+class GuardedTyper(typer.Typer):
+    """A typer app that, run as a program (``app()``, the console script), goes through :func:`run`."""
+
+    def __call__(self, *args: object, **kwargs: object) -> None:
+        run(self)
+
+
 def _exit_code(exit: typer.Exit) -> int:
     return int(exit.exit_code)
 
