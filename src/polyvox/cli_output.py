@@ -107,9 +107,9 @@ def run(app: typer.Typer) -> None:
     except ValidationError as exc:
         if not exc.title.endswith("Settings"):
             raise
-        raise SystemExit(_exit_code(fail(settings_error(exc)))) from None
+        raise SystemExit(fail(settings_error(exc)).exit_code) from None
     except SettingsError as exc:
-        raise SystemExit(_exit_code(fail(settings_error(exc)))) from None
+        raise SystemExit(fail(settings_error(exc)).exit_code) from None
 
 
 class GuardedTyper(typer.Typer):
@@ -117,10 +117,6 @@ class GuardedTyper(typer.Typer):
 
     def __call__(self, *args: object, **kwargs: object) -> None:
         run(self)
-
-
-def _exit_code(exit: typer.Exit) -> int:
-    return int(exit.exit_code)
 
 
 def listing(
