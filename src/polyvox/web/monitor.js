@@ -99,6 +99,7 @@ async function refresh() {
     data = await call("/v1/monitor/status");
   } catch (error) {
     message(error.message, true);
+    panel.hidden = false; // the message explains why (a missing API key, say)
     panel.dataset.polling = "off";
     return;
   }
