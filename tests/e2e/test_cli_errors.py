@@ -101,6 +101,13 @@ def test_a_bad_setting_is_one_line_naming_it(
     assert "[invalid_setting]" in line and setting in line and problem in line, line
 
 
+def test_a_config_file_that_is_not_yaml_is_one_line(tmp_path: Path, env: dict[str, str]) -> None:
+    broken = tmp_path / "polyvox.yaml"
+    broken.write_text("engines: [\n", encoding="utf-8")
+    line = error_line(polyvox("config", "show", env={**env, "POLYVOX_CONFIG": str(broken)}))
+    assert "[invalid_setting] (POLYVOX_CONFIG)" in line and "is not a readable YAML mapping" in line, line
+
+
 def test_wyoming_on_a_port_in_use_is_one_line(env: dict[str, str]) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+import yaml
 from pydantic import BaseModel, Field
 from pydantic_settings import (
     BaseSettings,
@@ -271,7 +272,11 @@ class Settings(BaseSettings):
         if config_file:
             if not Path(config_file).is_file():
                 raise ConfigFileError(f"POLYVOX_CONFIG names {config_file!r}, which is not a file")
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+            try:  # the source reads the file now
+                sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+            except (yaml.YAMLError, ValueError, OSError) as exc:  # bad YAML, not a mapping, unreadable
+                reason = " ".join(str(exc).split())
+                raise ConfigFileError(f"{config_file} is not a readable YAML mapping: {reason}") from exc
         return tuple(sources)
 
 
