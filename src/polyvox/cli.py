@@ -424,6 +424,11 @@ def serve(
             reason = error.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
             raise _fail(InvalidSettingError(reason, param="--wyoming")) from None
         settings = settings.model_copy(update={"wyoming": group})
+    if settings.wyoming.uri:
+        try:
+            cli_services.check_listen(settings.wyoming.uri, "--wyoming")
+        except PolyvoxError as error:
+            raise _fail(error) from None
     if ray:
         settings = settings.model_copy(update={"ray": settings.ray.model_copy(update={"address": ray})})
     run_server(settings)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import typer
 
@@ -14,6 +16,19 @@ from polyvox.config import get_settings
 from polyvox.config.wyoming import check_uri
 from polyvox.errors import CannotListenError, InvalidSettingError, PolyvoxError
 from polyvox.logs import configure_logging
+
+
+def check_listen(uri: str, param: str) -> None:
+    """``CannotListenError`` now when a ``tcp://`` address is taken, not once the server starts (where the
+    failure surfaces as a traceback from the app's startup)."""
+    parts = urlsplit(uri)
+    if parts.scheme != "tcp" or parts.port is None:
+        return
+    try:  # SO_REUSEADDR as asyncio's servers set it: a port in TIME_WAIT is still free
+        with socket.create_server((parts.hostname or "", parts.port)):
+            pass
+    except OSError as error:
+        raise CannotListenError(f"cannot listen on {uri}: {error.strerror or error}", param=param) from None
 
 
 def wyoming(
@@ -28,8 +43,11 @@ def wyoming(
 
     try:
         check_uri(uri)
+        check_listen(uri, "--uri")
     except ValueError as error:
         raise _exit_for(InvalidSettingError(str(error), param="--uri")) from None
+    except PolyvoxError as error:
+        raise _exit_for(error) from None
     configure_logging("info")
     settings = get_settings()
 

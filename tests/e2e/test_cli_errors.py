@@ -15,6 +15,7 @@ import wave
 from pathlib import Path
 
 import pytest
+from tests.e2e.conftest import free_port
 
 from polyvox.audio.encode import supported_formats
 
@@ -113,8 +114,11 @@ def test_wyoming_on_a_port_in_use_is_one_line(env: dict[str, str]) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        line = error_line(polyvox("wyoming", "--uri", f"tcp://127.0.0.1:{port}", env=env))
-    assert "[cannot_listen]" in line and "address already in use" in line, line
+        taken_uri = f"tcp://127.0.0.1:{port}"
+        alone = error_line(polyvox("wyoming", "--uri", taken_uri, env=env))
+        beside = error_line(polyvox("serve", "--port", str(free_port()), "--wyoming", taken_uri, env=env))
+    for line in (alone, beside):
+        assert "[cannot_listen]" in line and "already in use" in line, line
 
 
 def test_output_mistakes_have_their_own_codes(tmp_path: Path, env: dict[str, str]) -> None:
