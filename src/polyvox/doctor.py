@@ -168,7 +168,9 @@ def diagnose(
     transcriber: Transcriber | None = None,
 ) -> DoctorReport:
     """Load ``name`` from its folder and measure it (blocking; loads Whisper and, if present, resemblyzer)."""
-    factories = discover_factories()
+    # The hidden test engine (tone) is only there when engines.enable_test_engines shows it, as everywhere.
+    show_test = settings.engines.enable_test_engines
+    factories = {n: f for n, f in discover_factories().items() if show_test or not f.info.for_tests}
     if name not in factories:
         raise EngineNotFoundError(f"unknown engine {name!r}; available: {', '.join(sorted(factories))}")
     factory = factories[name]

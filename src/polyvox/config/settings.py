@@ -14,11 +14,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+import yaml
 from pydantic import BaseModel, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
 
@@ -199,6 +201,10 @@ class LongformSettings(BaseModel):
     )
 
 
+class ConfigFileError(SettingsError):
+    """``POLYVOX_CONFIG`` names a file that is not there: an error, never silently no file."""
+
+
 class CacheSettings(BaseModel):
     """Content-addressed cache of synthesized chunks (long-form jobs and audiobooks)."""
 
@@ -264,7 +270,13 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config_file = os.environ.get("POLYVOX_CONFIG")
         if config_file:
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+            if not Path(config_file).is_file():
+                raise ConfigFileError(f"POLYVOX_CONFIG names {config_file!r}, which is not a file")
+            try:  # the source reads the file now
+                sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+            except (yaml.YAMLError, ValueError, OSError) as exc:  # bad YAML, not a mapping, unreadable
+                reason = " ".join(str(exc).split())
+                raise ConfigFileError(f"{config_file} is not a readable YAML mapping: {reason}") from exc
         return tuple(sources)
 
 
