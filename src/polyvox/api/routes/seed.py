@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.responses import FileResponse, RedirectResponse, Response
 
+from polyvox import jsontext
 from polyvox.api.deps import JSON_TYPES, RegistryDep, RequestIdDep, SettingsDep, SynthesizerDep, media_type
 from polyvox.api.ops.storage import Storage
 from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine, ignored_header
@@ -133,7 +134,7 @@ async def _read_body(request: Request, settings: Settings) -> tuple[SeedSpeech, 
             )
     elif kind in JSON_TYPES:
         try:
-            data = json.loads(await request.body())
+            data = jsontext.loads(await request.body())
         except ValueError as exc:
             raise InvalidParameterError(f"request body is not valid JSON: {exc}", param="body") from None
         if not isinstance(data, dict):
@@ -242,8 +243,9 @@ async def seed_output(name: str, request: Request) -> FileResponse:
     """The audio file `POST /api/v1/tts` (or `process-queue`) wrote; 404 once storage cleanup removed it."""
     storage: Storage = request.app.state.storage
     folder = storage.dirs["output"].resolve()
-    path = (folder / name).resolve()
-    if path.parent != folder or name.startswith(".") or not path.is_file():
+    # A NUL byte cannot name a file (resolve would raise): no such file, like a hidden one.
+    path = None if "\x00" in name or name.startswith(".") else (folder / name).resolve()
+    if path is None or path.parent != folder or not path.is_file():
         raise NotFoundError(
             f"no output file {name!r} (files are removed by the storage policy)", param="name"
         )
