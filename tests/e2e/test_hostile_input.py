@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.e2e.conftest import Server, run_limited_server
+from tests.e2e.memory import rss_bytes
 from websockets.asyncio.client import connect
 
 pytestmark = pytest.mark.slow
@@ -212,3 +213,77 @@ def test_errors_and_settings_do_not_show_server_paths(site: Site) -> None:
         config = site.client.get(path)
         assert config.status_code == 200 and config.json()["persisted"] is True
         assert str(site.config_file) not in config.text and str(site.config_file.parent) not in config.text
+
+
+# -- point 4: the polling monitor ---------------------------------------------------------------------
+def _read_bytes(pid: int) -> int:
+    """Bytes the server process has read so far (``rchar``: files and sockets alike)."""
+    fields = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+    return int(fields["rchar"])
+
+
+def _bounded_post(site: Site, path: str, body: dict[str, object], most: int) -> dict[str, object]:
+    """The JSON answer, failing (without holding it) once it is over ``most`` bytes."""
+    with site.client.stream("POST", path, json=body) as response:
+        data = b""
+        for piece in response.iter_bytes():
+            data += piece
+            assert len(data) <= most, f"the answer passed {most} bytes"
+    answer: dict[str, object] = json.loads(data)
+    assert response.status_code == 200, answer
+    return answer
+
+
+def test_read_file_answers_a_huge_line_bounded_and_remembers_where_it_ended(site: Site) -> None:
+    big = site.logs / "big.log"
+    with big.open("wb") as handle:  # 300 MB without a newline (sparse: no disk, reads as NUL bytes)
+        handle.truncate(300 * 2**20)
+    pid = site.server.process.pid
+    _, peak_before = rss_bytes(pid)
+    seen, lines, cut = 0, [], []
+    for _ in range(50):
+        body = {"file_path": str(big), "last_line_count": seen}
+        answer = _bounded_post(site, "/v1/monitor/read-file", body, 256 * 1024)
+        lines += answer["lines"]  # type: ignore[operator]
+        cut += answer["cut_lines"]  # type: ignore[operator]
+        seen = answer["line_count"]  # type: ignore[assignment]
+        if not answer["more"]:
+            break
+    assert seen == 1 and cut == [1] and lines == ["\x00" * 16_384]  # cut to monitor.max_line_bytes
+    _, peak_after = rss_bytes(pid)
+    assert peak_after - peak_before < 128 * 2**20
+    # Appended lines are read from where the last read ended, not by counting through 300 MB again.
+    with big.open("ab") as handle:
+        handle.write(b"\nafter the big one\n")
+    before = _read_bytes(pid)
+    answer = _bounded_post(site, "/v1/monitor/read-file", {"file_path": str(big), "last_line_count": 1}, 4096)
+    assert (answer["lines"], answer["line_count"], answer["more"]) == (["after the big one"], 2, False)
+    assert _read_bytes(pid) - before < 2**20
+
+
+@pytest.mark.parametrize("count", [2**63, 2**64 + 5, -1])
+def test_a_line_count_out_of_range_is_a_422(site: Site, count: int) -> None:
+    (site.logs / "small.log").write_text("one\n")
+    for path in ("/v1/monitor/read-file", "/v1/monitor/process-queue"):
+        body = {"file_path": str(site.logs / "small.log"), "last_line_count": count}
+        response = site.client.post(path, json=body)
+        assert error_of(response) == (422, "invalid_parameter")
+        assert response.json()["error"]["param"] == "last_line_count"
+
+
+def test_process_queue_reports_a_bad_line_and_moves_on(site: Site) -> None:
+    queue = site.logs / "queue.log"
+    too_long_text = "word " * 200  # over max_text_length (400) here
+    queue.write_text(f"First line.\n{too_long_text}\n{'x' * 20_000}\nLast line.\n")
+    body: dict[str, object] = {"file_path": str(queue), "last_line_count": 0, "engine": "tone"}
+    answer = site.client.post("/v1/monitor/process-queue", json=body).json()
+    first, long_text, cut, last = answer["items"]
+    assert answer["line_count"] == 4 and answer["more"] is False
+    assert first["url"] and last["url"] and first["line"] == "First line." and last["line"] == "Last line."
+    assert long_text["url"] is None and long_text["error"]["code"] == "text_too_long"
+    assert cut["url"] is None and cut["error"]["code"] == "line_too_long" and len(cut["line"]) == 16_384
+    for item in (first, last):
+        assert site.client.get(str(item["url"])).content[:4] == b"RIFF"
+    # The next poll starts after them: nothing is spoken (or stored) again.
+    again = site.client.post("/v1/monitor/process-queue", json={**body, "last_line_count": 4}).json()
+    assert again == {"items": [], "line_count": 4, "more": False}
