@@ -14,10 +14,11 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from tests.e2e.conftest import Server, run_limited_server
+from tests.e2e.conftest import Server, free_port, run_limited_server
 from tests.e2e.memory import rss_bytes
 from websockets.asyncio.client import connect
 
@@ -36,6 +37,7 @@ class Site:
     logs: Path
     config_file: Path
     client: httpx.Client
+    wyoming_port: int
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +47,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     logs.mkdir()
     config_file = base / "polyvox-settings.yaml"
     config_file.write_text("engines:\n  ttl: 300\n")
+    wyoming = free_port()
     with (
         run_limited_server(
             base / "server",
@@ -54,10 +57,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             POLYVOX_MONITOR__ALLOWED_ROOTS=json.dumps([str(logs)]),
             POLYVOX_MAX_TEXT_LENGTH="400",
             POLYVOX_SERVER__HEADER_TIMEOUT=str(HEADER_TIMEOUT),
+            POLYVOX_WYOMING__URI=f"tcp://127.0.0.1:{wyoming}",
         ) as server,
         httpx.Client(base_url=server.url, timeout=120) as client,
     ):
-        yield Site(server, logs, config_file, client)
+        yield Site(server, logs, config_file, client, wyoming)
     assert server.process.returncode in (0, -15), server.log()[-3000:]
 
 
@@ -102,6 +106,16 @@ async def test_nested_brackets_on_a_socket_are_an_in_band_error(site: Site) -> N
             assert (reply["type"], reply["code"]) == ("error", "invalid_message")
         await ws.send(json.dumps({"type": "shout"}))
         assert json.loads(await ws.recv())["code"] == "unknown_type"  # still reading messages
+
+
+def test_nested_brackets_on_wyoming_get_an_error_event(site: Site) -> None:
+    with socket.create_connection(("127.0.0.1", site.wyoming_port)) as sock:
+        sock.sendall(b"[" * 10_000 + b"\n")
+        received = _until_closed(sock)  # a bad header ends the connection, after one error event
+    header = json.loads(received.split(b"\n")[0])
+    assert header["type"] == "error"
+    data = header.get("data") or json.loads(received.split(b"\n", 1)[1][: header["data_length"]])
+    assert data["code"] == "invalid_parameter"
 
 
 def zero_bit_wav() -> bytes:
@@ -222,14 +236,14 @@ def _read_bytes(pid: int) -> int:
     return int(fields["rchar"])
 
 
-def _bounded_post(site: Site, path: str, body: dict[str, object], most: int) -> dict[str, object]:
+def _bounded_post(site: Site, path: str, body: dict[str, object], most: int) -> dict[str, Any]:
     """The JSON answer, failing (without holding it) once it is over ``most`` bytes."""
     with site.client.stream("POST", path, json=body) as response:
         data = b""
         for piece in response.iter_bytes():
             data += piece
             assert len(data) <= most, f"the answer passed {most} bytes"
-    answer: dict[str, object] = json.loads(data)
+    answer: dict[str, Any] = json.loads(data)
     assert response.status_code == 200, answer
     return answer
 
@@ -244,9 +258,9 @@ def test_read_file_answers_a_huge_line_bounded_and_remembers_where_it_ended(site
     for _ in range(50):
         body = {"file_path": str(big), "last_line_count": seen}
         answer = _bounded_post(site, "/v1/monitor/read-file", body, 256 * 1024)
-        lines += answer["lines"]  # type: ignore[operator]
-        cut += answer["cut_lines"]  # type: ignore[operator]
-        seen = answer["line_count"]  # type: ignore[assignment]
+        lines += answer["lines"]
+        cut += answer["cut_lines"]
+        seen = answer["line_count"]
         if not answer["more"]:
             break
     assert seen == 1 and cut == [1] and lines == ["\x00" * 16_384]  # cut to monitor.max_line_bytes
