@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [  # top to bottom; a module may imp
     ("requests", ("request", "bounds", "admission", "voice_router", "openai_names")),
     ("engines", ("engines", "stt")),
     ("helpers", ("voices", "audio", "text", "cache", "postprocess", "captions", "spill", "asr")),
-    ("ground", ("config", "errors", "logs", "tasks", "language")),
+    ("ground", ("config", "errors", "logs", "tasks", "language", "jsontext")),
 ]
 DEPTH = {top: len(LAYERS) - i for i, (_, tops) in enumerate(LAYERS) for top in tops}
 NAME = {top: name for name, tops in LAYERS for top in tops}

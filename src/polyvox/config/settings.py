@@ -140,6 +140,15 @@ class ServerSettings(BaseModel):
         "this many seconds (the engine's measured speed, the streams already playing, the workers) is "
         "answered 429 with Retry-After at once instead of slowing every listener (0: admit all).",
     )
+    header_timeout: float = Field(
+        10.0,
+        ge=0.0,
+        description="Seconds a client may take to send a request's headers, from connecting (or from the "
+        "first byte of a following request); then 408 and the connection is closed (0: no limit).",
+    )
+    max_header_bytes: int = Field(
+        65_536, ge=4096, description="Most bytes of one request's headers; beyond: 431, connection closed."
+    )
 
 
 class TextSettings(BaseModel):
