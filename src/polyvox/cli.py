@@ -28,6 +28,7 @@ from polyvox.audio.encode import (
 )
 from polyvox.audiobook import cli as audiobook_cli
 from polyvox.cli_config import config_app
+from polyvox.cli_models import models_app
 from polyvox.cli_output import GuardedTyper, err, fail, listing, out, pipe_closed
 from polyvox.config import Settings, WyomingSettings, get_settings
 from polyvox.errors import (
@@ -442,6 +443,7 @@ app.command()(audiobook_cli.audiobook)
 
 
 app.add_typer(config_app, name="config")
+app.add_typer(models_app, name="models")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from polyvox.api.routes import (
     monitor_poll,
     native,
     openai,
+    pulls,
     voices_library,
     ws_converse,
     ws_tts,
@@ -116,7 +117,7 @@ def create_app(
     )
     install_error_handlers(app)
     install_ops(app, settings)  # middleware, /metrics, /v1/config (polyvox.api.ops.install)
-    for module in (openai, native, engines, models, health):
+    for module in (openai, native, engines, pulls, models, health):
         app.include_router(module.router)
     app.include_router(monitor_routes.router)
     app.include_router(web_routes.router)

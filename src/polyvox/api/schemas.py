@@ -223,6 +223,28 @@ class ParameterOut(BaseModel):
     aliases: list[str] = Field(default_factory=list, description="Other names accepted for it.")
 
 
+class DownloadOut(BaseModel):
+    """An engine's weight download (``POST /v1/models/{engine}/pull``), running or last ended."""
+
+    running: bool = Field(..., description="Whether it is still fetching.")
+    done_bytes: int = Field(..., description="Bytes fetched so far (resumed bytes included).")
+    total_bytes: int = Field(..., description="Bytes of every file, as the hub announced them.")
+    file: str = Field("", description="The file being fetched.")
+    error: str | None = Field(None, description="Why the last pull failed, if it did.")
+
+
+class WeightsSourceOut(BaseModel):
+    """Where ``polyvox models pull`` gets an engine's published weights, for people deciding."""
+
+    size_bytes: int = Field(..., description="About how much a pull downloads.")
+    license: str = Field(..., description="The weights' licence.")
+    license_url: str = Field(..., description="Where to read it.")
+    must_accept: bool = Field(..., description="Whether a pull needs `accept_license` (restricted use).")
+    note: str = Field("", description="What the licence restricts, in a few words.")
+    repositories: list[str] = Field(..., description="The hub repositories the files come from.")
+    gated: bool = Field(False, description="Whether the hub asks you to accept terms first (`HF_TOKEN`).")
+
+
 class EngineOut(BaseModel):
     """One engine, its static facts and its measured state."""
 
@@ -276,6 +298,10 @@ class EngineOut(BaseModel):
     )
     pid: int | None = Field(None, description="Process id of the engine's worker process, when one runs.")
     worker_rss: int = Field(0, description="Resident memory (bytes) of that worker process now.")
+    download: DownloadOut | None = Field(None, description="Its weight download, running or last ended.")
+    weights_source: WeightsSourceOut | None = Field(
+        None, description="Its published weights, when `polyvox models pull` can fetch them."
+    )
     healthy: bool = Field(True, description="False after a failure; the engine is reloaded on next use.")
     last_error: str | None = Field(None, description="The last failure (a dead worker says why it died).")
 

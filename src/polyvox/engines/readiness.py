@@ -5,6 +5,7 @@ engines``, the page, Wyoming's ``installed``, the lists that feed clients):
 
 * ``needs_package``: a Python package of its extra is not installed (checked without importing it);
 * ``needs_weights``: its folder lacks files (:mod:`polyvox.engines.neural.weights`);
+* ``downloading``: a pull is fetching them (:mod:`polyvox.engines.neural.pulls`);
 * ``failed``: its last load or synthesis failed (``last_error``); it is reloaded on its next use;
 * ``ready``: it can speak (loaded or not).
 
@@ -18,13 +19,16 @@ import importlib.util
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, cast
 
+from polyvox.engines.neural.sources import source_of
+
 if TYPE_CHECKING:
     from polyvox.config import Settings
     from polyvox.engines.base import EngineFactory
+    from polyvox.engines.neural.pulls import PullJob
     from polyvox.engines.neural.weights import WeightsStatus
 
-State = Literal["needs_package", "needs_weights", "failed", "ready"]
-UNAVAILABLE: frozenset[str] = frozenset({"needs_package", "needs_weights"})
+State = Literal["needs_package", "needs_weights", "downloading", "failed", "ready"]
+UNAVAILABLE: frozenset[str] = frozenset({"needs_package", "needs_weights", "downloading"})
 """States in which the engine cannot speak until someone acts."""
 
 
@@ -92,6 +96,8 @@ class Readiness:
     next_step: str = ""
     packages: PackageStatus | None = None
     weights: WeightsStatus | None = None
+    download: PullJob | None = None
+    """The engine's pull, running or last ended (its ``error`` when it failed)."""
 
     @property
     def can_speak(self) -> bool:
@@ -105,18 +111,26 @@ def readiness(
     *,
     healthy: bool = True,
     last_error: str | None = None,
+    download: PullJob | None = None,
 ) -> Readiness:
     """The engine's one state: a missing package first (nothing else can be checked without it), then
-    missing weights, then a failure recorded by the registry."""
+    missing weights (``downloading`` while a pull runs), then a failure recorded by the registry."""
     packages = package_status(engine, factory)
     weights = weights_status(factory, settings)
     if packages is not None and not packages.ready:
-        return Readiness("needs_package", packages.message, packages.spec.install_command, packages, weights)
+        step = packages.spec.install_command
+        return Readiness("needs_package", packages.message, step, packages, weights, download)
     if weights is not None and not weights.ready:
+        if download is not None and download.running:
+            message = f"engine {engine!r} is downloading its weights"
+            return Readiness("downloading", message, "wait for the download", packages, weights, download)
         step = f"put {', '.join(weights.missing)} in {weights.folder}"
-        return Readiness("needs_weights", weights.message, step, packages, weights)
+        if source_of(engine) is not None:
+            step = f"polyvox models pull {engine} (or {step})"
+        if download is not None and download.error:
+            step += f"; the last pull failed: {download.error}"
+        return Readiness("needs_weights", weights.message, step, packages, weights, download)
     if not healthy:
-        return Readiness(
-            "failed", last_error or "", "retry: it is reloaded on its next use", packages, weights
-        )
-    return Readiness("ready", packages=packages, weights=weights)
+        step = "retry: it is reloaded on its next use"
+        return Readiness("failed", last_error or "", step, packages, weights, download)
+    return Readiness("ready", packages=packages, weights=weights, download=download)

@@ -20,6 +20,7 @@ import structlog
 
 from polyvox.engines.base import Engine, EngineFactory, EngineInfo, SynthesisParams, Voice
 from polyvox.engines.memory import release_memory, rss_bytes
+from polyvox.engines.neural.pulls import PullManager
 from polyvox.engines.readiness import Readiness, readiness
 from polyvox.errors import (
     EngineFailedError,
@@ -147,6 +148,8 @@ class EngineRegistry:
         self._states = {name: EngineState(factory=f) for name, f in sorted(found.items())}
         self._default = settings.engines.default
         self._background: set[asyncio.Task[bool]] = set()
+        self.pulls = PullManager()
+        """The server's weight downloads (``POST /v1/models/{engine}/pull``)."""
         self.info(self._default)  # an unknown default engine is a configuration error
 
     # -- discovery ---------------------------------------------------------------------------------
@@ -210,7 +213,14 @@ class EngineRegistry:
     def readiness(self, name: str) -> Readiness:
         """The engine's state now (packages and folder are checked on every call: they change on disk)."""
         s = self._state(name)
-        return readiness(name, s.factory, self._settings, healthy=s.healthy, last_error=s.last_error)
+        return readiness(
+            name,
+            s.factory,
+            self._settings,
+            healthy=s.healthy,
+            last_error=s.last_error,
+            download=self.pulls.job(name),
+        )
 
     # -- isolation (called from worker threads; plain assignments only) ---------------------------
     def mark_unhealthy(self, name: str, error: str) -> None:
@@ -406,7 +416,8 @@ class EngineRegistry:
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
     async def aclose(self) -> None:
-        """Unload every engine (server shutdown)."""
+        """Unload every engine and stop pulls (server shutdown)."""
+        await self.pulls.aclose()
         await self.idle()
         for name, state in self._states.items():
             self._cancel_timer(state)

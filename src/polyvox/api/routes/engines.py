@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -12,6 +13,7 @@ from polyvox.api.routes.common import VALIDATION_RESPONSE, check_engine
 from polyvox.api.routes.openai import HOSTED_MODELS
 from polyvox.api.schemas import (
     CapabilitiesOut,
+    DownloadOut,
     EngineList,
     EngineOut,
     ErrorResponse,
@@ -20,8 +22,10 @@ from polyvox.api.schemas import (
     SimpleVoiceList,
     VoiceList,
     VoiceOut,
+    WeightsSourceOut,
 )
 from polyvox.engines.base import Voice
+from polyvox.engines.neural.sources import source_of
 from polyvox.engines.registry import EngineRegistry, EngineStatus
 from polyvox.language import Match, speaks
 from polyvox.synthesis import Synthesizer
@@ -93,6 +97,19 @@ def _weights_fields(status: EngineStatus) -> dict[str, Any]:
         fields["missing_packages"] = list(ready.packages.missing)
     if ready.weights is not None:
         fields |= {"model_dir": str(ready.weights.folder), "missing_files": list(ready.weights.missing)}
+    if ready.download is not None:
+        fields["download"] = DownloadOut(**asdict(ready.download))
+    source = source_of(status.info.name)
+    if source is not None:
+        fields["weights_source"] = WeightsSourceOut(
+            size_bytes=source.size_bytes,
+            license=source.licence.name,
+            license_url=source.licence.url,
+            must_accept=source.licence.must_accept,
+            note=source.licence.note,
+            repositories=sorted({f.repo for f in source.files}),
+            gated=source.gated,
+        )
     return fields
 
 

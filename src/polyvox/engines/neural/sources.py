@@ -1,0 +1,152 @@
+"""Where each neural engine's published weights are: repository, pinned revision, files, size and licence.
+
+``polyvox models pull ENGINE`` (:mod:`polyvox.engines.neural.pull`) fetches exactly these files from the
+Hugging Face hub (or the mirror ``HF_ENDPOINT`` names) into the engine's folder. Revisions are pinned so a
+pull gets the files this version of Polyvox was written for; each file is verified against the size and hash
+the hub announces for it. Nothing here is used while serving: serving never downloads.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+@dataclass(frozen=True, slots=True)
+class HubFile:
+    """One file of a hub repository, and the name it gets in the engine's folder."""
+
+    repo: str
+    revision: str
+    path: str
+    name: str = ""
+    """Its name in the engine's folder (default: the file name of ``path``)."""
+
+    @property
+    def local_name(self) -> str:
+        return self.name or self.path.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class Licence:
+    """The weights' licence, and whether a user must accept it before a pull (restricted use)."""
+
+    name: str
+    url: str
+    must_accept: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WeightsSource:
+    """An engine's published weights."""
+
+    engine: str
+    files: tuple[HubFile, ...]
+    licence: Licence
+    size_bytes: int
+    """The approximate download, for people deciding (the exact sizes come from the hub at pull time)."""
+    gated: bool = False
+    """A repository that asks users to accept its terms on the hub first (then ``HF_TOKEN`` is needed)."""
+    finish: Callable[[Path], None] | None = field(default=None, compare=False)
+    """Writes files the engine reads that no repository holds (Pocket's ``config.yaml``), into the staged
+    folder before it is moved into place."""
+
+
+def _pocket_config(folder: Path) -> None:
+    """Pocket's ``config.yaml``: the package's ``english.yaml``, naming the pulled files by relative path."""
+    shipped = importlib.resources.files("pocket_tts") / "config" / "english.yaml"
+    config = yaml.safe_load(shipped.read_text(encoding="utf-8"))
+    config.pop("weights_path_without_voice_cloning", None)
+    config["weights_path"] = "model.safetensors"
+    config["flow_lm"]["lookup_table"]["tokenizer_path"] = "tokenizer.json"
+    (folder / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+
+
+_XTTS = "coqui/XTTS-v2"
+_XTTS_REVISION = "v2.0.2"
+_CHATTERBOX = "ResembleAI/chatterbox"
+_CHATTERBOX_REVISION = "5bb1f6ee58e50c3b8d408bc82a6d3740c2db6e18"
+_MIT = Licence("MIT", "https://huggingface.co/ResembleAI/chatterbox")
+
+SOURCES: dict[str, WeightsSource] = {
+    "xtts": WeightsSource(
+        "xtts",
+        tuple(
+            HubFile(_XTTS, _XTTS_REVISION, name)
+            for name in ("config.json", "model.pth", "vocab.json", "speakers_xtts.pth")
+        ),
+        Licence(
+            "Coqui Public Model License 1.0.0",
+            "https://coqui.ai/cpml",
+            must_accept=True,
+            note="non-commercial use only",
+        ),
+        size_bytes=1_900_000_000,
+    ),
+    "chatterbox": WeightsSource(
+        "chatterbox",
+        tuple(
+            HubFile(_CHATTERBOX, _CHATTERBOX_REVISION, name)
+            for name in (
+                "ve.safetensors",
+                "t3_cfg.safetensors",
+                "s3gen.safetensors",
+                "tokenizer.json",
+                "conds.pt",
+            )
+        ),
+        _MIT,
+        size_bytes=3_200_000_000,
+    ),
+    "chatterbox-multilingual": WeightsSource(
+        "chatterbox-multilingual",
+        tuple(
+            HubFile(_CHATTERBOX, _CHATTERBOX_REVISION, name)
+            for name in (
+                "t3_mtl23ls_v3.safetensors",
+                "grapheme_mtl_merged_expanded_v1.json",
+                "Cangjie5_TC.json",
+                "ve.safetensors",
+                "s3gen.safetensors",
+                "conds.pt",
+            )
+        ),
+        _MIT,
+        size_bytes=3_300_000_000,
+    ),
+    "pocket": WeightsSource(
+        "pocket",
+        (
+            # The revisions pocket-tts 4.0.1's english.yaml names.
+            HubFile(
+                "kyutai/pocket-tts",
+                "db04f0e653473e5c7333c69686ac92b7460b0c1d",
+                "languages/english/model.safetensors",
+            ),
+            HubFile(
+                "kyutai/pocket-tts-without-voice-cloning",
+                "00eac05ed3d16bdc3f6b5d598874019c34a89214",
+                "languages/english/tokenizer.json",
+            ),
+        ),
+        Licence(
+            "CC BY 4.0",
+            "https://huggingface.co/kyutai/pocket-tts",
+            note="Kyutai's terms forbid cloning a voice without its owner's consent",
+        ),
+        size_bytes=240_000_000,
+        gated=True,
+        finish=_pocket_config,
+    ),
+}
+"""The engines a pull knows. StyleTTS2 is not among them: its release needs files of the StyleTTS2 project's
+source repository (``Utils/``) besides the hub's, which stay a manual step (README, StyleTTS2)."""
+
+
+def source_of(engine: str) -> WeightsSource | None:
+    return SOURCES.get(engine)

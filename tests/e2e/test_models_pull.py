@@ -1,0 +1,261 @@
+"""Switching XTTS on as a user does: `polyvox models pull xtts` (the README's command) against a local hub.
+
+The hub (``tests/hub_server.py``) speaks the download protocol ``huggingface_hub`` uses and holds a tiny
+randomly initialised XTTS v2 (``tests/neural_weights.py``) under the published repository, revision and file
+names; ``HF_ENDPOINT`` points at it. These are CONTRACT tests: they prove the pull (licence, verification,
+resume, the move into place) and the states every door reports (``needs_weights`` → ``downloading`` →
+``ready``), then that the pulled files speak a cloned library voice over HTTP and Wyoming. The audio of random
+weights is noise: its length and rate are checked, not its words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.e2e.conftest import Server, free_port, run_server
+from tests.hub_server import CHUNK, Hold, Hub, serve_hub
+from wyoming.audio import AudioChunk, AudioStop
+from wyoming.client import AsyncTcpClient
+from wyoming.info import Describe, Info
+from wyoming.tts import Synthesize, SynthesizeVoice
+
+from polyvox.engines.neural.sources import SOURCES
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+POLYVOX = Path(sys.executable).parent / "polyvox"
+XTTS = SOURCES["xtts"]
+REFERENCE_TEXT = "The weather is nice today, and we are going to the park with our friends."
+WAIT = 300.0
+HOLD = 4 * CHUNK
+"""Where the hub holds model.pth (92 MB in the tiny build)."""
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """The hub with a tiny XTTS v2 at the pinned repository, revision and file names."""
+    build = tmp_path_factory.mktemp("xtts-build")
+    code = "import sys, pathlib, tests.neural_weights as w; w.build_xtts(pathlib.Path(sys.argv[1]))"
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(build)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    served = Hub()
+    for file in XTTS.files:
+        served.add(file.repo, file.revision, file.path, (build / file.local_name).read_bytes())
+    with serve_hub(served, free_port()) as running:
+        yield running
+
+
+def _environment(hub: Hub, data: Path) -> dict[str, str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("POLYVOX_", "HF_"))}
+    return environment | {"HF_ENDPOINT": hub.url, "POLYVOX_DATA_DIR": str(data)}
+
+
+def _pull(hub: Hub, data: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(POLYVOX), "models", "pull", "xtts", *args],
+        env=_environment(hub, data),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _finish(process: subprocess.Popen[str]) -> tuple[int, str]:
+    _, stderr = process.communicate(timeout=WAIT)
+    return process.returncode, stderr
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.is_file()}
+
+
+def _served(hub: Hub) -> dict[str, str]:
+    return {path: hashlib.sha256(content).hexdigest() for (_, _, path), content in hub.files.items()}
+
+
+def test_a_pull_without_the_licence_is_refused_and_fetches_nothing(hub: Hub, tmp_path: Path) -> None:
+    before = len(hub.requests)
+    status, stderr = _finish(_pull(hub, tmp_path))
+    assert status == 2 and "license_not_accepted" in stderr and "Coqui Public Model License" in stderr
+    assert len(hub.requests) == before
+    assert not (tmp_path / "models" / "xtts").exists()
+
+
+def test_a_corrupt_file_is_refused_and_nothing_reaches_the_folder(hub: Hub, tmp_path: Path) -> None:
+    hub.corrupt = {"model.pth"}
+    try:
+        status, stderr = _finish(_pull(hub, tmp_path, "--accept-license"))
+    finally:
+        hub.corrupt = set()
+    assert status == 2 and "pull_failed" in stderr and "hash" in stderr, stderr
+    folder = tmp_path / "models" / "xtts"
+    assert not folder.exists() or not any(folder.iterdir())
+    staged = [p.name for p in (tmp_path / "models").rglob("*") if p.is_file() and p.name == "model.pth"]
+    assert staged == []  # the corrupt file was deleted, not kept anywhere
+
+
+def test_an_interrupted_pull_resumes_where_it_stopped(hub: Hub, tmp_path: Path) -> None:
+    hub.hold = Hold("model.pth", after=HOLD)
+    first = _pull(hub, tmp_path, "--accept-license")
+    try:
+        assert hub.hold.reached.wait(WAIT), "the pull never reached model.pth"
+        # The client has written what it received to its partial file: wait for it on disk, then kill it.
+        deadline = time.monotonic() + WAIT
+        while not any(p.stat().st_size >= HOLD for p in tmp_path.rglob("model.pth.part")):
+            assert time.monotonic() < deadline and first.poll() is None, "no partial file was written"
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    finally:
+        hub.hold.release.set()
+        hub.hold = None
+    assert not (tmp_path / "models" / "xtts" / "model.pth").exists()
+    status, stderr = _finish(_pull(hub, tmp_path, "--accept-license"))
+    assert status == 0, stderr
+    resumed = hub.downloads("model.pth")[-1]
+    assert resumed is not None and int(resumed.removeprefix("bytes=").split("-")[0]) >= HOLD
+    assert _digests(tmp_path / "models" / "xtts") == _served(hub)
+    assert [p for p in (tmp_path / "models").iterdir() if p.name.startswith(".pull-")] == []
+
+
+@pytest.fixture(scope="module")
+def site(hub: Hub, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, int]]:
+    """A server whose XTTS folder is empty, with the hub as HF_ENDPOINT and Wyoming beside it."""
+    wyoming_port = free_port()
+    env = {
+        "HF_ENDPOINT": hub.url,
+        "POLYVOX_WYOMING__URI": f"tcp://127.0.0.1:{wyoming_port}",
+        "POLYVOX_ENGINES__TTL": "-1",
+    }
+    with run_server(tmp_path_factory.mktemp("pull-server"), **env) as server:
+        yield server, wyoming_port
+
+
+def _xtts(server: Server) -> dict[str, Any]:
+    response = httpx.get(f"{server.url}/v1/engines/xtts", timeout=30)
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def _wait_for(server: Server, state: str) -> dict[str, Any]:
+    deadline = time.monotonic() + WAIT
+    while (xtts := _xtts(server))["state"] != state:
+        assert time.monotonic() < deadline, f"xtts never became {state}: {xtts}"
+        time.sleep(0.1)
+    return xtts
+
+
+def test_pull_over_http_goes_needs_weights_downloading_ready(hub: Hub, site: tuple[Server, int]) -> None:
+    server, _ = site
+    xtts = _xtts(server)
+    assert xtts["state"] == "needs_weights" and "polyvox models pull xtts" in xtts["next_step"]
+    assert xtts["weights_source"]["must_accept"] and xtts["weights_source"]["repositories"] == [
+        XTTS.files[0].repo
+    ]
+    refused = httpx.post(f"{server.url}/v1/models/xtts/pull", json={}, timeout=30)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "license_not_accepted"
+    hub.hold = Hold("model.pth", after=HOLD)
+    try:
+        started = httpx.post(f"{server.url}/v1/models/xtts/pull", json={"accept_license": True}, timeout=30)
+        assert started.status_code == 202 and started.json()["state"] == "downloading", started.text
+        assert hub.hold.reached.wait(WAIT)
+        deadline = time.monotonic() + WAIT
+        while (xtts := _xtts(server))["download"]["done_bytes"] < HOLD:
+            assert time.monotonic() < deadline, xtts
+            time.sleep(0.05)
+        assert xtts["state"] == "downloading" and xtts["download"]["running"]
+        assert xtts["download"]["total_bytes"] == sum(len(c) for c in hub.files.values())
+        speech = httpx.post(
+            f"{server.url}/v1/audio/speech", json={"model": "xtts", "voice": "x", "input": "Hi."}, timeout=30
+        )
+        assert speech.status_code == 503 and speech.headers["x-should-retry"] == "false"
+        models = httpx.get(f"{server.url}/v1/models", timeout=30).json()["data"]
+        assert "xtts" not in {m["id"] for m in models}
+    finally:
+        hub.hold.release.set()
+        hub.hold = None
+    _wait_for(server, "ready")  # the files are in place; the pull's process then reports and ends
+    deadline = time.monotonic() + WAIT
+    while (pull := httpx.get(f"{server.url}/v1/models/xtts/pull", timeout=30).json())["download"]["running"]:
+        assert time.monotonic() < deadline, pull
+        time.sleep(0.05)
+    assert pull["state"] == "ready" and pull["download"]["error"] is None
+    assert pull["download"]["done_bytes"] == pull["download"]["total_bytes"]
+    assert "xtts" in {m["id"] for m in httpx.get(f"{server.url}/v1/models", timeout=30).json()["data"]}
+
+
+def test_the_pulled_engine_speaks_a_cloned_voice_over_http_and_wyoming(
+    hub: Hub, site: tuple[Server, int]
+) -> None:
+    server, wyoming_port = site
+    _wait_for(server, "ready")
+    reference = httpx.post(
+        f"{server.url}/v1/synthesize",
+        json={"text": REFERENCE_TEXT, "engine": "piper", "format": "wav"},
+        timeout=60,
+    )
+    assert reference.status_code == 200, reference.text
+    created = httpx.post(
+        f"{server.url}/v1/voices",
+        data={"name": "pulled", "language": "en-us", "transcript": REFERENCE_TEXT},
+        files={"file": ("ref.wav", reference.content, "audio/wav")},
+        timeout=60,
+    )
+    assert created.status_code == 201, created.text
+    voice = created.json()["id"]
+    speech = httpx.post(
+        f"{server.url}/v1/audio/speech",
+        json={"model": "xtts", "voice": voice, "input": "Hello there.", "response_format": "wav"},
+        timeout=WAIT,
+    )
+    assert speech.status_code == 200, speech.text
+    assert speech.headers["X-Voice"] == f"library:{voice}"
+    with wave.open(io.BytesIO(speech.content), "rb") as handle:
+        assert handle.getframerate() == 24_000 and handle.getnframes() > 0
+
+    async def wyoming() -> tuple[bool, int, int]:
+        async with AsyncTcpClient("127.0.0.1", wyoming_port) as client:
+            await client.write_event(Describe().event())
+            event = await asyncio.wait_for(client.read_event(), 30)
+            assert event is not None
+            installed = next(p.installed for p in Info.from_event(event).tts if p.name == "xtts")
+        async with AsyncTcpClient("127.0.0.1", wyoming_port) as client:
+            name = f"xtts/library:{voice}"
+            await client.write_event(
+                Synthesize(text="Hello there.", voice=SynthesizeVoice(name=name)).event()
+            )
+            rate, samples = 0, 0
+            while True:
+                event = await asyncio.wait_for(client.read_event(), WAIT)
+                assert event is not None and event.type != "error", event
+                if AudioChunk.is_type(event.type):
+                    chunk = AudioChunk.from_event(event)
+                    rate, samples = chunk.rate, samples + len(chunk.audio) // 2
+                if AudioStop.is_type(event.type):
+                    return installed, rate, samples
+
+    installed, rate, samples = asyncio.run(wyoming())
+    assert installed and rate == 24_000 and samples > 0
