@@ -1,0 +1,124 @@
+"""Denial of service by abandoned work and unbounded storage (issue 30, points 1-3), on one tone server under
+a memory cap: long-form planning in steps that stop when the client goes, an output directory bounded when
+written, and reference voices bounded by their own policy.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.e2e.conftest import Server, run_limited_server
+
+pytestmark = pytest.mark.slow
+
+MEMORY_CAP = 3 * 2**30
+MAX_FILES = 4
+MAX_REFERENCES = 2
+ATTACK_CHARS = 1_000_000
+"""``longform.max_chars``: the most a long-form job may send (on main: ~40 minutes of sentence splitting)."""
+
+
+@dataclass
+class Site:
+    server: Server
+    data: Path
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    base = tmp_path_factory.mktemp("dos")
+    with run_limited_server(
+        base / "server",
+        MEMORY_CAP,
+        POLYVOX_ENGINES__DEFAULT="tone",
+        POLYVOX_LOGGING__FORMAT="json",
+        POLYVOX_STORAGE__MAX_FILES=str(MAX_FILES),
+        POLYVOX_STORAGE__CLEANUP_INTERVAL="0",
+        POLYVOX_VOICES__REFERENCE_MAX_COUNT=str(MAX_REFERENCES),
+    ) as server:
+        yield Site(server, base / "server" / "data")
+    assert server.process.returncode in (0, -15), server.log()[-3000:]
+
+
+def log_events(server: Server, event: str) -> list[dict[str, Any]]:
+    found = []
+    for line in server.log().splitlines():
+        if line.startswith("{") and f'"{event}"' in line:
+            record = json.loads(line)
+            if record.get("event") == event:
+                found.append(record)
+    return found
+
+
+def wait_for_event(server: Server, event: str, request_id: str, within: float = 60.0) -> dict[str, Any]:
+    """The first log record of ``event`` for ``request_id``, once the server wrote it."""
+    deadline = time.monotonic() + within
+    while True:
+        for record in log_events(server, event):
+            if record.get("request_id") == request_id:
+                return record
+        assert time.monotonic() < deadline, f"never logged {event} for {request_id}: {server.log()[-3000:]}"
+        time.sleep(0.05)
+
+
+def abandoned_longform(server: Server, request_id: str) -> socket.socket:
+    """A raw connection sending the biggest long-form job allowed; the caller closes it (the client goes)."""
+    text = ("Long form text goes on and on, Dr. Smith said on 3 May 2020. " * 20_000)[:ATTACK_CHARS]
+    body = json.dumps({"text": text, "engine": "tone", "format": "pcm"}).encode()
+    head = (
+        f"POST /v1/synthesize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nX-Request-ID: {request_id}\r\n\r\n"
+    ).encode()
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.sendall(head + body)
+    return sock
+
+
+# -- 1: long-form planning -----------------------------------------------------------------------------
+def test_abandoned_longform_planning_neither_starves_nor_outlives_its_clients(site: Site) -> None:
+    server = site.server
+    attacks = ["attack-one", "attack-two"]
+    sockets = [abandoned_longform(server, rid) for rid in attacks]
+    try:
+        for rid in attacks:  # both are planning now, side by side
+            wait_for_event(server, "longform_planning", rid)
+        short = httpx.post(
+            f"{server.url}/api/v1/tts",
+            json={"text": "Two words.", "engine": "tone"},
+            headers={"X-Request-ID": "short-one"},
+            timeout=120,
+        )
+        assert short.status_code == 200, short.text
+        # The short request's text work did not wait behind the attacks' planning: neither has finished.
+        assert not [r for r in log_events(server, "longform_planned") if r.get("request_id") in attacks]
+    finally:
+        for sock in sockets:
+            sock.close()
+    # The clients are gone: each job stops at its next planning step instead of planning 1M characters.
+    for rid in attacks:
+        cancelled = wait_for_event(server, "longform_planning_cancelled", rid)
+        assert cancelled["characters"] == ATTACK_CHARS
+        wait_for_event(server, "request_abandoned", rid)
+    assert not [r for r in log_events(server, "longform_planned") if r.get("request_id") in attacks]
+
+
+def test_a_long_form_job_still_plans_and_speaks(site: Site) -> None:
+    text = "\n".join(f"Paragraph {i} has two sentences. This is the second one." for i in range(300))
+    response = httpx.post(
+        f"{site.server.url}/v1/synthesize",
+        json={"text": text, "engine": "tone", "format": "pcm"},
+        headers={"X-Request-ID": "long-ok"},
+        timeout=300,
+    )
+    assert response.status_code == 200, response.text[:300]
+    planned = wait_for_event(site.server, "longform_planned", "long-ok")
+    assert planned["chunks"] == int(response.headers["X-Chunks"]) >= 300
+    assert planned["steps"] >= 2  # 18,000 characters: planned in more than one step
