@@ -9,6 +9,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,3 +123,31 @@ def test_a_long_form_job_still_plans_and_speaks(site: Site) -> None:
     planned = wait_for_event(site.server, "longform_planned", "long-ok")
     assert planned["chunks"] == int(response.headers["X-Chunks"]) >= 300
     assert planned["steps"] >= 2  # 18,000 characters: planned in more than one step
+
+
+# -- 2: the output directory ----------------------------------------------------------------------------
+def _url_file(server: Server, i: int) -> str:
+    response = httpx.post(
+        f"{server.url}/api/v1/tts", json={"text": f"File number {i}.", "response": "url"}, timeout=120
+    )
+    assert response.status_code == 200, response.text
+    url: str = response.json()["url"]
+    return url
+
+
+def test_url_outputs_are_bounded_when_written(site: Site) -> None:
+    server, output = site.server, site.data / "output"
+    with ThreadPoolExecutor(4) as pool:  # concurrent writers: the tally and the evictions hold together
+        urls = list(pool.map(lambda i: _url_file(server, i), range(MAX_FILES * 3)))
+    assert len([p for p in output.iterdir() if not p.name.startswith(".")]) == MAX_FILES
+    kept = [u for u in urls if httpx.get(f"{server.url}{u}").status_code == 200]
+    assert len(kept) == MAX_FILES
+    full = f"output directory at 100% of its {MAX_FILES} files limit"
+    assert full in httpx.get(f"{server.url}/health").json()["warnings"]
+    # /health reads the running tally: files dropped in behind the server's back are not walked (the
+    # sweep finds them); a walk would report 600 %.
+    for i in range(MAX_FILES * 2):
+        (output / f"stray-{i}.wav").write_bytes(b"x")
+    assert full in httpx.get(f"{server.url}/health").json()["warnings"]
+    _url_file(server, 99)  # still within the bound the writer knows of: one evicted, one written
+    assert len([p for p in output.iterdir() if not p.name.startswith("stray-")]) == MAX_FILES
