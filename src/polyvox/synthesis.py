@@ -43,7 +43,7 @@ from polyvox.text.offload import run_steps, run_text_work
 from polyvox.text.prepare import prepare_text, takes_phoneme_blocks
 from polyvox.text.segment import segment_text, split_long_words
 from polyvox.text.ssml import Piece, parse_ssml, plain_text
-from polyvox.voice_router import VoiceRouter
+from polyvox.voice_router import LIBRARY_PREFIX, VoiceRouter
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +73,7 @@ class Synthesizer:
         """The user pronunciation lexicon (reloaded when its file changes)."""
         self.voices = VoiceRouter(settings, registry)
         """Resolves engine voices, blends and library voices (polyvox.voice_router)."""
+        self.voices.references.in_use = self._library_voices_in_use
         self.listeners: list[Callable[[SynthesisStream], None]] = []
         """Called with each stream when it is released (metrics, request logs)."""
         self.stream_context = StreamContext(
@@ -101,6 +102,14 @@ class Synthesizer:
     def capacity(self) -> int:
         """Streams allowed at once: one per worker plus the configured queue."""
         return self.settings.engines.workers + self.settings.server.max_queue
+
+    def _library_voices_in_use(self) -> set[str]:
+        """The library voices active streams speak: a reference voice is not removed under them."""
+        spoken = set()
+        for stream in list(self._active):  # called from a thread: a copy, taken at once
+            target = getattr(stream.voice, "target", "") or stream.voice.id
+            spoken.add(target.removeprefix(LIBRARY_PREFIX))
+        return spoken
 
     def _release(self, stream: SynthesisStream) -> None:
         if stream in self._active:

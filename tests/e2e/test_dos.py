@@ -5,8 +5,10 @@ written, and reference voices bounded by their own policy.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -151,3 +153,60 @@ def test_url_outputs_are_bounded_when_written(site: Site) -> None:
     assert full in httpx.get(f"{server.url}/health").json()["warnings"]
     _url_file(server, 99)  # still within the bound the writer knows of: one evicted, one written
     assert len([p for p in output.iterdir() if not p.name.startswith("stray-")]) == MAX_FILES
+
+
+# -- 3: reference voices --------------------------------------------------------------------------------
+def _speech(server: Server, text: str) -> bytes:
+    response = httpx.post(
+        f"{server.url}/v1/synthesize", json={"text": text, "engine": "piper", "format": "wav"}, timeout=120
+    )
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+def _with_reference(server: Server, reference: bytes, request_id: str, **fields: str) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/api/v1/tts",
+        data={"text": "Spoken in the voice sent.", "engine": "tone", **fields},
+        files={"reference_audio": ("me.wav", reference, "audio/wav")},
+        headers={"X-Request-ID": request_id},
+        timeout=180,
+    )
+
+
+def _reference_voices(server: Server) -> set[str]:
+    voices = httpx.get(f"{server.url}/v1/voices").json()["voices"]
+    return {v["id"] for v in voices if v["id"].startswith("ref-")}
+
+
+def test_reference_voices_are_bounded_and_never_removed_mid_request(site: Site) -> None:
+    server = site.server
+    first, second, third = (
+        _speech(server, f"This is reference number {n}, read aloud for a little while.")
+        for n in ("one", "two", "three")
+    )
+    ids = ["ref-" + hashlib.sha256(r).hexdigest()[:12] for r in (first, second, third)]
+    mine = httpx.post(
+        f"{server.url}/v1/voices", data={"name": "ref mine"}, files={"file": ("m.wav", first, "audio/wav")}
+    )
+    assert mine.status_code == 201, mine.text  # the user's own voice, named like a derived one
+    # A slow request speaks with the first reference; while it runs, two more references arrive.
+    slow: list[httpx.Response] = []
+    runner = threading.Thread(
+        target=lambda: slow.append(_with_reference(server, first, "slow-ref", delay="1", parts="5"))
+    )
+    runner.start()
+    deadline = time.monotonic() + 120
+    while not server.trace("slow-ref"):  # its first part is out: the request holds its voice now
+        assert runner.is_alive() and time.monotonic() < deadline, slow[0].text if slow else "no trace"
+        time.sleep(0.05)
+    for request_id, reference in (("second-ref", second), ("third-ref", third)):
+        assert _with_reference(server, reference, request_id).status_code == 200
+    # Three stored, two allowed: the least recently used one not in use (the second) went.
+    assert runner.is_alive(), "the slow request ended before the bound was applied: nothing was shown"
+    assert _reference_voices(server) == {ids[0], ids[2], "ref-mine"}
+    runner.join()
+    assert slow[0].status_code == 200, slow[0].text
+    # Sent again, the second is stored again; now the first (used longest ago, no longer held) goes.
+    assert _with_reference(server, second, "second-again").status_code == 200
+    assert _reference_voices(server) == {ids[1], ids[2], "ref-mine"}
