@@ -97,11 +97,13 @@ def chunk_steps(
     """:func:`chunk_text` one unit per step, appending to ``chunks``; ``prepare`` (lexicon, normalization)
     is applied to each unit before it is segmented. Yields after each unit."""
     for unit, ends_paragraph in _units(text):
+        start = len(chunks)
         prepared = prepare(unit) if prepare is not None else unit
         for paragraph in clean_text(prepared).split("\n"):
+            base = len(chunks)
             own = _paragraph_chunks(paragraph, language, chunk_chars, rate)
-            chunks.extend(replace(c, index=len(chunks) + i) for i, c in enumerate(own))
-        if chunks and not ends_paragraph:  # a piece of a long paragraph: its end is no paragraph's end
+            chunks.extend(replace(c, index=base + i) for i, c in enumerate(own))
+        if len(chunks) > start and not ends_paragraph:  # a piece of a paragraph: no paragraph end
             chunks[-1] = replace(chunks[-1], paragraph_end=False)
         yield None
 
@@ -131,16 +133,6 @@ def ssml_steps(
         yield from chunk_steps(piece.text, language, chunk_chars, chunks, rate=piece.rate, prepare=prepare)
         if len(chunks) > start:
             chunks[-1] = replace(chunks[-1], paragraph_end=False)
-
-
-def ssml_chunks(
-    pieces: list[Piece], prepare: Callable[[str], str], language: str | None, chunk_chars: int
-) -> ChunkPlan:
-    """All of :func:`ssml_steps` at once."""
-    plan = ChunkPlan([])
-    for _ in ssml_steps(pieces, prepare, language, chunk_chars, plan):
-        pass
-    return plan
 
 
 def pauses_after(chunks: list[Chunk], sentence_pause: float, paragraph_pause: float) -> list[float]:

@@ -52,7 +52,9 @@ _PYSBD_LANGUAGES = frozenset(
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CLAUSE = re.compile(r"(?<=[,;:、，；：])\s+")
-_SENTENCE_END = re.compile(r"[.!?…。！？][\"'”’)\]]*\s+")
+_SENTENCE_END = re.compile(r"\w{3}[.!?…][\"'”’)\]]*\s+|[。！？][”’」』)]*\s*")
+"""Where a piece is best cut: after a sentence end (a period after a word of three or more letters, so not
+after "Dr." or "No."; CJK full stops need no space)."""
 _SPACE = re.compile(r"\s+")
 
 
