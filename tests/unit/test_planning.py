@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from polyvox.text.chunks import ChunkPlan, chunk_steps, chunk_text, ssml_steps
+from polyvox.text.chunks import Chunk, ChunkPlan, chunk_steps, chunk_text, ssml_steps
 from polyvox.text.segment import bounded_pieces
 from polyvox.text.ssml import Piece
 
@@ -20,7 +20,7 @@ def test_bounded_pieces_cut_after_a_sentence_end_and_lose_nothing() -> None:
 
 def test_a_long_paragraph_is_planned_in_steps_with_one_paragraph_end() -> None:
     text = SENTENCE * 400 + "\nA second paragraph."  # ~21,000 characters in one paragraph, then one more
-    chunks: list = []
+    chunks: list[Chunk] = []
     steps = sum(1 for _ in chunk_steps(text, "en", 400, chunks))
     assert steps >= 5
     assert [c.index for c in chunks] == list(range(len(chunks)))
@@ -40,3 +40,9 @@ def test_ssml_steps_keep_pauses_and_rates() -> None:
         ("SLOW.", 1.0, None),
     ]
     assert not any(c.paragraph_end for c in plan.chunks)
+
+
+def test_ssml_chunks_are_numbered_in_order() -> None:
+    plan = ChunkPlan([])  # main numbered a piece's chunks 0, 2, 4: a long-form job rendered the wrong ones
+    list(ssml_steps([Piece("One sentence here. " * 60), Piece("Then this.")], str, "en", 400, plan))
+    assert [c.index for c in plan.chunks] == list(range(len(plan.chunks))) and len(plan.chunks) == 4
