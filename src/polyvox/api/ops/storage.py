@@ -36,6 +36,8 @@ from polyvox.errors import InvalidParameterError, PolyvoxError
 log = structlog.get_logger(__name__)
 
 KINDS = ("output", "temp", "cache")
+PART_GRACE = 3600.0
+"""Seconds a ``.part`` file may be a write in progress; older ones were left by a crash and are swept."""
 
 
 class StorageFullError(PolyvoxError):
@@ -117,6 +119,8 @@ class Storage:
         scanned = sorted(_files(directory), key=lambda item: item[1].st_mtime)  # oldest first
         fresh = _Tally()
         for path, info in scanned:
+            if path.name.endswith(".part") and started - info.st_mtime < PART_GRACE:
+                continue  # a write in progress: counted once it is renamed into place
             fresh.add(str(path.relative_to(directory)), info.st_mtime, info.st_size)
         removed = 0
         with self._lock:
