@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-test install-browser lint bench clean
+.PHONY: run test install install-test install-browser lint bench clean engine engine-name
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,11 +15,30 @@ install: $(BIN)/python
 
 # The neural engines' extras too; torchaudio and torchcodec without their pins, so torch stays the CPU 2.13
 # wheel (coqui-tts only needs them present: Polyvox loads audio itself; see polyvox.engines.neural.compat).
-NO_DEPS := torchaudio==2.11.1 torchcodec==0.17.0 styletts2==0.1.6
+# resemblyzer (similarity checks in the tests) without its `webrtcvad`, which needs pkg_resources.
+NO_DEPS := torchaudio==2.11.1 torchcodec==0.17.0 styletts2==0.1.6 resemblyzer==0.1.4
 
 install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test,similarity,xtts,pocket,chatterbox,styletts2]"
 	$(BIN)/python -m pip install --quiet --no-deps $(NO_DEPS)
+	# No pkg_resources, as in users' venvs once a torch engine is in (3.12+) or setuptools 81+: whatever still
+	# imports it fails in the suite instead of on a user's machine.
+	$(BIN)/python -m pip install --quiet --upgrade "setuptools>=81"
+
+## One neural engine's code into the venv: `make engine E=xtts` (xtts, pocket, chatterbox, styletts2; chatterbox
+# serves chatterbox-multilingual too). The packages each needs without their pins (see install-test above).
+NEURAL_ENGINES := xtts pocket chatterbox styletts2
+NO_DEPS_xtts := torchaudio==2.11.1 torchcodec==0.17.0
+NO_DEPS_styletts2 := styletts2==0.1.6
+
+engine: engine-name install
+	$(BIN)/python -m pip install --quiet -e ".[$(E)]"
+	$(if $(NO_DEPS_$(E)),$(BIN)/python -m pip install --quiet --no-deps $(NO_DEPS_$(E)))
+	@echo "$(E): code installed; \`$(BIN)/polyvox doctor $(E)\` names the folder and files its weights go in"
+
+engine-name:
+	@case " $(NEURAL_ENGINES) " in *" $(E) "*) ;; \
+		*) echo "make engine E=NAME, NAME one of: $(NEURAL_ENGINES)" >&2; exit 2;; esac
 
 ## Set up and run the server on the embedded default engine (piper).
 run: install

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import socket
+import struct
 import sys
 import tempfile
 import time
@@ -257,6 +258,135 @@ async def smaller(site: Site, client: httpx.AsyncClient) -> list[str]:
     return statuses
 
 
+# -- issue 30, points 4-6 -------------------------------------------------------------------------------
+async def _streamed_size(
+    client: httpx.AsyncClient, path: str, body: dict[str, object]
+) -> tuple[int, int, bytes]:
+    """Status and size of an answer read without holding it (a 300 MB JSON body must not fill the bench),
+    and the answer itself when it is under 64 KiB."""
+    size, head = 0, b""
+    async with client.stream("POST", path, json=body, timeout=300) as response:
+        async for piece in response.aiter_bytes():
+            size += len(piece)
+            head += piece[: max(0, 65536 - len(head))]
+    return response.status_code, size, head if size <= 65536 else b""
+
+
+def _io_read(pid: int) -> int:
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        fields = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+        return int(fields["rchar"])
+    return 0
+
+
+async def polling_monitor(site: Site, client: httpx.AsyncClient) -> list[str]:
+    big = site.logs / "big.log"
+    with big.open("wb") as handle:  # 300 MB without a newline
+        for _ in range(300):
+            handle.write(b"x" * 2**20)
+    statuses: list[str] = []
+    seen, polls, largest, started = 0, 0, 0, time.perf_counter()
+    try:
+        while polls < 20:
+            body = {"file_path": str(big), "last_line_count": seen}
+            status, size, head = await _streamed_size(client, "/v1/monitor/read-file", body)
+            polls += 1
+            largest = max(largest, size)
+            if status != 200 or not head:
+                break
+            answer = json.loads(head)
+            seen = answer["line_count"]
+            if not answer.get("more"):
+                break
+        seconds = time.perf_counter() - started
+        statuses.append(f"300 MB line: {polls} polls, largest {largest / 2**20:.2f} MiB, {seconds:.1f} s")
+        with big.open("ab") as handle:
+            handle.write(b"\nafter\n")
+        before = _io_read(site.server.process.pid)
+        await _streamed_size(
+            client, "/v1/monitor/read-file", {"file_path": str(big), "last_line_count": seen}
+        )
+        statuses.append(f"next poll read {(_io_read(site.server.process.pid) - before) / 2**20:.1f} MiB")
+    except httpx.HTTPError as exc:
+        statuses.append(f"read-file error {type(exc).__name__}")
+    big.unlink()
+    queue = site.logs / "queue.log"
+    queue.write_text("First line.\n" + "word " * 30_000 + "\nLast line.\n")
+    body = {"file_path": str(queue), "last_line_count": 0, "engine": "tone"}
+    queued = await client.post("/v1/monitor/process-queue", json=body)
+    statuses.append(
+        f"process-queue bad line: {queued.status_code} line_count {queued.json().get('line_count')}"
+    )
+    huge = await client.post(
+        "/v1/monitor/read-file", json={"file_path": str(queue), "last_line_count": 2**63}
+    )
+    statuses.append(f"last_line_count 2^63: {huge.status_code}")
+    return statuses
+
+
+def _zero_bit_wav() -> bytes:
+    data = b"\x00\x01" * 8000
+    fmt = struct.pack("<HHIIHH", 1, 1, 16000, 32000, 2, 0)  # PCM, 0 bits per sample
+    body = b"WAVEfmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+async def odd_input(site: Site, client: httpx.AsyncClient) -> list[str]:
+    nested = "[" * 100_000
+    headers = {"content-type": "application/json"}
+    statuses = [
+        "nested " + await _post(client, path, content=nested, headers=headers)
+        for path in ("/api/v1/tts", "/v1/synthesize")
+    ]
+    ws_url = site.server.url.replace("http://", "ws://")
+    for path in ("/v1/ws/tts", "/v1/ws/converse"):
+        try:
+            async with connect(ws_url + path, additional_headers=AUTH, max_size=None) as ws:
+                await ws.send("[" * 10_000)
+                reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                await ws.send(json.dumps({"type": "shout"}))
+                alive = json.loads(await asyncio.wait_for(ws.recv(), 10)).get("code") == "unknown_type"
+                statuses.append(f"{path} nested: {reply.get('code')}, open {alive}")
+        except Exception as exc:  # the bench reports, it does not stop
+            statuses.append(f"{path} nested: {type(exc).__name__}")
+    bad = _zero_bit_wav()
+    doors = [
+        ("/v1/voices", {"name": "zero"}, "file"),
+        ("/api/v1/tts", {"text": "Hello."}, "reference_audio"),
+        ("/v1/audio/transcriptions", {"model": "whisper-1"}, "file"),
+    ]
+    for path, fields, name in doors:
+        files = {name: ("zero.wav", bad, "audio/wav")}
+        statuses.append(f"0-bit wav {path} " + await _post(client, path, data=fields, files=files))
+    try:
+        statuses.append("%00.wav " + await _status(await client.get("/api/v1/outputs/%00.wav")))
+    except httpx.HTTPError as exc:
+        statuses.append(f"%00.wav error {type(exc).__name__}")
+    return statuses
+
+
+async def slow_clients(site: Site, client: httpx.AsyncClient) -> list[str]:
+    sockets = []
+    for _ in range(200):
+        reader, writer = await asyncio.open_connection("127.0.0.1", site.server.port)
+        writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        sockets.append((reader, writer))
+    await asyncio.sleep(12)  # past the default header timeout (10 s)
+    held = 0
+    for reader, writer in sockets:
+        try:
+            await asyncio.wait_for(reader.read(), 0.05)
+        except TimeoutError:
+            held += 1
+        writer.close()
+    statuses = [f"slow-header sockets held after 12 s: {held} of 200"]
+    refused = await client.post("/v1/monitor/read-file", json={"file_path": "/etc/passwd"})
+    statuses.append(f"403 names the roots: {str(site.logs) in refused.text}")
+    config = (await client.get("/v1/config")).text
+    statuses.append(f"/v1/config fields: {','.join(sorted(json.loads(config)))}")
+    return statuses
+
+
 CLASSES: list[tuple[str, Probe]] = [
     ("1 memory bounds", memory),
     ("2 upload decoding", uploads),
@@ -265,6 +395,9 @@ CLASSES: list[tuple[str, Probe]] = [
     ("5 monitor roots", monitor_roots),
     ("6 input blamed on engine", client_input),
     ("7 smaller", smaller),
+    ("14 polling monitor", polling_monitor),
+    ("15 odd input", odd_input),
+    ("16 slow clients", slow_clients),
 ]
 
 

@@ -8,10 +8,10 @@ import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
-from rich.console import Console
+from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
 
@@ -23,12 +23,23 @@ from polyvox.audio.encode import (
     encoded_rate,
     format_from_filename,
     parse_format,
+    supported_formats,
     validate_output,
 )
 from polyvox.audiobook import cli as audiobook_cli
 from polyvox.cli_config import config_app
-from polyvox.config import Settings, get_settings
-from polyvox.errors import PolyvoxError
+from polyvox.cli_output import GuardedTyper, err, fail, listing, out, pipe_closed
+from polyvox.config import Settings, WyomingSettings, get_settings
+from polyvox.errors import (
+    EngineUnavailableError,
+    InputNotReadableError,
+    InvalidParameterError,
+    InvalidSettingError,
+    OutputFolderMissingError,
+    OutputIsTerminalError,
+    OutputNotWritableError,
+    PolyvoxError,
+)
 from polyvox.language import Match, speaks
 from polyvox.logs import configure_logging
 from polyvox.request import MIN_RATE, SynthesisRequest
@@ -39,19 +50,12 @@ if TYPE_CHECKING:
     from polyvox.engines.base import Voice
     from polyvox.longform import LongformResult
 
-app = typer.Typer(help="Polyvox: a self-hosted speech server with many engines.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
-
-
-def _fail(error: PolyvoxError) -> typer.Exit:
-    param = f" ({error.param})" if error.param else ""
-    err.print(
-        f"[bold red]error[/] {escape(f'[{error.code}]{param}: {error.message}')}",
-        highlight=False,
-        soft_wrap=True,
-    )
-    return typer.Exit(code=2)
+app = GuardedTyper(
+    help="Polyvox: a self-hosted speech server with many engines.",
+    no_args_is_help=True,
+    rich_markup_mode=None,  # plain click help: no <bool>/<str> type tags beside every option
+)
+_fail = fail
 
 
 @app.callback()
@@ -136,7 +140,7 @@ def _check_output(output: str | None) -> str:
     """Where ``say`` writes (``-``: standard output), refused before any synthesis if it cannot be written."""
     if output is None or output == "-":
         if sys.stdout.isatty():
-            raise PolyvoxError(
+            raise OutputIsTerminalError(
                 "refusing to write audio to a terminal; give a file with -o FILE, or pipe standard output "
                 "into a player: polyvox say TEXT -o - | aplay",
                 param="output",
@@ -144,24 +148,59 @@ def _check_output(output: str | None) -> str:
         return "-"
     target = Path(output)
     if target.is_dir():
-        raise PolyvoxError(f"{output} is a directory; give a file name", param="output")
+        raise OutputNotWritableError(f"{output} is a directory; give a file name", param="output")
     folder = target.parent
     if not folder.is_dir():
-        raise PolyvoxError(f"cannot write {output}: folder {str(folder)!r} does not exist", param="output")
+        raise OutputFolderMissingError(
+            f"cannot write {output}: folder {str(folder)!r} does not exist", param="output"
+        )
     if not os.access(folder, os.W_OK):
-        raise PolyvoxError(f"cannot write {output}: folder {str(folder)!r} is not writable", param="output")
+        raise OutputNotWritableError(
+            f"cannot write {output}: folder {str(folder)!r} is not writable", param="output"
+        )
     return output
+
+
+def _text_of(text: str | None, file: Path | None) -> str:
+    """The words to speak: TEXT, standard input for ``-`` (as TEXT or ``--file -``), or a file's text."""
+    if (text is None) == (file is None):
+        raise InvalidParameterError("give TEXT or --file FILE (one of them)", param="text")
+    if file is None:
+        return sys.stdin.read() if text == "-" else str(text)
+    if str(file) == "-":
+        return sys.stdin.read()
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise InputNotReadableError(f"cannot read {file}: {reason or error}", param="file") from None
 
 
 @app.command()
 def say(
-    text: Annotated[str, typer.Argument(help="Text to speak, or '-' to read it from standard input.")],
+    text: Annotated[
+        str | None,
+        typer.Argument(
+            help="Text to speak, or '-' to read it from standard input. A file's text: --file FILE.",
+            show_default=False,
+        ),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file", help="Speak the text of this UTF-8 file ('-': standard input) instead of TEXT."
+        ),
+    ] = None,
     output: Annotated[
         str | None, typer.Option("--output", "-o", help="Output file ('-' for standard output).")
     ] = None,
     format: Annotated[
         str | None,
-        typer.Option("--format", "-f", help="wav, pcm, mp3, opus, aac or flac (default: from -o)."),
+        typer.Option(
+            "--format",
+            "-f",
+            help=f"{', '.join(supported_formats())} (default: from -o; wav to standard output).",
+        ),
     ] = None,
     engine: Annotated[str | None, typer.Option("--engine", "-e", help="Engine name.")] = None,
     voice: Annotated[str | None, typer.Option("--voice", "-v", help="Voice id of the engine.")] = None,
@@ -180,10 +219,9 @@ def say(
         bool, typer.Option("--normalize/--no-normalize", help="Read numbers, dates, units as words.")
     ] = True,
 ) -> None:
-    """Speak TEXT into an audio file."""
-    if text == "-":
-        text = sys.stdin.read()
+    """Speak TEXT (or the text of --file FILE) into an audio file or standard output."""
     try:
+        text = _text_of(text, file)
         output = _check_output(output)
         if format is not None:
             fmt = parse_format(format, "format")
@@ -204,7 +242,7 @@ def say(
         )
         settings = get_settings()
         if captions is not None and output == "-":
-            raise PolyvoxError("--captions needs an output file (-o FILE)", param="captions")
+            raise InvalidParameterError("--captions needs an output file (-o FILE)", param="captions")
         threshold = settings.longform.threshold_chars
         mode = StreamMode.choose(text, threshold, streamed=output == "-", captions=captions is not None)
         if mode is StreamMode.LONGFORM:
@@ -214,28 +252,58 @@ def say(
             asyncio.run(_say(settings, request, fmt, bit_depth, output, mode))
     except PolyvoxError as error:
         raise _fail(error) from None
+    except BrokenPipeError:  # the player or `head` stopped reading: quiet, like any Unix tool
+        raise pipe_closed() from None
     except OSError as error:  # the output vanished or filled up while writing
         raise _fail(
-            PolyvoxError(f"cannot write {output}: {error.strerror or error}", param="output")
+            OutputNotWritableError(f"cannot write {output}: {error.strerror or error}", param="output")
         ) from None
     if output != "-":
         err.print(f"wrote {output}", highlight=False)
 
 
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON array, every field of every item.")]
+
+
+def _engine_json(polyvox: Polyvox, name: str) -> dict[str, object]:
+    info = polyvox.registry.info(name)
+    ready = polyvox.registry.readiness(name)
+    return {
+        "name": name,
+        "label": info.label,
+        "state": ready.state,
+        "next_step": ready.next_step or None,
+        "languages": list(info.languages),
+        "sample_rate": info.sample_rate,
+        "capabilities": [k for k, v in asdict(info.capabilities).items() if v],
+        "default": name == polyvox.registry.default,
+    }
+
+
 @app.command()
-def engines() -> None:
-    """List the engines this installation has."""
-    settings = get_settings()
-    polyvox = Polyvox(settings)
+def engines(as_json: JsonOption = False) -> None:
+    """List the engines this installation has and their state (ready, needs_package, needs_weights, failed)
+    as /v1/engines reports it, with the next step in --json (a table on a terminal; tab-separated lines when
+    piped)."""
+    polyvox = Polyvox(get_settings())
     try:
-        table = Table("engine", "label", "languages", "rate", "capabilities", "default")
-        for name in polyvox.registry.names():
-            info = polyvox.registry.info(name)
-            caps = ", ".join(k for k, v in asdict(info.capabilities).items() if v)
-            langs = ", ".join(info.languages[:6]) + (" …" if len(info.languages) > 6 else "")
-            is_default = "yes" if name == polyvox.registry.default else ""
-            table.add_row(name, info.label, langs, str(info.sample_rate), caps, is_default)
-        out.print(table)
+        records = [_engine_json(polyvox, name) for name in polyvox.registry.names()]
+        columns = ("engine", "state", "default", "rate", "capabilities", "languages", "label")
+        rows = [
+            (
+                str(r["name"]),
+                str(r["state"]),
+                "yes" if r["default"] else "",
+                str(r["sample_rate"]),
+                ", ".join(cast("list[str]", r["capabilities"])),
+                ", ".join(cast("list[str]", r["languages"])),
+                str(r["label"]),
+            )
+            for r in records
+        ]
+        listing(
+            columns, rows, records, as_json=as_json, whole=("engine", "state", "rate"), clip={"languages": 20}
+        )
     finally:
         polyvox.executor.shutdown()
 
@@ -258,14 +326,17 @@ def voices(
     language: Annotated[
         str | None, typer.Option("--language", "-l", help="Only voices of this language.")
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON array, every field of every voice.")
-    ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List voices, of every engine or of one (a table on a terminal; tab-separated lines when piped)."""
     settings = get_settings()
     polyvox = Polyvox(settings)
     try:
+        if engine:
+            # An engine without its weights has no voices: say why instead of an empty listing.
+            weights = polyvox.registry.status(engine).weights
+            if weights is not None and not weights.ready:
+                raise EngineUnavailableError(weights.message, param="engine")
         names = [engine] if engine else polyvox.registry.names()
         found = [
             voice
@@ -273,21 +344,10 @@ def voices(
             for voice in polyvox.registry.voices(name)
             if not language or speaks(language, [voice.language], least=Match.BARE)
         ]
-        if as_json:
-            sys.stdout.write(
-                json.dumps([_voice_json(voice) for voice in found], ensure_ascii=False, indent=1) + "\n"
-            )
-            return
         columns = ("engine", "voice", "name", "language", "gender", "speakers")
         rows = [(v.engine, v.id, v.name, v.language, v.gender or "", ", ".join(v.speakers)) for v in found]
-        if not out.is_terminal:  # whole ids, one voice a line, for grep and cut
-            sys.stdout.write("".join("\t".join(row) + "\n" for row in (columns, *rows)))
-            return
-        table = Table(*columns)
-        for row in rows:
-            speakers = row[5] if len(row[5]) < 40 else row[5][:40] + " …"
-            table.add_row(*row[:5], speakers)
-        out.print(table)
+        records = [_voice_json(voice) for voice in found]
+        listing(columns, rows, records, as_json=as_json, whole=("engine", "voice"), clip={"speakers": 40})
     except PolyvoxError as error:
         raise _fail(error) from None
     finally:
@@ -346,7 +406,7 @@ def serve(
     ray: Annotated[
         str | None,
         typer.Option(
-            help="Run engines on Ray Serve: 'auto', a cluster address, or 'local' (needs polyvox\\[ray])."
+            help="Run engines on Ray Serve: 'auto', a cluster address, or 'local' (needs polyvox[ray])."
         ),
     ] = None,
 ) -> None:
@@ -359,10 +419,18 @@ def serve(
     if updates:
         settings = settings.model_copy(update={"server": settings.server.model_copy(update=updates)})
     if wyoming or zeroconf:
-        group = settings.wyoming.model_copy(
-            update={"uri": wyoming or settings.wyoming.uri, "zeroconf": zeroconf}
-        )
+        fields = {"uri": wyoming or settings.wyoming.uri, "zeroconf": zeroconf}
+        try:  # validated here, not when the server's startup tries to listen (a traceback there)
+            group = WyomingSettings.model_validate(settings.wyoming.model_dump() | fields)
+        except ValidationError as error:
+            reason = error.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+            raise _fail(InvalidSettingError(reason, param="--wyoming")) from None
         settings = settings.model_copy(update={"wyoming": group})
+    if settings.wyoming.uri:
+        try:
+            cli_services.check_listen(settings.wyoming.uri, "--wyoming")
+        except PolyvoxError as error:
+            raise _fail(error) from None
     if ray:
         settings = settings.model_copy(update={"ray": settings.ray.model_copy(update={"address": ray})})
     run_server(settings)

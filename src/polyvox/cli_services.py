@@ -4,24 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
+from polyvox.cli_output import fail as _exit_for
 from polyvox.config import get_settings
-from polyvox.errors import PolyvoxError
+from polyvox.config.wyoming import check_uri
+from polyvox.errors import CannotListenError, InvalidSettingError, PolyvoxError
 from polyvox.logs import configure_logging
 
-err = Console(stderr=True)
 
-
-def _exit_for(error: PolyvoxError) -> typer.Exit:
-    param = f" ({error.param})" if error.param else ""
-    err.print(f"[bold red]error[/] {escape(f'[{error.code}]{param}: {error.message}')}", soft_wrap=True)
-    return typer.Exit(code=2)
+def check_listen(uri: str, param: str) -> None:
+    """``CannotListenError`` now when a ``tcp://`` address is taken, not once the server starts (where the
+    failure surfaces as a traceback from the app's startup)."""
+    parts = urlsplit(uri)
+    if parts.scheme != "tcp" or parts.port is None:
+        return
+    try:  # SO_REUSEADDR as asyncio's servers set it: a port in TIME_WAIT is still free
+        with socket.create_server((parts.hostname or "", parts.port)):
+            pass
+    except OSError as error:
+        raise CannotListenError(f"cannot listen on {uri}: {error.strerror or error}", param=param) from None
 
 
 def wyoming(
@@ -34,6 +41,13 @@ def wyoming(
     from polyvox.interop.wyoming import run_wyoming
     from polyvox.service import Polyvox
 
+    try:
+        check_uri(uri)
+        check_listen(uri, "--uri")
+    except ValueError as error:
+        raise _exit_for(InvalidSettingError(str(error), param="--uri")) from None
+    except PolyvoxError as error:
+        raise _exit_for(error) from None
     configure_logging("info")
     settings = get_settings()
 
@@ -47,6 +61,9 @@ def wyoming(
             asyncio.run(main())
     except PolyvoxError as error:
         raise _exit_for(error) from None
+    except OSError as error:  # the address is taken, not ours, or the socket path not writable
+        reason = error.strerror or str(error)
+        raise _exit_for(CannotListenError(f"cannot listen on {uri}: {reason}", param="--uri")) from None
 
 
 def monitor(

@@ -21,7 +21,8 @@ from polyvox.asr import Transcriber, word_error_rate
 from polyvox.audio.chunk import FloatArray
 from polyvox.audio.dsp import resample
 from polyvox.engines.base import Engine, SynthesisParams, Voice
-from polyvox.engines.registry import discover_factories, weights_status
+from polyvox.engines.readiness import readiness
+from polyvox.engines.registry import discover_factories
 from polyvox.errors import EngineNotFoundError, EngineUnavailableError
 from polyvox.text.normalize import normalize_text
 from polyvox.voice_router import ClonedVoice, library_for
@@ -167,17 +168,19 @@ def diagnose(
     transcriber: Transcriber | None = None,
 ) -> DoctorReport:
     """Load ``name`` from its folder and measure it (blocking; loads Whisper and, if present, resemblyzer)."""
-    factories = discover_factories()
+    # The hidden test engine (tone) is only there when engines.enable_test_engines shows it, as everywhere.
+    show_test = settings.engines.enable_test_engines
+    factories = {n: f for n, f in discover_factories().items() if show_test or not f.info.for_tests}
     if name not in factories:
         raise EngineNotFoundError(f"unknown engine {name!r}; available: {', '.join(sorted(factories))}")
     factory = factories[name]
-    status = weights_status(factory, settings)
-    report = DoctorReport(name, status.state if status else "ready")
-    if status is not None:
-        report.folder, report.missing = str(status.folder), list(status.missing)
-        if not status.ready:
-            report.error = status.message
-            return report
+    ready = readiness(name, factory, settings)  # a missing package is reported, never a traceback
+    report = DoctorReport(name, ready.state)
+    if ready.weights is not None:
+        report.folder, report.missing = str(ready.weights.folder), list(ready.weights.missing)
+    if not ready.can_speak:
+        report.error = ready.message
+        return report
     engine = factory(settings)
     started = time.perf_counter()
     try:

@@ -129,3 +129,38 @@ class RequestTimeoutError(PolyvoxError):
 
     status = 504
     code = "timeout"
+
+
+class InvalidSettingError(InvalidParameterError):
+    """A setting (environment, ``POLYVOX_CONFIG`` file, command-line option) has an unusable value."""
+
+    code = "invalid_setting"
+
+
+class OutputNotWritableError(InvalidParameterError):
+    """The CLI cannot write where it was told to (a directory, a read-only folder, a full disk)."""
+
+    code = "output_not_writable"
+
+
+class OutputFolderMissingError(OutputNotWritableError):
+    code = "output_folder_missing"
+
+
+class OutputIsTerminalError(InvalidParameterError):
+    """Audio bytes would go to a terminal: the CLI refuses and says how to pipe them to a player."""
+
+    code = "output_is_terminal"
+
+
+class CannotListenError(PolyvoxError):
+    """A server cannot listen where it was told to (the address is in use, not allowed or not local)."""
+
+    status = 503
+    code = "cannot_listen"
+
+
+class InputNotReadableError(InvalidParameterError):
+    """The CLI cannot read the text it was told to speak (``polyvox say --file``)."""
+
+    code = "input_not_readable"

@@ -25,7 +25,6 @@ from polyvox.errors import (
     BusyError,
     EmptyTextError,
     EngineNotFoundError,
-    EngineUnavailableError,
     InvalidParameterError,
     LanguageNotSupportedError,
     TextTooLongError,
@@ -175,9 +174,7 @@ class Synthesizer:
         if name not in self.registry.names():
             raise EngineNotFoundError(f"unknown engine {name!r}", param="engine")  # a hidden test engine
         check_extra(info, extra or {})
-        weights = self.registry.status(name).weights
-        if weights is not None and not weights.ready:  # before its voices: it has none without weights
-            raise EngineUnavailableError(weights.message)
+        self.registry.check_available(name)  # before its voices: it has none without package or weights
         resolved = self.voices.resolve(name, voice)
         if language and not language_supported(language, info, self.registry.voices(name)):
             raise LanguageNotSupportedError(

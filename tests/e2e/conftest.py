@@ -128,6 +128,23 @@ def run_limited_server(directory: Path, memory_limit: int | None, **env: str) ->
             limit.close()
 
 
+def blocking_modules(directory: Path, *modules: str) -> dict[str, str]:
+    """Environment for a server in which ``import MODULE`` fails for each of ``modules``, as where that
+    package is not installed: a ``sitecustomize`` on ``PYTHONPATH`` marks them absent in ``sys.modules``."""
+    site = directory / f"without-{'-'.join(modules)}"
+    site.mkdir(parents=True, exist_ok=True)
+    lines = ["import sys", "", *(f"sys.modules[{m!r}] = None  # type: ignore" for m in modules)]
+    (site / "sitecustomize.py").write_text("\n".join(lines) + "\n")
+    path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path}
+
+
+def without_pkg_resources(directory: Path) -> dict[str, str]:
+    """A server environment without ``pkg_resources``, as in a venv with setuptools 81+ (which removed it) or
+    none (3.12+ venvs)."""
+    return blocking_modules(directory, "pkg_resources")
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One shared server for the session: piper as the default engine, tone visible."""

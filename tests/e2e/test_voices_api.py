@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import socket
+import subprocess
+import sys
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +14,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from tests.e2e.conftest import Server, run_server
+from tests.e2e.conftest import Server, run_server, without_pkg_resources
 
 from polyvox.voices.analysis import analyze_voice
 from polyvox.voices.decode import decode_audio
@@ -24,9 +27,12 @@ TEXT = "The weather is nice today, and we are going to the park with our friends
 
 @pytest.fixture(scope="module")
 def vserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server with a small upload cap and reference limit, so the 413 paths are cheap to reach."""
+    """A server with a small upload cap and reference limit, so the 413 paths are cheap to reach, in which
+    ``pkg_resources`` cannot be imported (as in users' venvs once a torch engine brings setuptools 81+)."""
+    directory = tmp_path_factory.mktemp("voices-server")
     with run_server(
-        tmp_path_factory.mktemp("voices-server"),
+        directory,
+        **without_pkg_resources(directory),
         POLYVOX_VOICES__MAX_UPLOAD_BYTES=str(MAX_UPLOAD),
         POLYVOX_VOICES__MAX_REFERENCE_SECONDS="8",
     ) as running:
@@ -70,6 +76,24 @@ def _upload(server: Server, name: str, data: bytes, filename: str = "ref.wav") -
 
 def _median_f0(wav_bytes: bytes) -> float:
     return analyze_voice(decode_audio(wav_bytes), 24_000).f0_median
+
+
+def test_server_runs_without_pkg_resources(vserver: Server) -> None:
+    """The environment the uploads below run in: ``import pkg_resources`` fails there (pyworld 0.3.5 needed
+    it, and every upload was a 500 once setuptools 81 removed it)."""
+    env = {**os.environ, **without_pkg_resources(vserver.trace_file.parent)}
+    probe = subprocess.run(
+        [sys.executable, "-c", "import pkg_resources"], env=env, capture_output=True, text=True, check=False
+    )
+    assert probe.returncode != 0 and "pkg_resources" in probe.stderr, probe.stderr
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import pyworld, polyvox.voices.analysis; print(pyworld.__version__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert loaded.returncode == 0, loaded.stderr
 
 
 def test_upload_list_synthesize_delete(vserver: Server, reference: bytes) -> None:

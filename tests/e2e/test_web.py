@@ -247,3 +247,54 @@ def test_page_reports_a_path_outside_the_allowed_roots(site: tuple[Server, Path]
     # The browser itself logs the refused request (403); nothing else may be logged.
     assert [e for e in page.errors if "403" not in e] == []
     page.context.close()
+
+
+def test_engine_that_needs_weights_shows_its_next_step(site: tuple[Server, Path], browser: Any) -> None:
+    """An engine that cannot speak yet shows why and what to do, and offers no Load button."""
+    server, _ = site
+    pocket = next(e for e in httpx.get(server.url + "/v1/engines").json()["engines"] if e["name"] == "pocket")
+    assert pocket["state"] == "needs_weights"
+    page = open_index(browser, server)
+    page.page.click("#tab-pocket")
+    page.page.wait_for_selector("#engine-state[data-state=needs_weights]", timeout=WAIT_MS)
+    shown = page.page.text_content("#engine-state") or ""
+    assert shown.startswith("needs its weights: ") and pocket["model_dir"] in shown
+    assert page.page.is_disabled("#engine-load")
+    page.shot("web-engine-needs-weights.png")
+    page.page.click("#tab-tone")
+    page.page.wait_for_selector("#engine-state[data-state=ready]", timeout=WAIT_MS)
+    assert (page.page.text_content("#engine-state") or "").startswith("loaded")  # the default, in use
+    assert page.errors == []
+    page.context.close()
+
+
+PANEL = "section:has(#monitor-heading)"
+
+
+def test_an_idle_page_asks_the_monitor_status_once_and_logs_it_at_debug(
+    site: tuple[Server, Path], browser: Any
+) -> None:
+    server, _ = site
+    context = browser.new_context()
+    page = context.new_page()
+    page.clock.install()  # the page's timers run on a clock the test moves, not on the wall clock
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/v1/monitor/status" in r.url else None)
+    with page.expect_response(lambda r: "/v1/monitor/status" in r.url, timeout=WAIT_MS):
+        page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready=true]", timeout=WAIT_MS)
+    assert page.is_visible(PANEL)  # this server allows a folder
+    page.clock.run_for(60_000)  # a minute of the page's time: every timer due in it fires
+    page.evaluate("fetch('/health').then(r => r.status)")  # a round trip after anything the timers sent
+    assert len(asked) == 1, asked
+    assert "/v1/monitor/status" not in server.log()  # polled routes are logged at debug, not info
+    context.close()
+
+
+def test_the_monitor_panel_is_hidden_when_no_folder_is_allowed(server: Server, browser: Any) -> None:
+    page = open_index(browser, server)  # the session's server: monitor.allowed_roots is empty
+    # The panel has asked the server (its idle marker), and found no folder it may watch: nothing to show.
+    page.page.wait_for_selector(f"{PANEL}[data-polling=off]", state="attached", timeout=WAIT_MS)
+    assert page.page.is_hidden(PANEL)
+    assert page.errors == []
+    page.context.close()

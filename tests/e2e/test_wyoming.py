@@ -132,10 +132,13 @@ async def test_describe_lists_every_engine_with_its_voices(tmp_path: Path) -> No
     assert info.tts[0].name == "piper"  # the default engine first: Home Assistant uses the first program
     assert set(programs) == set(polyvox.registry.names())
     for name, program in programs.items():
-        assert program.installed and program.supports_synthesize_streaming
+        # Engines waiting for weights (the neural ones here) are described, as not installed, without voices.
+        assert program.installed is polyvox.registry.readiness(name).can_speak
+        assert program.supports_synthesize_streaming
         assert program.attribution.name and program.version
         assert len(program.voices) == len(polyvox.registry.voices(name))
         assert all(v.installed and v.languages and v.name.startswith(f"{name}/") for v in program.voices)
+    assert programs["piper"].installed and not programs["pocket"].installed
     joe = programs["piper"].voices[0]
     assert (joe.name, joe.languages, joe.speakers) == ("piper/joe", ["en_US"], None)
     assert "fr" in {lang for v in programs["espeak"].voices for lang in v.languages}

@@ -36,7 +36,8 @@ from polyvox.audio.chunk import AudioChunk
 from polyvox.config import Settings
 from polyvox.engines.base import Engine, EngineFactory, EngineInfo, SynthesisParams, Voice
 from polyvox.engines.piper import PiperEngine
-from polyvox.engines.registry import discover_factories, weights_status
+from polyvox.engines.readiness import weights_status
+from polyvox.engines.registry import discover_factories
 from polyvox.engines.wyoming_remote import wyoming_engines
 from polyvox.interop.wyoming import run_wyoming
 from polyvox.service import Polyvox

@@ -12,14 +12,14 @@ import polyvox
 PACKAGE = Path(polyvox.__file__).parent
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [  # top to bottom; a module may import its own layer and below
-    ("front doors", ("api", "cli", "cli_services", "cli_config")),
+    ("front doors", ("api", "cli", "cli_services", "cli_config", "cli_output")),
     ("features", ("interop", "realtime", "monitor", "audiobook")),
     ("service", ("service", "longform", "doctor")),
     ("pipeline", ("synthesis", "stream", "stream_mode", "scaleout")),
     ("requests", ("request", "bounds", "admission", "voice_router", "openai_names")),
     ("engines", ("engines", "stt")),
     ("helpers", ("voices", "audio", "text", "cache", "postprocess", "captions", "spill", "asr")),
-    ("ground", ("config", "errors", "logs", "tasks", "language")),
+    ("ground", ("config", "errors", "logs", "tasks", "language", "jsontext")),
 ]
 DEPTH = {top: len(LAYERS) - i for i, (_, tops) in enumerate(LAYERS) for top in tops}
 NAME = {top: name for name, tops in LAYERS for top in tops}

@@ -200,7 +200,7 @@ def test_runtime_config_is_applied_and_persisted(
         "default_engine": "tone",
         "default_voices": {"tone": "boop"},
         "ttl": 60,
-        "config_file": str(path),
+        "persisted": True,
     }
     saved = yaml.safe_load(path.read_text())
     assert saved["server"] == {"port": 9000}

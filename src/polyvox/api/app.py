@@ -25,6 +25,7 @@ from polyvox.api.routes import (
     health,
     marytts,
     models,
+    monitor_poll,
     native,
     openai,
     voices_library,
@@ -127,4 +128,5 @@ def create_app(
     app.include_router(transcription_routes.router)
     app.include_router(marytts.router)
     app.include_router(seed_routes.router)
+    app.include_router(monitor_poll.router)
     return app

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from polyvox.errors import BusyError, PolyvoxError
+from polyvox.errors import BusyError, EngineUnavailableError, PolyvoxError
 
 log = structlog.get_logger(__name__)
 
@@ -47,8 +47,12 @@ def error_body(code: str, message: str, param: str | None = None, status: int = 
 
 
 def polyvox_error_response(exc: PolyvoxError) -> JSONResponse:
-    """The JSON response for a Polyvox error, with ``Retry-After`` when the server is busy."""
+    """The JSON response for a Polyvox error, with ``Retry-After`` when the server is busy, and
+    ``x-should-retry: false`` when an engine cannot speak until someone acts (OpenAI's SDKs retry a 503
+    unless told not to)."""
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, BusyError) else None
+    if isinstance(exc, EngineUnavailableError):
+        headers = {"x-should-retry": "false"}
     return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
 
 

@@ -256,8 +256,16 @@ class EngineOut(BaseModel):
     unload_count: int = Field(..., description="Times the engine was unloaded.")
     state: str = Field(
         "ready",
-        description="`ready`, or `needs_weights` when the engine's model folder lacks files (requests get "
-        "503 `engine_unavailable` until they are there).",
+        description="`ready`; `needs_package` when a Python package of its extra is not installed; "
+        "`needs_weights` when its model folder lacks files (in both, requests get 503 `engine_unavailable` "
+        "with `x-should-retry: false`); `failed` after its last load or synthesis failed (see `last_error`; "
+        "it is reloaded on its next use).",
+    )
+    next_step: str | None = Field(
+        None, description="What to do to make the engine speak (the command, or the files and folder)."
+    )
+    missing_packages: list[str] = Field(
+        default_factory=list, description="Python modules the engine needs that are not installed."
     )
     model_dir: str | None = Field(None, description="The folder the engine reads its weights from, if any.")
     missing_files: list[str] = Field(

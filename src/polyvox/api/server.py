@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import uvicorn
 
 from polyvox.api.app import create_app
+from polyvox.api.header_guard import guarded_protocol
 from polyvox.config import Settings
 from polyvox.logs import configure_logging
 
@@ -33,6 +34,8 @@ def serve(settings: Settings) -> None:
         # address per-IP limits count: proxy trust is opt-in (limits.proxy_headers).
         proxy_headers=settings.limits.proxy_headers,
         forwarded_allow_ips=settings.limits.forwarded_allow_ips,
+        # uvicorn's protocol with a bound on the time and bytes a request's headers may take (slowloris).
+        http=guarded_protocol(settings.server.header_timeout, settings.server.max_header_bytes),
     )
     # uvicorn re-raises the SIGTERM it handled once its graceful shutdown is over; a planned stop exits 0.
     signal.signal(signal.SIGTERM, _ignore_signal)

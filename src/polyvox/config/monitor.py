@@ -24,7 +24,16 @@ class MonitorSettings(BaseModel):
     )
     max_monitors: int = Field(16, ge=1, description="Monitors that may run at once.")
     max_line_bytes: int = Field(
-        16_384, ge=64, description="Longer lines are cut at this many bytes and spoken in pieces."
+        16_384,
+        ge=64,
+        description="Longer lines are cut at this many bytes: the push monitor speaks them in pieces, the "
+        "polling monitor answers the first piece (`cut_lines`) and does not speak it (`line_too_long`).",
+    )
+    poll_max_bytes: int = Field(
+        1_048_576,
+        ge=65_536,
+        description="Most bytes of text one polling answer (`read-file`, `process-queue`) carries; the "
+        "client polls again for the rest (`more`).",
     )
     paragraph_idle: float = Field(
         2.0,

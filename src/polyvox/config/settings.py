@@ -14,11 +14,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+import yaml
 from pydantic import BaseModel, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
 
@@ -138,6 +140,15 @@ class ServerSettings(BaseModel):
         "this many seconds (the engine's measured speed, the streams already playing, the workers) is "
         "answered 429 with Retry-After at once instead of slowing every listener (0: admit all).",
     )
+    header_timeout: float = Field(
+        10.0,
+        ge=0.0,
+        description="Seconds a client may take to send a request's headers, from connecting (or from the "
+        "first byte of a following request); then 408 and the connection is closed (0: no limit).",
+    )
+    max_header_bytes: int = Field(
+        65_536, ge=4096, description="Most bytes of one request's headers; beyond: 431, connection closed."
+    )
 
 
 class TextSettings(BaseModel):
@@ -197,6 +208,10 @@ class LongformSettings(BaseModel):
     fallback_engine: str | None = Field(
         "piper", description="Engine for retries when the request's engine is not stochastic."
     )
+
+
+class ConfigFileError(SettingsError):
+    """``POLYVOX_CONFIG`` names a file that is not there: an error, never silently no file."""
 
 
 class CacheSettings(BaseModel):
@@ -264,7 +279,13 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config_file = os.environ.get("POLYVOX_CONFIG")
         if config_file:
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+            if not Path(config_file).is_file():
+                raise ConfigFileError(f"POLYVOX_CONFIG names {config_file!r}, which is not a file")
+            try:  # the source reads the file now
+                sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+            except (yaml.YAMLError, ValueError, OSError) as exc:  # bad YAML, not a mapping, unreadable
+                reason = " ".join(str(exc).split())
+                raise ConfigFileError(f"{config_file} is not a readable YAML mapping: {reason}") from exc
         return tuple(sources)
 
 

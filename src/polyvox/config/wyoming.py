@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, field_validator
+
+
+def check_uri(uri: str) -> str:
+    """``uri`` if Wyoming can listen there: ``tcp://HOST:PORT``, ``unix://PATH``, ``stdio://``."""
+    parts = urlsplit(uri)
+    if parts.scheme == "stdio" or (parts.scheme == "unix" and (parts.netloc or parts.path)):
+        return uri
+    if parts.scheme == "tcp":
+        try:
+            port = parts.port
+        except ValueError:  # not a number, or out of range
+            port = None
+        if port is not None:
+            return uri
+    raise ValueError(f"{uri!r} is not tcp://HOST:PORT or unix://PATH")
 
 
 class WyomingSettings(BaseModel):
@@ -26,3 +43,8 @@ class WyomingSettings(BaseModel):
     samples_per_chunk: int = Field(
         1024, ge=64, le=65536, description="Samples per audio-chunk event (wyoming-piper sends 1024)."
     )
+
+    @field_validator("uri")
+    @classmethod
+    def _listenable(cls, uri: str | None) -> str | None:
+        return None if uri is None else check_uri(uri)

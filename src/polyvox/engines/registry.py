@@ -20,6 +20,7 @@ import structlog
 
 from polyvox.engines.base import Engine, EngineFactory, EngineInfo, SynthesisParams, Voice
 from polyvox.engines.memory import release_memory, rss_bytes
+from polyvox.engines.readiness import Readiness, readiness
 from polyvox.errors import (
     EngineFailedError,
     EngineNotFoundError,
@@ -99,12 +100,12 @@ class EngineStatus:
     """Resident memory (bytes) of that worker process now."""
     isolation: str = "thread"
     """Where the engine runs: ``thread`` or ``process`` (a factory's ``runs_in`` says which)."""
+    readiness: Readiness = field(default_factory=lambda: Readiness("ready"))
+    """The engine's one state (``needs_package``, ``needs_weights``, ``failed``, ``ready``) and next step."""
 
-
-def weights_status(factory: EngineFactory, settings: Settings) -> WeightsStatus | None:
-    """The weights check of engines that declare one (``weights_status(settings)``), else None."""
-    check = getattr(factory, "weights_status", None)
-    return cast("WeightsStatus", check(settings)) if callable(check) else None
+    @property
+    def state(self) -> str:
+        return self.readiness.state
 
 
 def self_test(engine: Engine) -> float | None:
@@ -154,6 +155,11 @@ class EngineRegistry:
         show_test = include_hidden or self._settings.engines.enable_test_engines
         return [n for n, state in self._states.items() if show_test or not state.factory.info.for_tests]
 
+    def speaking_names(self) -> list[str]:
+        """The listed engines that can speak now (not waiting for a package or weights): what the lists
+        that feed clients offer (``/v1/models``, ``/v1/audio/models``, voices)."""
+        return [name for name in self.names() if self.readiness(name).can_speak]
+
     def _state(self, name: str) -> EngineState:
         try:
             return self._states[name]
@@ -180,6 +186,7 @@ class EngineRegistry:
     def status(self, name: str) -> EngineStatus:
         s = self._state(name)
         elsewhere = s.instance.process_status() if isinstance(s.instance, RunsElsewhere) else None
+        ready = self.readiness(name)
         return EngineStatus(
             info=s.factory.info,
             loaded=s.loaded,
@@ -193,11 +200,17 @@ class EngineRegistry:
             last_error=s.last_error,
             failures=s.failures,
             retries=s.retries,
-            weights=weights_status(s.factory, self._settings),
+            weights=ready.weights,
             pid=elsewhere[0] if elsewhere else None,
             worker_rss=elsewhere[1] if elsewhere else 0,
             isolation=str(getattr(s.factory, "runs_in", "thread")),
+            readiness=ready,
         )
+
+    def readiness(self, name: str) -> Readiness:
+        """The engine's state now (packages and folder are checked on every call: they change on disk)."""
+        s = self._state(name)
+        return readiness(name, s.factory, self._settings, healthy=s.healthy, last_error=s.last_error)
 
     # -- isolation (called from worker threads; plain assignments only) ---------------------------
     def mark_unhealthy(self, name: str, error: str) -> None:
@@ -211,18 +224,21 @@ class EngineRegistry:
     def note_retry(self, name: str) -> None:
         self._state(name).retries += 1
 
-    def check_weights(self, name: str) -> None:
-        """``EngineUnavailableError`` (503) when the engine's weights folder lacks files."""
-        weights = weights_status(self._state(name).factory, self._settings)
-        if weights is not None and not weights.ready:
-            raise EngineUnavailableError(weights.message)
+    def check_available(self, name: str) -> None:
+        """``EngineUnavailableError`` (503) when the engine needs a package or weights before it can speak."""
+        ready = self.readiness(name)
+        if not ready.can_speak:
+            raise EngineUnavailableError(ready.message)
 
     def voices(self, name: str) -> list[Voice]:
+        """The engine's voices; none while it cannot speak (nothing is constructed or started for it)."""
+        if not self.readiness(name).can_speak:
+            return []
         return self.instance(name).voices()
 
     def find_voice(self, name: str, voice_id: str | None) -> Voice | None:
         """The engine's voice with this id (or its default), None when it has no such voice."""
-        self.check_weights(name)  # an engine without its weights is unavailable, whatever the voice
+        self.check_available(name)  # an engine without its package or weights has no voice at all
         wanted = self._wanted_voice(name, voice_id)
         voices = self.instance(name).voices()
         for voice in voices:
@@ -283,7 +299,7 @@ class EngineRegistry:
                 await self._drop(name, state, reason="reload_unhealthy")
             if state.loaded:
                 return
-            self.check_weights(name)
+            self.check_available(name)
             engine = self.instance(name)
             before = rss_bytes()
             started = time.perf_counter()

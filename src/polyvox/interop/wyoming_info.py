@@ -43,12 +43,13 @@ def tts_voice(voice: Voice, info: EngineInfo) -> TtsVoice:
 
 
 def tts_program(registry: EngineRegistry, name: str) -> TtsProgram:
-    """One engine as a Wyoming TTS program with all its voices."""
+    """One engine as a Wyoming TTS program with all its voices (``installed`` only when it can speak: Home
+    Assistant offers installed programs)."""
     info = registry.info(name)
     return TtsProgram(
         name=name,
         attribution=attribution(info),
-        installed=True,
+        installed=registry.readiness(name).can_speak,
         description=f"{info.label}: {info.description}",
         version=__version__,
         voices=[tts_voice(voice, info) for voice in registry.voices(name)],

@@ -8,11 +8,11 @@ over-long header line or a header that is not a JSON object is refused too.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from wyoming.event import Event
 
+from polyvox import jsontext
 from polyvox.errors import InvalidParameterError, PayloadTooLargeError
 
 
@@ -38,7 +38,7 @@ async def read_event(reader: asyncio.StreamReader, max_bytes: int) -> Event | No
     if not line:
         return None
     try:
-        header = json.loads(line)
+        header = jsontext.loads(line)
     except ValueError:
         raise InvalidParameterError("event header is not JSON", param="header") from None
     if not isinstance(header, dict) or not isinstance(header.get("type"), str):
@@ -48,7 +48,7 @@ async def read_event(reader: asyncio.StreamReader, max_bytes: int) -> Event | No
     data = header.get("data") or {}
     try:
         if data_length:
-            extra = json.loads(await reader.readexactly(data_length))
+            extra = jsontext.loads(await reader.readexactly(data_length))
             if not isinstance(extra, dict) or not isinstance(data, dict):
                 raise InvalidParameterError("event data must be a JSON object", param="data")
             data = {**data, **extra}

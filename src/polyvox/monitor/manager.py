@@ -41,8 +41,9 @@ def resolve_allowed(raw: str, roots: list[Path]) -> Path:
     resolved = path.resolve()
     allowed = [root.expanduser().resolve() for root in roots]
     if not any(_is_under(resolved, root) for root in allowed):
-        where = ", ".join(str(root) for root in allowed) or "none configured (POLYVOX_MONITOR__ALLOWED_ROOTS)"
-        raise PathNotAllowedError(f"{raw!r} is outside the allowed roots: {where}", param="path")
+        # The roots are not named: they would tell any caller where the server's files are.
+        where = "" if allowed else "; none are configured (POLYVOX_MONITOR__ALLOWED_ROOTS)"
+        raise PathNotAllowedError(f"{raw!r} is outside the allowed roots{where}", param="path")
     return resolved
 
 
@@ -101,7 +102,7 @@ class MonitorManager:
 
     def status(self) -> dict[str, Any]:
         return {
-            "allowed_roots": [str(root) for root in self.settings.allowed_roots],
+            "allowed_roots_count": len(self.settings.allowed_roots),  # how many, not where
             "default_engine": self.synthesizer.registry.default,
             "monitors": [m.status() for m in self._monitors.values()],
         }

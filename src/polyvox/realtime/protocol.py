@@ -7,11 +7,11 @@ socket reports without closing.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from polyvox import jsontext
 from polyvox.errors import InvalidParameterError
 from polyvox.request import RequestFields
 
@@ -104,7 +104,7 @@ CONVERSE_TYPES = ("start", "end_of_turn", "cancel", "stop")
 
 def _parse(raw: str, adapter: TypeAdapter[Any], types: tuple[str, ...]) -> Any:
     try:
-        data = json.loads(raw)
+        data = jsontext.loads(raw)
     except ValueError as exc:
         raise MessageError(f"message is not JSON: {exc}") from None
     if not isinstance(data, dict):

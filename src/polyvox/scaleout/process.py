@@ -325,6 +325,8 @@ def in_worker_process(factory: EngineFactory) -> EngineFactory:
     weights_check = getattr(factory, "weights_status", None)
     if callable(weights_check):  # the registry asks before starting a worker whether the weights are there
         namespace["weights_status"] = weights_check
+    if hasattr(factory, "requires"):  # ... and whether the packages are
+        namespace["requires"] = factory.requires
     proxy = type(f"Worker{name.title()}Engine", (WorkerEngine,), namespace)
     return cast(EngineFactory, proxy)
 

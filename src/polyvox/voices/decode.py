@@ -82,6 +82,8 @@ def _declared_seconds(container: av.container.InputContainer, stream: av.audio.s
 def _decode(handle: BinaryIO, rate: int, max_seconds: float | None, max_source_rate: int) -> FloatArray:
     with av.open(handle, mode="r") as container:
         stream = container.streams.audio[0]
+        if stream.codec_context is None:  # FFmpeg knows no decoder for it (a WAV declaring 0 bits per sample)
+            raise UndecodableAudioError("the audio's codec or sample format is not supported", param="file")
         source_rate = int(stream.codec_context.sample_rate or stream.rate or 0)
         if source_rate <= 0:
             raise ValueError("no sample rate")

@@ -38,8 +38,8 @@ function renderTabs() {
     tab.tabIndex = selected ? 0 : -1;
     tab.append(engine.label || engine.name);
     const dot = document.createElement("span");
-    dot.className = "dot" + (engine.loaded ? " on" : "");
-    dot.title = engine.loaded ? "loaded" : "not loaded";
+    dot.className = "dot" + (engine.loaded ? " on" : "") + (engineSpeaks(engine) ? "" : " off");
+    dot.title = engineSpeaks(engine) ? (engine.loaded ? "loaded" : "not loaded") : STATE_LABELS[engine.state];
     tab.append(dot);
     tab.addEventListener("click", () => selectEngine(engine.name, true));
     tab.addEventListener("keydown", onTabKey);
@@ -67,13 +67,31 @@ function renderEngine() {
   $("engine-panel").setAttribute("aria-labelledby", "tab-" + engine.name);
   $("engine-description").textContent = engine.description;
   $("engine-rtf").textContent = engine.rtf == null ? "not measured yet" : `${engine.rtf.toFixed(3)} (×${(1 / engine.rtf).toFixed(1)} real time)`;
-  $("engine-state").textContent = engine.loaded ? `loaded · ${engine.users} in use` : "not loaded";
+  const speaks = engineSpeaks(engine);
+  $("engine-state").textContent = stateText(engine);
+  $("engine-state").classList.toggle("error", !speaks || engine.state === "failed");
+  $("engine-state").dataset.state = engine.state || "ready";
   $("engine-languages").textContent = engine.languages.join(", ");
   $("engine-capabilities").textContent = capabilityText(engine.capabilities);
   $("engine-rate").textContent = `${engine.sample_rate} Hz`;
-  $("engine-load").disabled = engine.loaded;
+  $("engine-load").disabled = engine.loaded || !speaks;
   $("engine-unload").disabled = !engine.loaded;
   renderParameters(engine);
+}
+
+const UNAVAILABLE = new Set(["needs_package", "needs_weights"]);
+const STATE_LABELS = { needs_package: "needs its package", needs_weights: "needs its weights" };
+
+/** Whether the engine can speak now (it has its package and weights). */
+function engineSpeaks(engine) {
+  return !UNAVAILABLE.has(engine.state);
+}
+
+/** The engine's state in words, with the one next step when it cannot speak. */
+function stateText(engine) {
+  if (!engineSpeaks(engine)) return `${STATE_LABELS[engine.state]}: ${engine.next_step}`;
+  if (engine.state === "failed") return `failed: ${engine.last_error || "see the server log"} (reloaded on its next use)`;
+  return engine.loaded ? `loaded · ${engine.users} in use` : "ready · not loaded";
 }
 
 const CAPABILITY_LABELS = { streaming: "streaming", phonemes: "phoneme input", ssml: "SSML", alignment: "word timings" };

@@ -86,13 +86,34 @@ function render(monitors) {
   }
 }
 
+const POLL_MS = 1000;
+let pollTimer = null;
+
+// Polled only while a monitor runs: an idle page asks once, then again after each start/stop.
 async function refresh() {
+  clearTimeout(pollTimer);
+  pollTimer = null;
+  const panel = $("monitor-panel");
+  let data;
   try {
-    const data = await call("/v1/monitor/status");
-    render(data.monitors);
+    data = await call("/v1/monitor/status");
   } catch (error) {
     message(error.message, true);
+    panel.hidden = false; // the message explains why (a missing API key, say)
+    panel.dataset.polling = "off";
+    return;
   }
+  // No allowed folder: the server refuses every path, so the panel has nothing to offer.
+  panel.hidden = data.allowed_roots.length === 0 && data.monitors.length === 0;
+  render(data.monitors);
+  const running = data.monitors.some((m) => m.state !== "stopped" && m.state !== "failed");
+  panel.dataset.polling = running ? "on" : "off";
+  if (running) pollTimer = setTimeout(poll, POLL_MS);
+}
+
+function poll() {
+  if (document.hidden) pollTimer = setTimeout(poll, POLL_MS);
+  else refresh();
 }
 
 export function init() {
@@ -102,5 +123,4 @@ export function init() {
   for (const id of ["monitor-path", "monitor-mode", "monitor-from"]) $(id).addEventListener("change", persist);
   $("monitor-start").addEventListener("click", start);
   refresh();
-  setInterval(() => { if (!document.hidden) refresh(); }, 1000);
 }

@@ -27,8 +27,8 @@ log = structlog.get_logger("polyvox.request")
 
 HEADER = "x-request-id"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-QUIET_ROUTES = frozenset({"/health", "/ready", "/metrics"})
-"""Routes polled by machines: their request lines are logged at debug, not info."""
+QUIET_ROUTES = frozenset({"/health", "/ready", "/metrics", "/v1/monitor/status"})
+"""Routes polled by machines (and the page's monitor panel): their request lines are logged at debug."""
 
 
 @dataclass(slots=True)

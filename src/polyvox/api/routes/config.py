@@ -28,7 +28,10 @@ class RuntimeConfig(BaseModel):
     default_engine: str = Field(..., description="Engine used when a request names none.")
     default_voices: dict[str, str] = Field(..., description="Engine name -> default voice id.")
     ttl: int = Field(..., description="Seconds an unused engine stays loaded (-1 never unloads).")
-    config_file: str | None = Field(None, description="The YAML file changes are saved to (POLYVOX_CONFIG).")
+    # Whether changes are saved, not where: the file's path would tell any caller about the server's disk.
+    persisted: bool = Field(
+        False, description="Whether changes are saved to the YAML settings file (POLYVOX_CONFIG)."
+    )
 
 
 class ConfigPatch(BaseModel):
@@ -45,12 +48,11 @@ def config_file() -> Path | None:
 
 
 def _current(settings: Settings, default_engine: str) -> RuntimeConfig:
-    path = config_file()
     return RuntimeConfig(
         default_engine=default_engine,
         default_voices=dict(settings.engines.default_voices),
         ttl=settings.engines.ttl,
-        config_file=str(path) if path else None,
+        persisted=config_file() is not None,
     )
 
 

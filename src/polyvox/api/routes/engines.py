@@ -85,11 +85,15 @@ def engine_out(registry: EngineRegistry, name: str) -> EngineOut:
 
 
 def _weights_fields(status: EngineStatus) -> dict[str, Any]:
-    """``state``, ``model_dir`` and ``missing_files`` of engines that read a weights folder."""
-    weights = status.weights
-    if weights is None:
-        return {}
-    return {"state": weights.state, "model_dir": str(weights.folder), "missing_files": list(weights.missing)}
+    """``state`` and ``next_step`` of every engine; ``model_dir``, ``missing_files`` and ``missing_packages``
+    of engines that read a weights folder or need an extra's packages."""
+    ready = status.readiness
+    fields: dict[str, Any] = {"state": ready.state, "next_step": ready.next_step or None}
+    if ready.packages is not None:
+        fields["missing_packages"] = list(ready.packages.missing)
+    if ready.weights is not None:
+        fields |= {"model_dir": str(ready.weights.folder), "missing_files": list(ready.weights.missing)}
+    return fields
 
 
 @router.get("/v1/engines", summary="List engines", response_model=EngineList)
@@ -138,7 +142,9 @@ def _voice_matches(voice: Voice, language: str | None) -> bool:
 
 
 def _voices(registry: EngineRegistry, engine: str | None, language: str | None) -> list[Voice]:
-    names = [check_engine(registry, engine)] if engine else registry.names()
+    if engine:
+        registry.check_available(check_engine(registry, engine))  # 503 with the next step, not an empty list
+    names = [engine] if engine else registry.speaking_names()
     return [v for name in names for v in registry.voices(name) if _voice_matches(v, language)]
 
 

@@ -5,9 +5,10 @@ without a Content-Type: ``INPUT_TEXT``, ``INPUT_TYPE=TEXT``, ``OUTPUT_TYPE=AUDIO
 ``LOCALE=en_US``, ``VOICE=cmu-slt-hsmm`` and ``effect_<Name>_selected``/``_parameters`` pairs; older releases
 sent the same as a GET query with ``AUDIO=WAVE``. Both work here. Effects are ignored.
 
-``VOICE`` is ``engine/voice``, a voice id of the default engine, or a display name. A voice Polyvox does
-not have (MaryTTS's own ``cmu-slt-hsmm``) falls back, as MaryTTS does, to a voice for ``LOCALE``. Errors are
-plain text with the status of the :class:`PolyvoxError`, like MaryTTS's own.
+``VOICE`` is ``engine/voice``, a voice id, a library voice, an OpenAI name or a display name, resolved as
+every other door resolves it. MaryTTS's own voice names (``cmu-slt-hsmm``, ``*-hsmm``) and ``male`` or
+``female`` leave the choice to ``LOCALE``; any other unknown VOICE is a 400, as MaryTTS answers it. Errors
+are plain text.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from polyvox.api.deps import get_service, limit_body
 from polyvox.audio.chunk import FloatArray
 from polyvox.audio.encode import AudioFormat, encode_whole
 from polyvox.audio.pcm import float_to_int16
-from polyvox.engines.base import Voice
 from polyvox.errors import (
     EmptyTextError,
+    EngineNotFoundError,
     InvalidParameterError,
     LanguageNotSupportedError,
     PolyvoxError,
@@ -40,6 +41,7 @@ from polyvox.errors import (
     VoiceNotFoundError,
 )
 from polyvox.interop.voices import find_voice, language_tag, locale_of, speaks, voice_for_language
+from polyvox.openai_names import openai_voice
 from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
 
@@ -140,31 +142,57 @@ def _audio_format(params: dict[str, str]) -> str:
     return name
 
 
-def choose_voice(polyvox: Polyvox, voice_name: str | None, locale: str | None) -> tuple[Voice, str | None]:
-    """The voice for ``VOICE``/``LOCALE`` and the language to request (None: the voice's own)."""
+def stands_in(voice_name: str) -> bool:
+    """MaryTTS's own voice names (``cmu-slt-hsmm``, the default of Home Assistant and speak2mary) and its
+    gender words: they name no voice here, so LOCALE chooses one, as MaryTTS chooses its locale's default."""
+    name = voice_name.strip().lower()
+    return name.endswith("-hsmm") or name in ("male", "female")
+
+
+def _named_voice(polyvox: Polyvox, name: str) -> tuple[str, str]:
+    """``(engine, voice)`` for ``VOICE``, resolved as every door resolves a voice (``Synthesizer.resolve``:
+    engine ids, blends, library voices, OpenAI names), then other engines' bare ids and display names."""
+    synthesizer, registry = polyvox.synthesizer, polyvox.registry
+    engine, slash, voice = name.strip().partition("/")
+    if slash:
+        synthesizer.resolve(engine.strip(), voice.strip(), None)
+        return engine.strip(), voice.strip()
+    mapped = openai_voice(name, polyvox.settings, registry)
+    engine = mapped[0] if mapped is not None else registry.default
+    try:
+        synthesizer.resolve(engine, name, None)
+        return engine, name.strip()
+    except VoiceNotFoundError:
+        found = find_voice(registry, name)  # another engine's id, or a display name (en_US-joe-medium)
+        return found.engine, found.id
+
+
+def choose_voice(polyvox: Polyvox, voice_name: str | None, locale: str | None) -> tuple[str, str, str | None]:
+    """``(engine, voice, language)`` for ``VOICE``/``LOCALE`` (language None: the voice's own).
+
+    An unknown ``VOICE`` is an error (``voice_not_found``, ``engine_not_found``), as in MaryTTS; only
+    MaryTTS's own names (:func:`stands_in`) leave the choice to ``LOCALE``.
+    """
     registry = polyvox.registry
-    voice: Voice | None = None
-    if voice_name:
-        try:
-            voice = find_voice(registry, voice_name)
-        except VoiceNotFoundError:
-            if not locale:
-                raise
-            log.info("marytts_voice_fallback", voice=voice_name, locale=locale)
-    if voice is None and locale:
-        voice = voice_for_language(registry, locale)
-        if voice is None:
+    if voice_name and voice_name.strip() and not (locale and stands_in(voice_name)):
+        engine, voice = _named_voice(polyvox, voice_name)
+    elif locale:
+        found = voice_for_language(registry, locale)
+        if found is None:
             raise LanguageNotSupportedError(f"no voice for LOCALE {locale!r}", param="LOCALE")
-    if voice is None:
-        voice = registry.resolve_voice(registry.default, None)
+        engine, voice = found.engine, found.id
+    else:
+        engine, voice = registry.default, registry.resolve_voice(registry.default, None).id
+    spoken = polyvox.synthesizer.resolve(engine, voice, None)[1]
     # A multilingual voice speaks the requested locale; otherwise the voice's own language wins.
-    language = language_tag(locale) if locale and speaks(voice, locale) else None
-    return voice, language
+    language = language_tag(locale) if locale and speaks(spoken, locale) else None
+    return engine, voice, language
 
 
 # -- routes ------------------------------------------------------------------------------------------
-def _error(exc: PolyvoxError) -> PlainTextResponse:
-    return PlainTextResponse(f"{exc.code}: {exc.message}\n", status_code=exc.status, media_type=_TEXT)
+def _error(exc: PolyvoxError, status: int | None = None) -> PlainTextResponse:
+    body = f"{exc.code}: {exc.message}\n"
+    return PlainTextResponse(body, status_code=status or exc.status, media_type=_TEXT)
 
 
 ServiceDep = Annotated[Polyvox, Depends(get_service)]
@@ -188,8 +216,14 @@ async def process(request: Request, polyvox: Polyvox) -> Response:
         params = await _params(request)
         text = _input_text(params)
         audio = _audio_format(params)
-        voice, language = choose_voice(polyvox, params.get("VOICE"), params.get("LOCALE"))
-        synthesis = SynthesisRequest(text=text, engine=voice.engine, voice=voice.id, language=language)
+        try:
+            engine, voice, language = choose_voice(polyvox, params.get("VOICE"), params.get("LOCALE"))
+        except (VoiceNotFoundError, EngineNotFoundError) as exc:
+            # MaryTTS's answer to a VOICE it does not have: 400 and "The value ... is not valid".
+            value = params.get("VOICE", "")
+            message = f"The value {value!r} of parameter 'VOICE' is not valid: {exc.message}"
+            return _error(type(exc)(message, param="VOICE"), status=400)
+        synthesis = SynthesisRequest(text=text, engine=engine, voice=voice, language=language)
         stream, chunks = await polyvox.synthesizer.synthesize(synthesis)
     except PolyvoxError as exc:
         return _error(exc)

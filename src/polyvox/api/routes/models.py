@@ -28,7 +28,7 @@ OPENAI_MODELS = HOSTED_MODELS
 
 def _model_list(request: Request, registry: EngineRegistry) -> ModelList:
     created = int(request.app.state.started_at)
-    ids = [*OPENAI_MODELS, *registry.names()]
+    ids = [*OPENAI_MODELS, *registry.speaking_names()]
     return ModelList(data=[ModelOut(id=i, created=created) for i in ids])
 
 
@@ -36,7 +36,8 @@ def _model_list(request: Request, registry: EngineRegistry) -> ModelList:
     "/v1/models", summary="List models (OpenAI shape)", response_model=ModelList, tags=["OpenAI compatible"]
 )
 async def list_models(request: Request, registry: RegistryDep) -> ModelList:
-    """OpenAI's speech models (the default engine) and every engine, as OpenAI model objects."""
+    """OpenAI's speech models (the default engine) and every engine that can speak, as OpenAI model objects
+    (one that needs a package or weights is in `/v1/engines`, with its next step)."""
     return _model_list(request, registry)
 
 
@@ -65,7 +66,7 @@ async def list_speech_models(registry: RegistryDep) -> SpeechModelList:
     names speak with the default engine; each engine name picks that engine."""
     default = registry.info(registry.default).label
     models = [SpeechModel(id=name, name=f"{name} ({default})") for name in OPENAI_MODELS]
-    models += [SpeechModel(id=name, name=registry.info(name).label) for name in registry.names()]
+    models += [SpeechModel(id=name, name=registry.info(name).label) for name in registry.speaking_names()]
     return SpeechModelList(models=models)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -11,6 +10,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
+from polyvox import jsontext
 from polyvox.api.deps import (
     JSON_TYPES,
     RegistryDep,
@@ -45,7 +45,7 @@ async def _read_fields(request: Request, kind: str) -> dict[str, Any]:
     if kind in JSON_TYPES:
         raw = await request.body()
         try:
-            data = json.loads(raw)
+            data = jsontext.loads(raw)
         except ValueError as exc:
             raise InvalidParameterError(f"request body is not valid JSON: {exc}", param="body") from None
         if not isinstance(data, dict):

@@ -4,8 +4,7 @@
   the bounded output directory, served by ``GET /api/v1/outputs/{name}`` and cleaned by the storage policy),
   ``vc``, ``health``, ``voices`` and ``config`` (the same handlers as ``/v1/vc``, ``/health``,
   ``/v1/audio/voices``, ``/v1/config``).
-* The polling file monitor: ``POST /v1/monitor/read-file`` (the lines after ``last_line_count``) and
-  ``POST /v1/monitor/process-queue`` (those lines spoken, one output file each), beside the push monitor.
+* The polling file monitor lives in :mod:`polyvox.api.routes.monitor_poll`.
 * ``GET /v1/synthesis-config`` (defaults and limits) and ``GET /ui`` (the web page).
 """
 
@@ -13,26 +12,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import uuid
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.responses import FileResponse, RedirectResponse, Response
 
+from polyvox import jsontext
 from polyvox.api.deps import JSON_TYPES, RegistryDep, RequestIdDep, SettingsDep, SynthesizerDep, media_type
 from polyvox.api.ops.storage import Storage
 from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine, ignored_header
 from polyvox.api.routes.config import get_config
 from polyvox.api.routes.engines import list_audio_voices
 from polyvox.api.routes.health import health
-from polyvox.api.routes.monitor import get_manager
 from polyvox.api.routes.openai import HOSTED_MODELS
 from polyvox.api.routes.voices_library import convert_voice, read_form, reference_voice
 from polyvox.audio.encode import (
@@ -46,7 +43,6 @@ from polyvox.audio.encode import (
 from polyvox.audio.encode import validate_output as check_output
 from polyvox.config import Settings
 from polyvox.errors import InvalidParameterError, NotFoundError, PayloadTooLargeError, UnsupportedMediaError
-from polyvox.monitor.manager import resolve_allowed
 from polyvox.openai_names import OPENAI_VOICES
 from polyvox.request import (
     MAX_RATE,
@@ -55,15 +51,12 @@ from polyvox.request import (
     MIN_SPEED,
     RequestFields,
     SynthesisRequest,
-    speakable,
 )
 from polyvox.synthesis import Synthesizer
 from polyvox.voice_router import LIBRARY_PREFIX
 from polyvox.voices.fetch import fetch_bytes
 
 router = APIRouter(tags=["Other servers' shapes"], responses=VALIDATION_RESPONSE)
-QUEUE_LINES = 20
-"""Lines one ``process-queue`` call speaks at most; the client polls again for the rest."""
 
 router.add_api_route("/api/v1/health", health, methods=["GET"], summary="Health (Chatterbox-server path)")
 router.add_api_route("/api/v1/voices", list_audio_voices, methods=["GET"], summary="Voices (Chatterbox path)")
@@ -134,7 +127,7 @@ async def _read_body(request: Request, settings: Settings) -> tuple[SeedSpeech, 
             )
     elif kind in JSON_TYPES:
         try:
-            data = json.loads(await request.body())
+            data = jsontext.loads(await request.body())
         except ValueError as exc:
             raise InvalidParameterError(f"request body is not valid JSON: {exc}", param="body") from None
         if not isinstance(data, dict):
@@ -250,68 +243,14 @@ async def seed_output(name: str, request: Request) -> FileResponse:
     """The audio file `POST /api/v1/tts` (or `process-queue`) wrote; 404 once storage cleanup removed it."""
     storage: Storage = request.app.state.storage
     folder = storage.dirs["output"].resolve()
-    path = (folder / name).resolve()
-    if path.parent != folder or name.startswith(".") or not path.is_file():
+    # A NUL byte cannot name a file (resolve would raise): no such file, like a hidden one.
+    path = None if "\x00" in name or name.startswith(".") else (folder / name).resolve()
+    if path is None or path.parent != folder or not path.is_file():
         raise NotFoundError(
             f"no output file {name!r} (files are removed by the storage policy)", param="name"
         )
     media = next((MEDIA_TYPES[f] for f, exts in FILE_EXTENSIONS.items() if path.suffix in exts), None)
     return FileResponse(path, media_type=media or "application/octet-stream")
-
-
-# -- the polling file monitor ---------------------------------------------------------------------------
-class ReadFile(BaseModel):
-    file_path: str = Field(..., description="A file under `monitor.allowed_roots`.")
-    last_line_count: int = Field(0, ge=0, description="Lines the client has already seen.")
-    engine: str | None = Field(None, description="Engine for `process-queue`; default the default engine.")
-    voice: str | None = Field(None, description="Voice for `process-queue`.")
-    format: str = Field("wav", description="Audio format for `process-queue`.")
-
-
-def _new_lines(path: Path, seen: int, most: int) -> tuple[list[str], int]:
-    """Up to ``most`` lines after the first ``seen``, and the file's line count (read in one pass)."""
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        lines = itertools.islice(handle, seen, None)
-        fresh = [line.rstrip("\r\n") for line in itertools.islice(lines, most)]
-        total = seen + len(fresh) + sum(1 for _ in lines)
-    return fresh, total
-
-
-def _path(body: ReadFile, request: Request) -> Path:
-    path = resolve_allowed(body.file_path, get_manager(request).settings.allowed_roots)
-    if not path.is_file():
-        raise NotFoundError(f"no file {body.file_path!r}", param="file_path")
-    return path
-
-
-@router.post("/v1/monitor/read-file", summary="New lines of a file (polling monitor)", tags=["File monitor"])
-async def read_file(body: ReadFile, request: Request, settings: SettingsDep) -> dict[str, object]:
-    """`{"lines": [...], "line_count": N}`: the lines after `last_line_count`; send `line_count` next time."""
-    path = _path(body, request)
-    lines, total = await asyncio.to_thread(_new_lines, path, body.last_line_count, settings.max_text_length)
-    return {"file_path": body.file_path, "lines": lines, "line_count": total}
-
-
-@router.post(
-    "/v1/monitor/process-queue", summary="Speak a file's new lines (polling monitor)", tags=["File monitor"]
-)
-async def process_queue(
-    body: ReadFile, request: Request, synthesizer: SynthesizerDep, registry: RegistryDep
-) -> dict[str, object]:
-    """Speaks up to 20 new lines, one output file each; `line_count` counts the lines handled."""
-    path = _path(body, request)
-    engine = check_engine(registry, body.engine) if body.engine else registry.default
-    lines, total = await asyncio.to_thread(_new_lines, path, body.last_line_count, QUEUE_LINES)
-    items: list[dict[str, object]] = []
-    for line in lines:
-        if not speakable(line):
-            items.append({"line": line, "url": None})
-            continue
-        speech = SynthesisRequest(text=line, engine=engine, voice=body.voice)
-        data, _ = await _render(synthesizer, speech, body.format)
-        name = await asyncio.to_thread(_store, request, data, body.format)
-        items.append({"line": line, "url": f"/api/v1/outputs/{name}"})
-    return {"items": items, "line_count": body.last_line_count + len(lines), "file_line_count": total}
 
 
 # -- defaults and the page ------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from polyvox.engines.neural.conditioning import Reference
 from polyvox.engines.neural.engine import SEED_PARAM, NeuralEngine
 from polyvox.engines.neural.runtime import Placement, go_offline
 from polyvox.engines.neural.weights import WeightsSpec
+from polyvox.engines.readiness import PackageSpec
 from polyvox.errors import VoiceNotFoundError
 
 if TYPE_CHECKING:
@@ -294,6 +295,9 @@ class ChatterboxEngine(NeuralEngine[Any, Any]):
         speed_range=(1.0, 1.0),
         parameters=(EXAGGERATION, CFG_WEIGHT, TEMPERATURE, FLOW_STEPS, SEED_PARAM),
         isolation="process",
+    )
+    requires: ClassVar[PackageSpec] = PackageSpec(
+        ("torch", "chatterbox", "transformers", "safetensors"), "chatterbox"
     )
     weights: ClassVar[WeightsSpec] = WeightsSpec(
         required=("ve.safetensors", "t3_cfg.safetensors", "s3gen.safetensors", "tokenizer.json"),

@@ -40,6 +40,7 @@ from polyvox.engines.neural.chatterbox import (
 from polyvox.engines.neural.compat import tolerate_torchaudio_without_native
 from polyvox.engines.neural.runtime import Placement, go_offline
 from polyvox.engines.neural.weights import WeightsSpec, first_present
+from polyvox.engines.readiness import PackageSpec
 from polyvox.language import primary_language
 
 log = structlog.get_logger(__name__)
@@ -104,6 +105,9 @@ class ChatterboxMultilingualEngine(ChatterboxEngine):
         description="Resemble AI's multilingual Chatterbox: zero-shot cloning in 23 languages with emotion "
         "exaggeration. Weights are the user's (MIT).",
         languages=LANGUAGES,
+    )
+    requires: ClassVar[PackageSpec] = PackageSpec(
+        ("torch", "chatterbox", "transformers", "safetensors"), "chatterbox"
     )
     weights: ClassVar[WeightsSpec] = WeightsSpec(
         required=(TOKENIZER_FILE, CANGJIE_FILE),

@@ -25,6 +25,7 @@ from polyvox.engines.neural.conditioning import Reference
 from polyvox.engines.neural.engine import SEED_PARAM, NeuralEngine
 from polyvox.engines.neural.runtime import Placement, go_offline
 from polyvox.engines.neural.weights import WeightsSpec, WeightsStatus, missing_files, model_dir
+from polyvox.engines.readiness import PackageSpec
 from polyvox.errors import EngineUnavailableError, VoiceNotFoundError
 
 if TYPE_CHECKING:
@@ -68,6 +69,9 @@ class PocketEngine(NeuralEngine[Any, Any]):
         speed_range=(1.0, 1.0),
         parameters=(TEMPERATURE, EOS_THRESHOLD, SEED_PARAM),
         isolation="process",
+    )
+    requires: ClassVar[PackageSpec] = PackageSpec(
+        ("torch", "pocket_tts", "sentencepiece", "safetensors"), "pocket"
     )
     weights: ClassVar[WeightsSpec] = WeightsSpec(
         required=(CONFIG_FILE,),

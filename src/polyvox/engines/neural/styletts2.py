@@ -29,6 +29,7 @@ from polyvox.engines.neural.conditioning import Reference
 from polyvox.engines.neural.engine import SEED_PARAM, NeuralEngine
 from polyvox.engines.neural.runtime import Placement
 from polyvox.engines.neural.weights import WeightsSpec, WeightsStatus, missing_files, model_dir
+from polyvox.engines.readiness import PackageSpec
 from polyvox.errors import EngineUnavailableError, VoiceNotFoundError
 
 if TYPE_CHECKING:
@@ -198,6 +199,9 @@ class StyleTTS2Engine(NeuralEngine[StyleModel, Any]):
         speed_range=(1.0, 1.0),
         parameters=(ALPHA, BETA, DIFFUSION_STEPS, EMBEDDING_SCALE, SEED_PARAM),
         isolation="process",
+    )
+    requires: ClassVar[PackageSpec] = PackageSpec(
+        ("torch", "styletts2", "transformers", "munch", "einops", "phonemizer"), "styletts2"
     )
     weights: ClassVar[WeightsSpec] = WeightsSpec(
         required=(CONFIG_FILE,),

@@ -57,7 +57,8 @@ class WeightsStatus:
         where = f" ({self.source})" if self.source else ""
         return (
             f"engine {self.engine!r} needs its weights: put {', '.join(self.missing)} in {self.folder}"
-            f"{where}, or set engines.model_dirs to the folder that holds them"
+            f"{where}, or name the folder that holds them in engines.model_dirs "
+            f'(POLYVOX_ENGINES__MODEL_DIRS=\'{{"{self.engine}": "/path"}}\')'
         )
 
 

@@ -25,6 +25,7 @@ from polyvox.engines.neural.conditioning import Reference
 from polyvox.engines.neural.engine import SEED_PARAM, NeuralEngine
 from polyvox.engines.neural.runtime import Placement, go_offline
 from polyvox.engines.neural.weights import WeightsSpec
+from polyvox.engines.readiness import PackageSpec
 from polyvox.errors import LanguageNotSupportedError, VoiceNotFoundError
 from polyvox.language import Match, best_match
 
@@ -91,6 +92,7 @@ class XttsEngine(NeuralEngine[Any, SpeakerLatents]):
         parameters=(TEMPERATURE, TOP_K, TOP_P, REPETITION_PENALTY, LENGTH_PENALTY, GPT_COND_LEN, SEED_PARAM),
         isolation="process",
     )
+    requires: ClassVar[PackageSpec] = PackageSpec(("torch", "TTS", "transformers"), "xtts")
     weights: ClassVar[WeightsSpec] = WeightsSpec(
         required=("config.json", "model.pth", "vocab.json"),
         optional=(SPEAKERS_FILE,),
