@@ -16,7 +16,9 @@ import asyncio
 import contextlib
 import io
 import json
+import math
 import os
+import socket
 import struct
 import sys
 import tempfile
@@ -396,6 +398,141 @@ CLASSES: list[tuple[str, Probe]] = [
     ("14 polling monitor", polling_monitor),
     ("15 odd input", odd_input),
     ("16 slow clients", slow_clients),
+]
+
+
+# -- issue 30, points 1-3: abandoned long-form work, the output directory, reference voices -----------------
+PLAN_SIZES = (10_000, 20_000, 40_000, 124_000, 1_000_000)
+PLAN_BUDGET = 120.0
+"""A size is skipped when its projected time is over this (main: 1M characters is ~40 minutes)."""
+
+
+def _plan_seconds(chars: int) -> float:
+    """What a long-form job's planning does to ``chars`` characters: prepare (normalize) and chunk."""
+    from polyvox.text.chunks import chunk_text
+    from polyvox.text.prepare import prepare_text
+
+    text = ("Long form text goes on and on, Dr. Smith said on 3 May 2020. " * (chars // 60 + 1))[:chars]
+    started = time.perf_counter()
+    chunk_text(prepare_text(text, "en", normalize=True), "en", 400)
+    return time.perf_counter() - started
+
+
+def _abandoned(port: int, chars: int) -> socket.socket:
+    """A raw connection sending a long-form job; the caller closes it (the client goes)."""
+    text = ("Long form text goes on and on, Dr. Smith said on 3 May 2020. " * (chars // 60 + 1))[:chars]
+    body = json.dumps({"text": text, "engine": "tone", "format": "pcm"}).encode()
+    head = (
+        "POST /v1/synthesize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {API_KEY}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(head + body)
+    return sock
+
+
+async def longform_planning(site: Site, client: httpx.AsyncClient) -> list[str]:
+    statuses = []
+    measured: list[tuple[int, float]] = []
+    for chars in PLAN_SIZES:
+        if len(measured) >= 2:  # projected with the growth measured so far (main: quadratic)
+            (n1, t1), (n2, t2) = measured[-2:]
+            projected = t2 * (chars / n2) ** max(1.0, math.log(t2 / t1) / math.log(n2 / n1))
+            if projected > PLAN_BUDGET:
+                statuses.append(f"plan {chars // 1000}k: skipped (~{projected:.0f} s projected)")
+                continue
+        measured.append((chars, await asyncio.to_thread(_plan_seconds, chars)))
+        statuses.append(f"plan {chars // 1000}k: {measured[-1][1]:.2f} s")
+    # Two 200k-character jobs: a two-word request while they plan, then their clients leave, then another.
+    sockets = [_abandoned(site.server.port, 200_000) for _ in range(2)]
+    await asyncio.sleep(1.5)
+    for when in ("during attack", "after clients left"):
+        started = time.perf_counter()
+        short = await _post(client, "/api/v1/tts", json={"text": "Two words.", "engine": "tone"})
+        statuses.append(f"short {when}: {short.split(' ')[0]} in {time.perf_counter() - started:.2f} s")
+        for sock in sockets:
+            sock.close()
+    return statuses
+
+
+@contextmanager
+def _own_server(base: Path, **env: str) -> Iterator[Server]:
+    """A tone server of the class's own (its bounds set), under the bench's memory cap."""
+    with run_limited_server(
+        base, 4 * 2**30, POLYVOX_ENGINES__DEFAULT="tone", POLYVOX_ENGINES__TTL="-1", **env
+    ) as server:
+        yield server
+
+
+async def _health_seconds(client: httpx.AsyncClient, times: int) -> list[float]:
+    seconds = []
+    for _ in range(times):
+        started = time.perf_counter()
+        await client.get("/health")
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+async def output_directory(site: Site, client: httpx.AsyncClient) -> list[str]:
+    base = site.logs.parent / "outputs"
+    output = base / "data" / "output"
+    output.mkdir(parents=True, exist_ok=True)
+    for i in range(10_000):  # the default bound, full
+        (output / f"old-{i}.wav").write_bytes(b"x" * 100)
+    statuses = []
+    with _own_server(base) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=TIMEOUT) as own:
+            idle = await _health_seconds(own, 20)
+            statuses.append(f"/health, 10k files: median {sorted(idle)[10]:.3f} s")
+            body = {"text": "File.", "response": "url"}
+            writers = asyncio.Semaphore(24)  # 24 concurrent URL-mode writers, 300 files in all
+
+            async def write() -> str:
+                async with writers:
+                    return await _post(own, "/api/v1/tts", json=body)
+
+            writes = asyncio.gather(*(write() for _ in range(300)))
+            busy = asyncio.create_task(_health_seconds(own, 10))
+            results = await writes
+            worst = max(await busy)
+            ok = sum(r.startswith("200") for r in results)
+            statuses.append(f"300 URL writes (24 at once): {ok} ok; /health meanwhile worst {worst:.2f} s")
+    statuses.append(f"files left: {len(list(output.iterdir()))} (bound 10000)")
+    return statuses
+
+
+def _reference_wav(n: int) -> bytes:
+    """Two seconds of a voiced-like harmonic sound, different for each ``n``."""
+    rate = 24_000
+    t = np.arange(2 * rate) / rate
+    f0 = 110.0 + 3.0 * n + 20.0 * np.sin(2 * np.pi * 0.5 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    wave = sum(np.sin(k * phase) / k for k in range(1, 8)) * 0.2
+    out = io.BytesIO()
+    soundfile.write(out, np.asarray(wave, dtype=np.float32), rate, format="WAV", subtype="PCM_16")
+    return out.getvalue()
+
+
+async def reference_voices(site: Site, client: httpx.AsyncClient) -> list[str]:
+    base = site.logs.parent / "references"
+    statuses = []
+    with _own_server(base, POLYVOX_VOICES__REFERENCE_MAX_COUNT="10") as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=TIMEOUT) as own:
+            results = []
+            for n in range(30):
+                files = {"reference_audio": ("r.wav", _reference_wav(n), "audio/wav")}
+                data = {"text": "Hello.", "engine": "tone"}
+                results.append(await _post(own, "/api/v1/tts", data=data, files=files))
+            voices = (await own.get("/v1/voices")).json()["voices"]
+    kept = sum(v["id"].startswith("ref-") for v in voices)
+    statuses.append(f"30 references: {sum(r.startswith('200') for r in results)} ok, {kept} kept (bound 10)")
+    return statuses
+
+
+CLASSES += [
+    ("11 long-form planning (30.1)", longform_planning),
+    ("12 output directory (30.2)", output_directory),
+    ("13 reference voices (30.3)", reference_voices),
 ]
 
 

@@ -9,9 +9,10 @@ pauses, rendered in parallel; validation and the join are polyvox.longform's.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import structlog
@@ -35,13 +36,13 @@ from polyvox.scaleout.segment import SegmentRunner
 from polyvox.stream import StreamContext, SynthesisStream
 from polyvox.stream_mode import StreamMode
 from polyvox.stt.recognizer import SpeechRecognizer
-from polyvox.text.chunks import ChunkPlan, chunk_text, pauses_after, ssml_chunks
+from polyvox.text.chunks import ChunkPlan, chunk_steps, pauses_after, ssml_steps
 from polyvox.text.lexicon import Lexicon
-from polyvox.text.offload import run_text_work
+from polyvox.text.offload import run_steps, run_text_work
 from polyvox.text.prepare import prepare_text, takes_phoneme_blocks
 from polyvox.text.segment import segment_text, split_long_words
 from polyvox.text.ssml import Piece, parse_ssml, plain_text
-from polyvox.voice_router import VoiceRouter
+from polyvox.voice_router import LIBRARY_PREFIX, VoiceRouter
 
 log = structlog.get_logger(__name__)
 
@@ -71,6 +72,7 @@ class Synthesizer:
         """The user pronunciation lexicon (reloaded when its file changes)."""
         self.voices = VoiceRouter(settings, registry)
         """Resolves engine voices, blends and library voices (polyvox.voice_router)."""
+        self.voices.references.in_use = self._library_voices_in_use
         self.listeners: list[Callable[[SynthesisStream], None]] = []
         """Called with each stream when it is released (metrics, request logs)."""
         self.stream_context = StreamContext(
@@ -99,6 +101,14 @@ class Synthesizer:
     def capacity(self) -> int:
         """Streams allowed at once: one per worker plus the configured queue."""
         return self.settings.engines.workers + self.settings.server.max_queue
+
+    def _library_voices_in_use(self) -> set[str]:
+        """The library voices active streams speak: a reference voice is not removed under them."""
+        spoken = set()
+        for stream in list(self._active):  # called from a thread: a copy, taken at once
+            target = getattr(stream.voice, "target", "") or stream.voice.id
+            spoken.add(target.removeprefix(LIBRARY_PREFIX))
+        return spoken
 
     def _release(self, stream: SynthesisStream) -> None:
         if stream in self._active:
@@ -217,18 +227,41 @@ class Synthesizer:
             max_word_chars=self.settings.text.max_word_chars,
         )
 
-    def chunk_plan(self, request: SynthesisRequest, engine: str, language: str | None) -> ChunkPlan:
-        """A file's segments: paragraph chunks; SSML keeps its pauses and rates."""
+    def plan_steps(
+        self, request: SynthesisRequest, engine: str, language: str | None, plan: ChunkPlan
+    ) -> Iterator[None]:
+        """A file's segments into ``plan``, one bounded unit per step: paragraph chunks; SSML keeps its
+        pauses and rates. Each unit is prepared (lexicon, normalization) on its own: both are local."""
         chunk_chars = self.settings.longform.chunk_chars
+
+        def read(text: str) -> str:
+            return self.prepare_piece(text, request, engine, language)
+
         if request.is_ssml:
             pieces = self.ssml_pieces(request, engine)
+            yield None
+            yield from ssml_steps(pieces, read, language, chunk_chars, plan)
+        else:
+            yield from chunk_steps(request.text, language, chunk_chars, plan.chunks, prepare=read)
 
-            def read(text: str) -> str:
-                return self.prepare_piece(text, request, engine, language)
-
-            return ssml_chunks(pieces, read, language, chunk_chars)
-        prepared = self.prepare(request, engine, language)
-        return ChunkPlan(chunk_text(prepared, language, chunk_chars))
+    async def chunk_plan(
+        self, request: SynthesisRequest, engine: str, language: str | None, *, longform: bool
+    ) -> ChunkPlan:
+        """The plan of :meth:`plan_steps`, made step by step: a long-form job's in the planning lane (it
+        stops at the next step when its client leaves), a file's in the text pool."""
+        plan = ChunkPlan([])
+        steps = self.plan_steps(request, engine, language, plan)
+        if not longform:
+            await run_steps(steps, lane=False)
+            return plan
+        log.info("longform_planning", characters=len(request.text))
+        try:
+            count = await run_steps(steps)
+        except asyncio.CancelledError:
+            log.info("longform_planning_cancelled", characters=len(request.text), chunks=len(plan.chunks))
+            raise
+        log.info("longform_planned", steps=count, chunks=len(plan.chunks))
+        return plan
 
     def _ssml_segments(
         self, request: SynthesisRequest, engine: str, language: str | None
@@ -290,7 +323,7 @@ class Synthesizer:
                     self.settings.limits.max_audio_seconds,
                 )
             if segments is None and mode.mastered(self.settings.postprocess.master_files):
-                chunks = await run_text_work(self.chunk_plan, request, name, language)
+                chunks = await self.chunk_plan(request, name, language, longform=not prime)
                 segments = [c.text for c in chunks.chunks]
                 if any(c.rate != 1.0 for c in chunks.chunks):  # each chunk rendered at its own rate
                     plan = [Piece(c.text, rate=c.rate) for c in chunks.chunks]

@@ -23,6 +23,7 @@ from polyvox.errors import InvalidParameterError, VoiceNotFoundError
 from polyvox.language import Match, best_match, match_level
 from polyvox.openai_names import openai_voice
 from polyvox.voices.convert import ConversionSession, ConverterRegistry
+from polyvox.voices.derived import ReferencePolicy
 from polyvox.voices.library import REFERENCE_FILE, VoiceLibrary
 
 if TYPE_CHECKING:
@@ -69,6 +70,8 @@ class VoiceRouter:
         self.settings = settings
         self.registry = registry
         self.library = library_for(settings)
+        self.references = ReferencePolicy(self.library, settings.voices)
+        """Bounds the voices stored from requests' references (``ref-<hash>``)."""
         self.converters = ConverterRegistry(settings)
 
     def resolve(self, engine: str, voice_id: str | None) -> Voice:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from polyvox.api.ops.storage import Storage, StorageFullError
+from polyvox.api.ops.storage import Storage, StorageFullError, Usage
 from polyvox.config import StorageSettings
 from polyvox.errors import InvalidParameterError
 
@@ -62,8 +62,11 @@ def test_cleanup_by_size(tmp_path: Path) -> None:
 def test_warnings_at_80_percent(tmp_path: Path) -> None:
     storage = make(tmp_path, max_bytes=1000, max_files=10)
     put(storage, "a", 700, age=0)
+    storage.cleanup(now=NOW)
     assert storage.warnings() == []
     put(storage, "b", 100, age=0)
+    assert storage.warnings() == []  # the tally: files written behind its back count from the next sweep
+    storage.cleanup(now=NOW)
     assert storage.warnings() == ["output directory at 80% of its 1000 bytes limit"]
 
 
@@ -72,7 +75,7 @@ def test_write_is_atomic_and_bounded(tmp_path: Path) -> None:
     path = storage.write("ok.wav", [b"a" * 300, b"b" * 300])
     assert path.read_bytes() == b"a" * 300 + b"b" * 300
     with pytest.raises(StorageFullError, match="byte limit"):
-        storage.write("big.wav", [b"c" * 300, b"d" * 300])  # 600 + 600 > 1000
+        storage.write("big.wav", [b"c" * 600, b"d" * 600])  # 1200 > 1000 by itself
     assert names(storage) == {"ok.wav"}  # no partial file, no leftover .part
     with pytest.raises(InvalidParameterError):
         storage.write("../escape.wav", [b"x"])
@@ -103,3 +106,15 @@ def test_disk_full_gives_a_clear_error_and_no_partial_file(tiny_tmpfs: Path, tmp
         storage.write("huge.wav", (b"z" * 16384 for _ in range(16)))
     assert list(tiny_tmpfs.iterdir()) == []
     assert storage.write("small.wav", [b"ok"]).read_bytes() == b"ok"
+
+
+def test_writes_evict_the_oldest_to_stay_within_bounds(tmp_path: Path) -> None:
+    storage = make(tmp_path, max_files=3, max_bytes=1000)
+    put(storage, "before", 100, age=10)
+    storage.cleanup(now=NOW)  # the sweep at start seeds the tally
+    for i in range(5):
+        storage.write(f"w{i}.wav", [b"x" * 100])
+    assert names(storage) == {"w2.wav", "w3.wav", "w4.wav"}
+    storage.write("big.wav", [b"y" * 950])  # room for 950 bytes: every older file goes
+    assert names(storage) == {"big.wav"}
+    assert storage.usage("output") == Usage(files=1, bytes=950)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import json
 import math
@@ -157,6 +158,35 @@ async def encode_off_loop(encoder: StreamEncoder, samples: Any) -> bytes:
 async def finish_off_loop(encoder: StreamEncoder) -> bytes:
     """``encoder.finish`` in a worker thread (it flushes the codec)."""
     return await anyio.to_thread.run_sync(encoder.finish)
+
+
+async def _disconnect(receive: Callable[[], Awaitable[Mapping[str, Any]]]) -> None:
+    """Returns once the client is gone (the body was read already: the next message is the disconnect)."""
+    while (await receive())["type"] != "http.disconnect":
+        continue
+
+
+async def unless_abandoned(
+    receive: Callable[[], Awaitable[Mapping[str, Any]]], work: Awaitable[Response], request_id: str
+) -> Response:
+    """``work``'s response; cancelled, and a 499 that is never sent, when the client disconnects first.
+
+    A non-streamed long-form job is minutes of planning and synthesis that nobody would read.
+    """
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnect(receive))
+    try:
+        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        log.info("request_abandoned", request_id=request_id)
+        return Response(status_code=499)
+    finally:
+        watcher.cancel()
+        task.cancel()  # the handler itself was cancelled (shutdown): the work goes with it
 
 
 async def whole_response(

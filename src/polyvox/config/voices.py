@@ -17,6 +17,21 @@ class VoiceLibrarySettings(BaseModel):
     min_reference_seconds: float = Field(
         1.0, ge=0, description="Shortest reference recording accepted (seconds of speech)."
     )
+    reference_max_count: int = Field(
+        100,
+        ge=0,
+        description="Most voices `ref-<hash>` kept from references sent with requests (`/api/v1/tts` "
+        "`reference_audio`, `reference_audio_url`); the least recently used go first (0: unlimited).",
+    )
+    reference_max_bytes: int = Field(
+        500 * 1024 * 1024, ge=0, description="Most bytes those reference voices may hold (0: unlimited)."
+    )
+    reference_max_age: float = Field(
+        30 * 86400.0,
+        ge=0.0,
+        description="Seconds a reference voice is kept after its last use (0: forever). Voices added with "
+        "`POST /v1/voices` are never removed by these bounds.",
+    )
     max_convert_seconds: float = Field(
         600.0, gt=0, description="Longest input /v1/vc converts (seconds); above: 413."
     )

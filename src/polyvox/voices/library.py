@@ -152,6 +152,7 @@ class VoiceLibrary:
         language: str,
         transcript: str = "",
         blend: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> LibraryVoice:
         """Normalize, analyze and store a reference (mono at ``LIBRARY_RATE``); blocking, run in a thread."""
         name = name.strip()
@@ -180,6 +181,7 @@ class VoiceLibrary:
             created=time.time(),
             analysis=analysis,
             blend=blend,
+            extra=dict(extra or {}),
         )
         self._store(voice, audio)
         return voice

@@ -13,7 +13,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import ConfigDict, Field
 from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
@@ -21,7 +21,7 @@ from starlette.responses import Response, StreamingResponse
 from polyvox import captions
 from polyvox.api.deps import RegistryDep, RequestIdDep, SynthesizerDep, limit_long_body, require_json
 from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine
-from polyvox.api.streaming import open_stream, sse_event
+from polyvox.api.streaming import open_stream, sse_event, unless_abandoned
 from polyvox.audio.chunk import WordTiming
 from polyvox.audio.encode import (
     MEDIA_TYPES,
@@ -143,7 +143,11 @@ async def _events(
     dependencies=[Depends(limit_long_body), Depends(require_json)],
 )
 async def captioned(
-    synthesizer: SynthesizerDep, registry: RegistryDep, request_id: RequestIdDep, body: CaptionedRequest
+    http_request: Request,
+    synthesizer: SynthesizerDep,
+    registry: RegistryDep,
+    request_id: RequestIdDep,
+    body: CaptionedRequest,
 ) -> Response:
     """Speak `input` and return every word with its start and end time in the audio."""
     fmt = parse_format(body.response_format, "response_format")
@@ -158,6 +162,13 @@ async def captioned(
             media_type="text/event-stream",
             background=BackgroundTask(stream.aclose),
         )
+    job = _captioned_reply(synthesizer, request, fmt, body)
+    return await unless_abandoned(http_request.receive, job, request_id)
+
+
+async def _captioned_reply(
+    synthesizer: Synthesizer, request: SynthesisRequest, fmt: AudioFormat, body: CaptionedRequest
+) -> Response:
     result = await synthesize_long(
         synthesizer,
         request,
@@ -174,4 +185,6 @@ async def captioned(
         "captions": caption_text(result.words, body.caption_format),
         **result_metadata(result),
     }
-    return Response(json.dumps(payload), media_type="application/json", headers={"X-Request-ID": request_id})
+    return Response(
+        json.dumps(payload), media_type="application/json", headers={"X-Request-ID": request.request_id}
+    )

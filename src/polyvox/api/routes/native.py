@@ -22,7 +22,7 @@ from polyvox.api.deps import (
 from polyvox.api.routes.captioned import longform_response
 from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine
 from polyvox.api.schemas import SynthesizeRequest
-from polyvox.api.streaming import audio_response, open_stream, whole_response
+from polyvox.api.streaming import audio_response, open_stream, unless_abandoned, whole_response
 from polyvox.audio.encode import parse_format
 from polyvox.errors import InvalidParameterError
 from polyvox.stream_mode import StreamMode
@@ -114,7 +114,8 @@ async def synthesize(
     mode = synthesizer.mode_for(body.text, streamed=body.stream, validate=body.validate_speech)
     if mode is StreamMode.LONGFORM:
         # Long or validated texts run as a parallel long-form job (chunked, mastered, joined).
-        return await longform_response(synthesizer, request, fmt, body.bit_depth, body.validate_speech)
+        job = longform_response(synthesizer, request, fmt, body.bit_depth, body.validate_speech)
+        return await unless_abandoned(http_request.receive, job, request_id)
     stream = await open_stream(synthesizer, request, fmt, body.bit_depth, mode=mode)
     if body.stream:
         return audio_response(stream, fmt, body.bit_depth, request_id)

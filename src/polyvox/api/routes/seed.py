@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from typing import Any, Literal
@@ -143,9 +144,14 @@ async def _read_body(request: Request, settings: Settings) -> tuple[SeedSpeech, 
 
 
 async def _reference(
-    body: SeedSpeech, upload: bytes | None, synthesizer: Synthesizer, settings: Settings
+    body: SeedSpeech,
+    upload: bytes | None,
+    synthesizer: Synthesizer,
+    settings: Settings,
+    held: contextlib.ExitStack,
 ) -> str | None:
-    """``library:<id>`` of the reference sent (uploaded or by URL), stored on first use; None without one."""
+    """``library:<id>`` of the reference sent (uploaded or by URL), stored on first use and held (``held``)
+    while the request runs; None without one."""
     if upload is None and not body.reference_audio_url:
         return None
     param = "reference_audio" if upload is not None else "reference_audio_url"
@@ -158,7 +164,7 @@ async def _reference(
     data = (
         upload if upload is not None else await fetch_bytes(body.reference_audio_url or "", settings.voices)
     )
-    voice_id = await reference_voice(data, synthesizer, settings, body.language or "en-us")
+    voice_id = await reference_voice(data, synthesizer, settings, body.language or "en-us", held)
     return f"{LIBRARY_PREFIX}{voice_id}"
 
 
@@ -212,12 +218,14 @@ async def seed_tts(
     `ref-<sha256 prefix>` (stored once, reused) and the text is spoken with it."""
     body, upload = await _read_body(request, settings)
     engine = check_engine(registry, body.engine) if body.engine else registry.default
-    reference = await _reference(body, upload, synthesizer, settings)
     names = set(registry.info(engine).parameter_names)
     extra = {k: v for k, v in (body.model_extra or {}).items() if k in names}
     ignored = sorted(set(body.model_extra or {}) - set(extra))
-    speech = body.to_request(engine=engine, voice=reference or body.voice, extra=extra, request_id=request_id)
-    data, headers = await _render(synthesizer, speech, body.format)
+    with contextlib.ExitStack() as held:  # a reference voice is kept until the audio is made
+        reference = await _reference(body, upload, synthesizer, settings, held)
+        voice = reference or body.voice
+        speech = body.to_request(engine=engine, voice=voice, extra=extra, request_id=request_id)
+        data, headers = await _render(synthesizer, speech, body.format)
     if ignored:
         headers["X-Polyvox-Ignored"] = ignored_header(ignored)
     fmt = parse_format(body.format, "format")

@@ -30,6 +30,7 @@ from polyvox.language import primary_language
 from polyvox.request import SynthesisRequest
 from polyvox.synthesis import Synthesizer
 from polyvox.voices.decode import LIBRARY_RATE, decode_audio
+from polyvox.voices.derived import DERIVED
 from polyvox.voices.fetch import fetch_bytes
 from polyvox.voices.library import VoiceExistsError
 
@@ -113,17 +114,24 @@ def reference_id(data: bytes) -> str:
     return "ref-" + hashlib.sha256(data).hexdigest()[:12]
 
 
-async def reference_voice(data: bytes, synthesizer: Synthesizer, settings: Settings, language: str) -> str:
-    """The library voice id for reference audio sent with a request; stored once per distinct content."""
-    library = synthesizer.voices.library
+async def reference_voice(
+    data: bytes, synthesizer: Synthesizer, settings: Settings, language: str, held: contextlib.ExitStack
+) -> str:
+    """The library voice id for reference audio sent with a request; stored once per distinct content and
+    held (``held``) until the caller's request ends. Stored references are bounded (polyvox.voices.derived).
+    """
+    library, references = synthesizer.voices.library, synthesizer.voices.references
     voice_id = reference_id(data)
+    held.enter_context(references.pinned(voice_id))
     if library.exists(voice_id):
-        return voice_id
-    samples = await decode_upload(
-        data, settings, settings.voices.max_reference_seconds * 2, "reference_audio"
-    )
-    with contextlib.suppress(VoiceExistsError):  # the same reference, stored meanwhile by another request
-        await asyncio.to_thread(library.add, voice_id, samples, language=language)
+        await asyncio.to_thread(references.touch, voice_id)
+    else:
+        samples = await decode_upload(
+            data, settings, settings.voices.max_reference_seconds * 2, "reference_audio"
+        )
+        with contextlib.suppress(VoiceExistsError):  # the same reference, stored meanwhile by another request
+            await asyncio.to_thread(library.add, voice_id, samples, language=language, extra=DERIVED)
+    await asyncio.to_thread(references.enforce)
     return voice_id
 
 
