@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.e2e.conftest import Server, free_port, run_server
+from tests.e2e.test_web import WAIT_MS, browser, open_index
 from tests.hub_server import CHUNK, Hold, Hub, serve_hub
 from wyoming.audio import AudioChunk, AudioStop
 from wyoming.client import AsyncTcpClient
@@ -35,6 +36,7 @@ from wyoming.tts import Synthesize, SynthesizeVoice
 from polyvox.engines.neural.sources import SOURCES
 
 pytestmark = pytest.mark.slow
+__all__ = ["browser"]  # the web tests' Chromium fixture, used here too
 
 REPO = Path(__file__).resolve().parents[2]
 POLYVOX = Path(sys.executable).parent / "polyvox"
@@ -259,3 +261,37 @@ def test_the_pulled_engine_speaks_a_cloned_voice_over_http_and_wyoming(
 
     installed, rate, samples = asyncio.run(wyoming())
     assert installed and rate == 24_000 and samples > 0
+
+
+def test_the_page_downloads_with_a_progress_bar(
+    hub: Hub, browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The page's Download button: size and licence shown, refused until the licence is ticked, then a
+    progress bar that moves while the hub sends, then the engine is ready (Load offered)."""
+    with run_server(tmp_path_factory.mktemp("pull-page"), HF_ENDPOINT=hub.url) as server:
+        page = open_index(browser, server)
+        page.page.click("#tab-xtts")
+        page.page.wait_for_selector("#engine-download:not([hidden])", timeout=WAIT_MS)
+        info = page.page.text_content("#download-info") or ""
+        assert "Coqui Public Model License" in info and "coqui/XTTS-v2" in info
+        assert page.page.is_disabled("#engine-load")
+        page.page.click("#engine-download-start")  # the licence box is not ticked
+        page.page.wait_for_selector("#download-message[data-code=license_not_accepted]", timeout=WAIT_MS)
+        hub.hold = Hold("model.pth", after=HOLD)
+        try:
+            page.page.check("#download-accept")
+            page.page.click("#engine-download-start")
+            assert hub.hold.reached.wait(WAIT)
+            page.page.wait_for_function(
+                f"document.querySelector('#download-progress').value >= {HOLD}", timeout=WAIT_MS
+            )
+            assert page.page.is_visible("#download-progress")
+            assert page.page.get_attribute("#engine-state", "data-state") == "downloading"
+            page.shot("web-engine-downloading.png")
+        finally:
+            hub.hold.release.set()
+            hub.hold = None
+        page.page.wait_for_selector("#engine-state[data-state=ready]", timeout=int(WAIT * 1000))
+        assert page.page.is_hidden("#engine-download") and page.page.is_enabled("#engine-load")
+        assert [e for e in page.errors if "422" not in e] == []  # the refused pull is logged by the browser
+        page.context.close()

@@ -1,5 +1,6 @@
 // Engine and Speak panels of the Polyvox page: /v1/engines, /v1/voices, /v1/synthesize.
 import { api, apiJson } from "./api.js";
+import { renderDownload, startDownload } from "./download.js";
 import { $ } from "./dom.js";
 import { save, state } from "./store.js";
 
@@ -76,6 +77,7 @@ function renderEngine() {
   $("engine-rate").textContent = `${engine.sample_rate} Hz`;
   $("engine-load").disabled = engine.loaded || !speaks;
   $("engine-unload").disabled = !engine.loaded;
+  renderDownload(engine, loadEngines);
   renderParameters(engine);
 }
 
@@ -342,6 +344,7 @@ function bindControls() {
   $("voice").addEventListener("change", () => { state.voices[state.engine] = $("voice").value; save(); });
   $("engine-load").addEventListener("click", () => loadOrUnload("load"));
   $("engine-unload").addEventListener("click", () => loadOrUnload("unload"));
+  $("engine-download-start").addEventListener("click", () => startDownload(loadEngines));
   $("speak").addEventListener("click", speak);
   $("stop").addEventListener("click", stopAudio);
   $("download").addEventListener("click", download);

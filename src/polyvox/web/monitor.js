@@ -104,7 +104,7 @@ async function refresh() {
     return;
   }
   // No allowed folder: the server refuses every path, so the panel has nothing to offer.
-  panel.hidden = data.allowed_roots.length === 0 && data.monitors.length === 0;
+  panel.hidden = data.allowed_roots_count === 0 && data.monitors.length === 0;
   render(data.monitors);
   const running = data.monitors.some((m) => m.state !== "stopped" && m.state !== "failed");
   panel.dataset.polling = running ? "on" : "off";

@@ -24,6 +24,7 @@ FILES = frozenset(
         "store.js",
         "dom.js",
         "app.js",
+        "download.js",
         "monitor.js",
         "voices.js",
         "voices-record-blend.js",
