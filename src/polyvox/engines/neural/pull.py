@@ -67,10 +67,15 @@ class PullProgress:
 Report = Callable[[PullProgress], None]
 
 
-def staging_dir(settings: Settings, engine: str) -> Path:
-    """Where a pull stages its files: beside the engine's folder, so the final moves are renames."""
-    folder = model_dir(settings, engine)
-    return folder.parent / f"{STAGING_PREFIX}{folder.name}"
+def target_dir(settings: Settings, source: WeightsSource) -> Path:
+    """Where a pull puts its files: the engine's folder, or the voices folder for voice files."""
+    return settings.resolved_voices_dir if source.into_voices else model_dir(settings, source.engine)
+
+
+def staging_dir(settings: Settings, source: WeightsSource) -> Path:
+    """Where a pull stages its files: beside their folder, so the final moves are renames."""
+    folder = target_dir(settings, source)
+    return folder.parent / f"{STAGING_PREFIX}{folder.name}-{source.engine.replace('/', '-')}"
 
 
 def check_licence(source: WeightsSource, accepted: bool) -> None:
@@ -87,8 +92,9 @@ def require_source(engine: str) -> WeightsSource:
     source = source_of(engine)
     if source is None:
         raise NotFoundError(
-            f"no published weights to pull for {engine!r}; put its files in its folder by hand "
-            "(README, Engines)",
+            f"nothing to pull for {engine!r}: pull xtts, pocket, chatterbox, chatterbox-multilingual, "
+            "piper/<voice id> or kokoro/<voice> (kokoro/english for its English voices); other engines' "
+            "files go in their folder by hand (README, Engines)",
             param="engine",
         )
     return source
@@ -161,7 +167,7 @@ def pull(
     from huggingface_hub.errors import HfHubHTTPError
     from huggingface_hub.utils._headers import build_hf_headers
 
-    folder, staging = model_dir(settings, engine), staging_dir(settings, engine)
+    folder, staging = target_dir(settings, source), staging_dir(settings, source)
     staging.mkdir(parents=True, exist_ok=True)
     endpoint = os.environ.get("HF_ENDPOINT") or None
     headers = build_hf_headers(library_name="polyvox")  # HF_TOKEN, when set, for gated repositories
@@ -204,12 +210,12 @@ def pull(
 def remove(settings: Settings, engine: str) -> list[Path]:
     """Delete the files a pull puts in ``engine``'s folder (and any staged pull); returns what was removed."""
     source = require_source(engine)
-    folder = model_dir(settings, engine)
+    folder = target_dir(settings, source)
     names = [f.local_name for f in source.files] + (["config.yaml"] if source.finish is not None else [])
     removed = [folder / name for name in names if (folder / name).is_file()]
     for path in removed:
         path.unlink()
-    shutil.rmtree(staging_dir(settings, engine), ignore_errors=True)
+    shutil.rmtree(staging_dir(settings, source), ignore_errors=True)
     return removed
 
 

@@ -55,6 +55,8 @@ class WeightsSource:
     finish: Callable[[Path], None] | None = field(default=None, compare=False)
     """Writes files the engine reads that no repository holds (Pocket's ``config.yaml``), into the staged
     folder before it is moved into place."""
+    into_voices: bool = False
+    """Voice files: they go to the voices folder (``POLYVOX_VOICES_DIR``), not an engine's folder."""
 
 
 def _pocket_config(folder: Path) -> None:
@@ -148,5 +150,33 @@ SOURCES: dict[str, WeightsSource] = {
 source repository (``Utils/``) besides the hub's, which stay a manual step (README, StyleTTS2)."""
 
 
-def source_of(engine: str) -> WeightsSource | None:
-    return SOURCES.get(engine)
+_PIPER_VOICES = ("rhasspy/piper-voices", "main")
+_KOKORO_VOICES = ("onnx-community/Kokoro-82M-v1.0-ONNX", "main")
+KOKORO_ENGLISH = (
+    "af_heart", "af_bella", "af_nicole", "af_sarah", "af_sky", "am_adam", "am_michael", "am_eric",
+    "bf_emma", "bf_isabella", "bm_george", "bm_lewis",
+)  # fmt: skip
+"""Kokoro's English voices (``kokoro/english``): enough for OpenAI's names to map to distinct voices."""
+
+
+def voice_source(spec: str) -> WeightsSource | None:
+    """Voice files for ``piper/<voice id>`` (e.g. ``piper/en_GB-alan-medium``), ``kokoro/<voice>`` (a raw
+    float32 ``.bin`` style vector, e.g. ``kokoro/af_heart``) or ``kokoro/english`` (its English voices)."""
+    engine, _, name = spec.partition("/")
+    if engine == "piper" and name.count("-") == 2:
+        locale, speaker, quality = name.split("-")
+        folder = f"{locale.split('_')[0]}/{locale}/{speaker}/{quality}/{name}"
+        files = tuple(HubFile(*_PIPER_VOICES, f"{folder}{suffix}") for suffix in (".onnx", ".onnx.json"))
+        licence = Licence("per voice (its MODEL_CARD)", f"https://huggingface.co/{_PIPER_VOICES[0]}")
+        return WeightsSource(spec, files, licence, size_bytes=63_000_000, into_voices=True)
+    if engine == "kokoro" and name:
+        names = KOKORO_ENGLISH if name == "english" else (name,)
+        files = tuple(HubFile(*_KOKORO_VOICES, f"voices/{voice}.bin") for voice in names)
+        licence = Licence("Apache-2.0", f"https://huggingface.co/{_KOKORO_VOICES[0]}")
+        return WeightsSource(spec, files, licence, size_bytes=522_240 * len(names), into_voices=True)
+    return None
+
+
+def source_of(name: str) -> WeightsSource | None:
+    """An engine's weights (``xtts``), or voice files (``piper/<id>``, ``kokoro/<voice>``)."""
+    return SOURCES.get(name) or voice_source(name)
