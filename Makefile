@@ -25,16 +25,20 @@ install-test: $(BIN)/python
 	# imports it fails in the suite instead of on a user's machine.
 	$(BIN)/python -m pip install --quiet --upgrade "setuptools>=81"
 
-## One neural engine's code into the venv: `make engine E=xtts` (xtts, pocket, chatterbox, styletts2; chatterbox
-# serves chatterbox-multilingual too). The packages each needs without their pins (see install-test above).
+## One neural engine, code and weights: `make engine E=xtts` (xtts, pocket, chatterbox, styletts2; chatterbox's
+# code serves chatterbox-multilingual too). The packages each needs without their pins (see install-test above).
 NEURAL_ENGINES := xtts pocket chatterbox styletts2
+# Engines whose weights `polyvox models pull` fetches (ACCEPT_LICENSE=1 accepts a restrictive licence; on a
+# terminal you are asked). StyleTTS2's release needs files of its source repository too: by hand.
+PULLED := xtts pocket chatterbox
 NO_DEPS_xtts := torchaudio==2.11.1 torchcodec==0.17.0
 NO_DEPS_styletts2 := styletts2==0.1.6
 
 engine: engine-name install
 	$(BIN)/python -m pip install --quiet -e ".[$(E)]"
 	$(if $(NO_DEPS_$(E)),$(BIN)/python -m pip install --quiet --no-deps $(NO_DEPS_$(E)))
-	@echo "$(E): code installed; \`$(BIN)/polyvox doctor $(E)\` names the folder and files its weights go in"
+	$(if $(filter $(E),$(PULLED)),$(BIN)/polyvox models pull $(E) $(if $(ACCEPT_LICENSE),--accept-license),\
+		@echo "$(E): code installed; its files go in the folder \`$(BIN)/polyvox doctor $(E)\` names (README)")
 
 engine-name:
 	@case " $(NEURAL_ENGINES) " in *" $(E) "*) ;; \
