@@ -36,9 +36,9 @@ class PullRequest(BaseModel):
 class PullOut(BaseModel):
     """An engine's state and its download."""
 
-    engine: str
+    engine: str = Field(..., description="The engine.")
     state: str = Field(..., description="The engine's state (`downloading` while the pull runs).")
-    download: DownloadOut | None = None
+    download: DownloadOut | None = Field(None, description="The pull, running or last ended.")
 
 
 def _answer(registry: RegistryDep, engine: str) -> PullOut:
