@@ -45,9 +45,14 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r"(?P<keep>\b[a-z][a-z0-9+.-]*://[^/\s:@\"']*:)[^@\s/\"']+@", re.IGNORECASE),
         rf"\g<keep>{REDACTED}@",
     ),
-    # Authorization: Bearer <token> (in header dumps, reprs and messages alike)
+    # Bearer <token> (in header dumps, reprs and messages alike)
+    (re.compile(r"(?P<keep>\bbearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE), rf"\g<keep>{REDACTED}"),
+    # Authorization: Basic <credentials> (only as a header: "basic" alone is an ordinary word)
     (
-        re.compile(r"(?P<keep>\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE),
+        re.compile(
+            r"(?P<keep>\bauthorization\b['\"]?\s*[:=,]\s*b?['\"]?(?:basic|digest|token)\s+)[^\s'\",}]+",
+            re.IGNORECASE,
+        ),
         rf"\g<keep>{REDACTED}",
     ),
 )

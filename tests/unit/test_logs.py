@@ -44,11 +44,13 @@ def test_standard_library_lines_are_redacted(capsys: pytest.CaptureFixture[str])
     try:
         logger.warning('%s - "WebSocket %s" [accepted]', "127.0.0.1", "/v1/ws/tts?x=1&api_key=k&token=t;p=2")
         logger.warning("sent %s", UPSTREAM.encode())
+        logger.warning("basic voices, key rate %s", {"authorization": "Basic dXNlcjpwYXNz"})
     finally:
         logger.removeHandler(handler)
     err = capsys.readouterr().err
     assert '"WebSocket /v1/ws/tts?x=1&api_key=***&token=***;p=2" [accepted]' in err
     assert UPSTREAM not in err
+    assert "basic voices, key rate {'authorization': 'Basic ***'}" in err  # ordinary words stay
 
 
 def test_settings_keys_are_masked_not_their_neighbours() -> None:
