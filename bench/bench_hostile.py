@@ -387,6 +387,58 @@ async def slow_clients(site: Site, client: httpx.AsyncClient) -> list[str]:
     return statuses
 
 
+# -- 8: what one long number leaves in the server's RSS (issue 24) ------------------------------------------
+LONG_NUMBERS: list[tuple[str, str, str]] = [
+    ("piper", "2,600-digit number", "9" * 2600 + "."),
+    ("piper", "4,800-digit ordinal", "It came " + "1" + "0" * 4800 + "th."),
+    # Kokoro reads at about real time on two cores: a shorter number, the same 400-character segments.
+    ("kokoro", "400-digit number", "9" * 400 + "."),
+]
+STEADY_TEXT = (
+    "The library opens at nine in the morning, and children come in with their parents to borrow books. "
+    "The reading room is quiet."
+)
+
+
+def _reset_peak(pid: int) -> None:
+    """Start the process's peak RSS (``VmHWM``) afresh (Linux ``clear_refs``)."""
+    with _suppress():
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+async def _audio_bytes(client: httpx.AsyncClient, engine: str, text: str) -> str:
+    body = {"input": text, "engine": engine, "language": "en-us", "response_format": "pcm"}
+    try:
+        async with client.stream("POST", "/v1/audio/speech", json=body, timeout=1800) as response:
+            size = sum([len(piece) async for piece in response.aiter_bytes()])
+            return (
+                f"{response.status_code} ({size / 2 / 24000:.0f} s)"
+                if response.status_code < 300
+                else (f"{response.status_code}")
+            )
+    except httpx.HTTPError as exc:
+        return f"error {type(exc).__name__}"
+
+
+async def long_numbers(site: Site, client: httpx.AsyncClient) -> list[str]:
+    """Each engine warmed up on ordinary sentences (its steady state), then one long number: the RSS it
+    leaves behind once its audio is all sent, and its peak, both over that steady state."""
+    pid = site.server.process.pid
+    statuses = []
+    for engine, label, text in LONG_NUMBERS:
+        for _ in range(3):
+            await _audio_bytes(client, engine, STEADY_TEXT)
+        before, _ = rss_bytes(pid)
+        _reset_peak(pid)
+        result = await _audio_bytes(client, engine, text)
+        after, peak = rss_bytes(pid)
+        statuses.append(
+            f"{engine} {label}: {result}, RSS kept {(after - before) / 2**20:+.0f} MiB, "
+            f"peak {(peak - before) / 2**20:+.0f} MiB"
+        )
+    return statuses
+
+
 CLASSES: list[tuple[str, Probe]] = [
     ("1 memory bounds", memory),
     ("2 upload decoding", uploads),
@@ -533,6 +585,7 @@ CLASSES += [
     ("11 long-form planning (30.1)", longform_planning),
     ("12 output directory (30.2)", output_directory),
     ("13 reference voices (30.3)", reference_voices),
+    ("8 long numbers: RSS kept", long_numbers),
 ]
 
 

@@ -10,18 +10,14 @@ import typer
 import yaml
 
 from polyvox.config import Settings
+from polyvox.logs import redact_settings
 
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 
-REDACTED = "***"
-
 
 def effective(settings: Settings) -> dict[str, Any]:
-    """The settings as plain data, API keys redacted."""
-    data: dict[str, Any] = settings.model_dump(mode="json")
-    auth = data.get("auth", {})
-    if auth.get("api_keys"):
-        auth["api_keys"] = [REDACTED for _ in auth["api_keys"]]
+    """The settings as plain data, secrets redacted (API keys, the LLM's and remote ASR's keys)."""
+    data: dict[str, Any] = redact_settings(settings.model_dump(mode="json"))
     return data
 
 

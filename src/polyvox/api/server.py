@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 from collections.abc import Sequence
 
@@ -10,6 +11,7 @@ import uvicorn
 
 from polyvox.api.app import create_app
 from polyvox.api.header_guard import guarded_protocol
+from polyvox.api.ops.auth import load_keys
 from polyvox.config import Settings
 from polyvox.logs import configure_logging
 
@@ -21,7 +23,9 @@ def serve(settings: Settings) -> None:
     finish for up to ``limits.shutdown_grace`` seconds; then it cancels what is left and the app's lifespan
     unloads the engines. The process exits with status 0.
     """
-    configure_logging(settings.logging.level, json=settings.logging.format == "json")
+    configure_logging(
+        settings.logging.level, json=settings.logging.format == "json", secrets=secrets_of(settings)
+    )
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -29,6 +33,9 @@ def serve(settings: Settings) -> None:
         port=settings.server.port,
         timeout_graceful_shutdown=max(1, round(settings.limits.shutdown_grace)),
         log_level="info",
+        # uvicorn's own handlers would print its lines unredacted (a WebSocket's query string holds
+        # ?api_key=...): without a config of its own its loggers reach the root handler, which redacts.
+        log_config=None,
         access_log=False,  # RequestContextMiddleware logs each request once, with its X-Request-ID
         # uvicorn trusts X-Forwarded-For from loopback by default, which lets any local client pick the
         # address per-IP limits count: proxy trust is opt-in (limits.proxy_headers).
@@ -40,6 +47,14 @@ def serve(settings: Settings) -> None:
     # uvicorn re-raises the SIGTERM it handled once its graceful shutdown is over; a planned stop exits 0.
     signal.signal(signal.SIGTERM, _ignore_signal)
     uvicorn.Server(config).run()
+
+
+def secrets_of(settings: Settings) -> list[str | None]:
+    """Every secret the settings hold, for the log's redaction: API keys, the LLM's and remote ASR's keys."""
+    keys: list[str | None] = [settings.llm.api_key, settings.asr.openai.api_key]
+    with contextlib.suppress(OSError, UnicodeDecodeError):  # an unreadable keys file fails in create_app
+        keys += load_keys(settings.auth)
+    return keys + list(settings.auth.api_keys)
 
 
 def _ignore_signal(signum: int, frame: object) -> None:

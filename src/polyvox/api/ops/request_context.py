@@ -104,6 +104,8 @@ class RequestContextMiddleware:
                 status = int(message["status"])
                 out = [(k, v) for k, v in message.get("headers", []) if k.lower() != HEADER.encode()]
                 message["headers"] = [*out, (HEADER.encode(), rid.encode())]
+            elif message["type"] == "websocket.http.response.start":  # a refused handshake (401, 429)
+                status = int(message["status"])
             elif message["type"] == "websocket.close" and status == 101:
                 status = int(message.get("code", 1000))
             await send(message)
