@@ -55,6 +55,8 @@ class Figures:
     gpu_peak: int = 0
     tokens: int = 0
     synthesis_seconds: float = 0.0
+    synthesis_cpu_seconds: float = 0.0
+    """CPU seconds of the process (all threads) over the same run: steadier than wall time when shared."""
     audio_seconds: float = 0.0
     load_average: str = "-"
     error: str = ""
@@ -66,6 +68,10 @@ class Figures:
     @property
     def rtf(self) -> float | None:
         return self.synthesis_seconds / self.audio_seconds if self.audio_seconds else None
+
+    @property
+    def cpu_rtf(self) -> float | None:
+        return self.synthesis_cpu_seconds / self.audio_seconds if self.audio_seconds else None
 
 
 class TokenCounter:
@@ -149,7 +155,7 @@ def measure(name: str, data_dir: Path, cap: int) -> Figures:
     figures.loaded_rss = psutil.Process().memory_info().rss
     figures.params = parameters(engine.model)
     figures.device = engine.placement.device
-    library = VoiceLibrary(data_dir / "bench-library")
+    library = VoiceLibrary(Path(tempfile.mkdtemp(prefix="library-", dir=data_dir)))
     stored = library.add("reference", reference_tone(160.0, seconds=6.0), language="en-us")
     voice = cloned_voice(name, library, stored.id)
     head = HEADS.get(name)
@@ -158,10 +164,11 @@ def measure(name: str, data_dir: Path, cap: int) -> Figures:
         _speak(engine, WARM_UP, voice, counter, 1)  # computes and caches the voice's conditioning
     if counter is not None:
         counter.calls = 0
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with _capped(name, cap):
         figures.audio_seconds, figures.tokens = _speak(engine, SENTENCE, voice, counter, cap)
     figures.synthesis_seconds = time.perf_counter() - started
+    figures.synthesis_cpu_seconds = time.process_time() - cpu
     if engine.placement.cuda:
         figures.gpu_peak = torch.cuda.max_memory_allocated()
     engine.unload()
@@ -211,8 +218,8 @@ def table(rows: list[Figures]) -> str:
 
     lines = [
         "| engine | params | device | load s | RSS loaded GiB | peak RSS GiB | tokens | ms/token | audio s "
-        "| RTF | load avg (1/5/15 min, before → after) | note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| RTF | CPU-s per audio s | load avg (1/5/15 min, before → after) | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for f in rows:
         gib = 2.0**30
@@ -220,8 +227,8 @@ def table(rows: list[Figures]) -> str:
         lines.append(
             f"| {f.engine} | {f.params / 1e6:.0f}M | {device} | {fmt(f.load_seconds, 1)} | "
             f"{fmt(f.loaded_rss / gib, 2)} | {fmt(f.peak_rss / gib, 2)} | {f.tokens or '-'} | "
-            f"{fmt(f.ms_per_token, 0)} | {fmt(f.audio_seconds, 2)} | {fmt(f.rtf, 2)} | {f.load_average} | "
-            f"{f.error} |"
+            f"{fmt(f.ms_per_token, 0)} | {fmt(f.audio_seconds, 2)} | {fmt(f.rtf, 2)} | {fmt(f.cpu_rtf, 2)} | "
+            f"{f.load_average} | {f.error} |"
         )
     return "\n".join(lines)
 

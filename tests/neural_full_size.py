@@ -64,7 +64,7 @@ def build_chatterbox(folder: Path) -> Path:
 
 def build_styletts2(folder: Path) -> Path:
     return neural_weights.build_styletts2(
-        folder, model_params=STYLETTS2_LIBRITTS, plbert=STYLETTS2_PLBERT, asr=STYLETTS2_ASR
+        folder, model_params=STYLETTS2_LIBRITTS, plbert=STYLETTS2_PLBERT, asr=STYLETTS2_ASR, settle=True
     )
 
 

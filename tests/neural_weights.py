@@ -125,9 +125,8 @@ def _wav_bytes(samples: np.ndarray, rate: int) -> bytes:
 
 
 def build_pocket(folder: Path, seed: int = 0, *, full_size: bool = False) -> Path:
-    """Write config.yaml, model.safetensors, tokenizer.model and voices/random.wav of a Pocket TTS: tiny, or
-    with ``full_size`` the sizes of the wheel's ``english.yaml`` (its 4,000-bin lookup table over the small
-    tokenizer: the table's size is the published one, the tokenizer only uses its first rows)."""
+    """Write config.yaml, model.safetensors, tokenizer.model and voices/random.wav of a tiny Pocket TTS, or
+    with ``full_size`` the wheel's ``english.yaml`` as it is, with a 4,000-entry ``tokenizer.json``."""
     go_offline()
     import importlib.resources
 
@@ -138,14 +137,17 @@ def build_pocket(folder: Path, seed: int = 0, *, full_size: bool = False) -> Pat
 
     torch.manual_seed(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    n_bins = _sentencepiece(folder / "tokenizer")
     shipped = importlib.resources.files("pocket_tts") / "config" / "english.yaml"
     config = yaml.safe_load(shipped.read_text(encoding="utf-8"))
     for key in ("weights_path", "weights_path_without_voice_cloning"):
         config.pop(key, None)
     flow_lm = config["flow_lm"]
-    flow_lm["lookup_table"].update(tokenizer="sentencepiece", tokenizer_path="tokenizer.model")
-    if not full_size:
+    if full_size:  # the published tokenizer.json's format and length (english.yaml's n_bins)
+        _bpe_vocab(folder / "tokenizer.json", flow_lm["lookup_table"]["n_bins"])
+        flow_lm["lookup_table"].update(tokenizer="tokenizers", tokenizer_path="tokenizer.json")
+    else:
+        n_bins = _sentencepiece(folder / "tokenizer")
+        flow_lm["lookup_table"].update(tokenizer="sentencepiece", tokenizer_path="tokenizer.model")
         flow_lm["flow"] = {"depth": 1, "dim": 32}
         flow_lm["transformer"].update(d_model=64, num_heads=2, num_layers=1, hidden_scale=2)
         flow_lm["lookup_table"].update(dim=64, n_bins=n_bins)
@@ -154,7 +156,8 @@ def build_pocket(folder: Path, seed: int = 0, *, full_size: bool = False) -> Pat
         mimi["transformer"].update(num_heads=2, num_layers=1, dim_feedforward=64)
     scratch = folder / "build.yaml"
     resolved = yaml.safe_load(yaml.safe_dump(config))
-    resolved["flow_lm"]["lookup_table"]["tokenizer_path"] = str(folder / "tokenizer.model")
+    table = resolved["flow_lm"]["lookup_table"]
+    table["tokenizer_path"] = str(folder / table["tokenizer_path"])
     scratch.write_text(yaml.safe_dump(resolved), encoding="utf-8")
     model = TTSModel.load_model(config=scratch)
     scratch.unlink()
@@ -195,6 +198,20 @@ STYLETTS2_ASR = {"input_dim": 80, "hidden_dim": 16, "n_token": 178, "token_embed
 STYLETTS2_CHECKPOINT = "epochs_2nd_00020.pth"
 
 
+def settle_spectral_norms(module: Any, iterations: int = 30) -> None:
+    """Run the power iterations training would have: a never-iterated spectral norm divides by a tiny
+    sigma, and at the published width the style encoder's output overflows (NaN durations)."""
+    import torch
+    from torch.nn.utils.spectral_norm import SpectralNorm
+
+    with torch.no_grad():
+        for sub in module.modules():
+            for hook in list(sub._forward_pre_hooks.values()):
+                if isinstance(hook, SpectralNorm):
+                    for _ in range(iterations):
+                        hook.compute_weight(sub, do_power_iteration=True)
+
+
 def build_styletts2(
     folder: Path,
     seed: int = 0,
@@ -202,6 +219,7 @@ def build_styletts2(
     model_params: dict[str, Any] = STYLETTS2_MODEL_PARAMS,
     plbert: dict[str, Any] = STYLETTS2_PLBERT,
     asr: dict[str, Any] = STYLETTS2_ASR,
+    settle: bool = False,
 ) -> Path:
     """Write a StyleTTS2 (tiny unless sizes are given) in the LibriTTS release's layout: config.yml,
     epochs_2nd_00020.pth and Utils/ASR (config.yml, epoch_00080.pth), Utils/JDC/bst.t7, Utils/PLBERT
@@ -229,6 +247,13 @@ def build_styletts2(
     encoder = {f"module.encoder.{k}": v for k, v in bert.state_dict().items()}
     torch.save({"net": encoder, "step": 1_000_000}, utils / "PLBERT" / "step_1000000.t7")
     nets = models.build_model(Munch.fromDict(model_params), aligner, pitch, bert)
+    if settle:  # published widths: keep the random model's scales those of a trained one
+        for net in nets.values():
+            settle_spectral_norms(net)
+        with torch.no_grad():  # ~6 frames (75 ms) a phoneme, as speech, not half of max_dur
+            projection = nets.predictor.duration_proj.linear_layer
+            projection.weight.mul_(0.01)
+            projection.bias.fill_(float(np.log(6 / (projection.out_features - 6))))
     saved = {
         name: {f"module.{k}": v for k, v in net.state_dict().items()}
         for name, net in nets.items()
