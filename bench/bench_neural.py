@@ -99,8 +99,9 @@ def full_size(args: argparse.Namespace) -> None:
     print(neural_speed.table(rows))
     print(
         f"\n(random weights never stop: at most {args.max_tokens} tokens per engine; ms/token = the engine's"
-        f" whole time over the tokens generated, RTF = that time over the audio's length; torch on "
-        f"{neural_speed.THREADS} threads{'; the tests tiny checkpoints' if args.tiny else ''})"
+        f" whole time over the tokens generated, AR step ms = the autoregressive model's steps alone, RTF ="
+        f" the whole time over the audio's length; torch on {neural_speed.THREADS} threads"
+        f"{'; the tests tiny checkpoints' if args.tiny else ''})"
     )
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in rows], indent=2), encoding="utf-8")

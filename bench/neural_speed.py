@@ -33,11 +33,11 @@ THREADS = 2
 SENTENCE = "The weather is nice today, and we are going to the park with our friends."
 WARM_UP = "Hello."
 ENGINES = ("xtts", "chatterbox", "styletts2", "pocket")
-HEADS: dict[str, Callable[[Any], Any]] = {
-    "xtts": lambda model: model.gpt.mel_head,
-    "chatterbox": lambda model: model.t3.speech_head,
+HEADS: dict[str, Callable[[Any], tuple[Any, Any]]] = {
+    "xtts": lambda model: (model.gpt.mel_head, model.gpt.gpt_inference),
+    "chatterbox": lambda model: (model.t3.speech_head, model.t3.tfmr),
 }
-"""The module each autoregressive model runs once per generated token."""
+"""Per autoregressive model: the module it runs once per generated token, and its whole step (timed)."""
 FRAME_SAMPLES = {"pocket": 1920}
 """Pocket's flow LM runs ahead of its decoder in another thread: its tokens are the 80 ms frames yielded."""
 EXTRA: dict[str, dict[str, float]] = {"pocket": {"eos_threshold": 20.0}}
@@ -58,12 +58,18 @@ class Figures:
     synthesis_cpu_seconds: float = 0.0
     """CPU seconds of the process (all threads) over the same run: steadier than wall time when shared."""
     audio_seconds: float = 0.0
+    step_seconds: float = 0.0
+    """Seconds inside the autoregressive model's steps (the rest: vocoder, sampling, conditioning glue)."""
     load_average: str = "-"
     error: str = ""
 
     @property
     def ms_per_token(self) -> float | None:
         return 1000 * self.synthesis_seconds / self.tokens if self.tokens else None
+
+    @property
+    def step_ms(self) -> float | None:
+        return 1000 * self.step_seconds / self.tokens if self.tokens and self.step_seconds else None
 
     @property
     def rtf(self) -> float | None:
@@ -75,14 +81,27 @@ class Figures:
 
 
 class TokenCounter:
-    """Counts the calls of a model's output head (one per generated token)."""
+    """Counts the calls of a model's output head (one per generated token) and times its steps."""
 
-    def __init__(self, head: Any) -> None:
+    def __init__(self, head: Any, step: Any) -> None:
         self.calls = 0
-        head.register_forward_hook(self._hook)
+        self.step_seconds = 0.0
+        self._started = 0.0
+        head.register_forward_hook(self._count)
+        step.register_forward_pre_hook(self._start)
+        step.register_forward_hook(self._stop)
 
-    def _hook(self, *_: Any) -> None:
+    def reset(self) -> None:
+        self.calls, self.step_seconds = 0, 0.0
+
+    def _count(self, *_: Any) -> None:
         self.calls += 1
+
+    def _start(self, *_: Any) -> None:
+        self._started = time.perf_counter()
+
+    def _stop(self, *_: Any) -> None:
+        self.step_seconds += time.perf_counter() - self._started
 
 
 def parameters(model: Any) -> int:
@@ -159,16 +178,17 @@ def measure(name: str, data_dir: Path, cap: int) -> Figures:
     stored = library.add("reference", reference_tone(160.0, seconds=6.0), language="en-us")
     voice = cloned_voice(name, library, stored.id)
     head = HEADS.get(name)
-    counter = TokenCounter(head(engine.model)) if head else None
+    counter = TokenCounter(*head(engine.model)) if head else None
     with _capped(name, 1):
         _speak(engine, WARM_UP, voice, counter, 1)  # computes and caches the voice's conditioning
     if counter is not None:
-        counter.calls = 0
+        counter.reset()
     started, cpu = time.perf_counter(), time.process_time()
     with _capped(name, cap):
         figures.audio_seconds, figures.tokens = _speak(engine, SENTENCE, voice, counter, cap)
     figures.synthesis_seconds = time.perf_counter() - started
     figures.synthesis_cpu_seconds = time.process_time() - cpu
+    figures.step_seconds = counter.step_seconds if counter is not None else 0.0
     if engine.placement.cuda:
         figures.gpu_peak = torch.cuda.max_memory_allocated()
     engine.unload()
@@ -217,9 +237,9 @@ def table(rows: list[Figures]) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
     lines = [
-        "| engine | params | device | load s | RSS loaded GiB | peak RSS GiB | tokens | ms/token | audio s "
-        "| RTF | CPU-s per audio s | load avg (1/5/15 min, before → after) | note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| engine | params | device | load s | RSS loaded GiB | peak RSS GiB | tokens | ms/token "
+        "| AR step ms | audio s | RTF | CPU-s per audio s | load avg (1/5/15 min, before → after) | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for f in rows:
         gib = 2.0**30
@@ -227,8 +247,8 @@ def table(rows: list[Figures]) -> str:
         lines.append(
             f"| {f.engine} | {f.params / 1e6:.0f}M | {device} | {fmt(f.load_seconds, 1)} | "
             f"{fmt(f.loaded_rss / gib, 2)} | {fmt(f.peak_rss / gib, 2)} | {f.tokens or '-'} | "
-            f"{fmt(f.ms_per_token, 0)} | {fmt(f.audio_seconds, 2)} | {fmt(f.rtf, 2)} | {fmt(f.cpu_rtf, 2)} | "
-            f"{f.load_average} | {f.error} |"
+            f"{fmt(f.ms_per_token, 0)} | {fmt(f.step_ms, 0)} | {fmt(f.audio_seconds, 2)} | {fmt(f.rtf, 2)} | "
+            f"{fmt(f.cpu_rtf, 2)} | {f.load_average} | {f.error} |"
         )
     return "\n".join(lines)
 
