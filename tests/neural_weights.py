@@ -38,7 +38,21 @@ XTTS_LANGUAGES = ["en", "es", "fr", "de", "it", "pt", "pl", "tr", "ru", "nl", "c
                   "ja", "hi"]  # fmt: skip
 
 
-def _bpe_vocab(path: Path) -> None:
+XTTS_TINY: dict[str, Any] = {
+    "gpt_layers": 1, "gpt_n_model_channels": 64, "gpt_n_heads": 2, "decoder_input_dim": 64,
+    "gpt_max_audio_tokens": XTTS_MAX_AUDIO_TOKENS, "gpt_max_text_tokens": 200,
+}  # fmt: skip
+"""The sizes the tests shrink (``XttsArgs``' own defaults are the published v2 sizes)."""
+XTTS_V2: dict[str, Any] = {
+    "gpt_max_prompt_tokens": 70, "gpt_num_audio_tokens": 1026, "gpt_start_audio_token": 1024,
+    "gpt_stop_audio_token": 1025, "gpt_use_masking_gt_prompt_approach": True,
+    "gpt_use_perceiver_resampler": True,
+}  # fmt: skip
+"""Where coqui/XTTS-v2's config.json departs from ``XttsArgs``' defaults (its 1026-code DVAE, perceiver)."""
+
+
+def _bpe_vocab(path: Path, size: int | None = None) -> None:
+    """A BPE vocabulary with XTTS's special tokens (padded with unused added tokens up to ``size``)."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE(unk_token="[UNK]"))
@@ -46,11 +60,16 @@ def _bpe_vocab(path: Path) -> None:
     specials = ["[STOP]", "[UNK]", "[SPACE]", "[START]", *(f"[{code}]" for code in XTTS_LANGUAGES)]
     trainer = trainers.BpeTrainer(vocab_size=256, special_tokens=specials, show_progress=False)
     tokenizer.train_from_iterator([*TEXTS, "abcdefghijklmnopqrstuvwxyz0123456789.,!?'-"], trainer)
+    if size is not None:  # the published vocab.json's length sizes the GPT's text embedding
+        tokenizer.add_tokens([f"[unused{i}]" for i in range(size - tokenizer.get_vocab_size())])
     tokenizer.save(str(path))
 
 
-def build_xtts(folder: Path, seed: int = 0) -> Path:
-    """Write config.json, model.pth, vocab.json and speakers_xtts.pth of a tiny XTTS v2 into ``folder``."""
+def build_xtts(
+    folder: Path, seed: int = 0, *, sizes: dict[str, Any] = XTTS_TINY, vocab_size: int | None = None
+) -> Path:
+    """Write config.json, model.pth, vocab.json and speakers_xtts.pth of an XTTS v2 into ``folder``: tiny
+    unless ``sizes`` says otherwise (``{}``: ``XttsArgs``' defaults, the published size)."""
     go_offline()
     tolerate_torchaudio_without_native()
     import torch
@@ -60,21 +79,8 @@ def build_xtts(folder: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    _bpe_vocab(folder / "vocab.json")
-    args = XttsArgs(
-        gpt_layers=1,
-        gpt_n_model_channels=64,
-        gpt_n_heads=2,
-        decoder_input_dim=64,
-        gpt_max_audio_tokens=XTTS_MAX_AUDIO_TOKENS,
-        gpt_max_text_tokens=200,
-        gpt_max_prompt_tokens=70,
-        gpt_num_audio_tokens=1026,
-        gpt_start_audio_token=1024,
-        gpt_stop_audio_token=1025,
-        gpt_use_masking_gt_prompt_approach=True,
-        gpt_use_perceiver_resampler=True,
-    )
+    _bpe_vocab(folder / "vocab.json", vocab_size)
+    args = XttsArgs(**{**XTTS_V2, **sizes})
     config = XttsConfig(model_args=args, languages=XTTS_LANGUAGES)
     model = Xtts(config)
     model.tokenizer = VoiceBpeTokenizer(vocab_file=str(folder / "vocab.json"))
@@ -118,8 +124,9 @@ def _wav_bytes(samples: np.ndarray, rate: int) -> bytes:
     return buffer.getvalue()
 
 
-def build_pocket(folder: Path, seed: int = 0) -> Path:
-    """Write config.yaml, model.safetensors, tokenizer.model and voices/random.wav of a tiny Pocket TTS."""
+def build_pocket(folder: Path, seed: int = 0, *, full_size: bool = False) -> Path:
+    """Write config.yaml, model.safetensors, tokenizer.model and voices/random.wav of a tiny Pocket TTS, or
+    with ``full_size`` the wheel's ``english.yaml`` as it is, with a 4,000-entry ``tokenizer.json``."""
     go_offline()
     import importlib.resources
 
@@ -130,23 +137,27 @@ def build_pocket(folder: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    n_bins = _sentencepiece(folder / "tokenizer")
     shipped = importlib.resources.files("pocket_tts") / "config" / "english.yaml"
     config = yaml.safe_load(shipped.read_text(encoding="utf-8"))
     for key in ("weights_path", "weights_path_without_voice_cloning"):
         config.pop(key, None)
     flow_lm = config["flow_lm"]
-    flow_lm["flow"] = {"depth": 1, "dim": 32}
-    flow_lm["transformer"].update(d_model=64, num_heads=2, num_layers=1, hidden_scale=2)
-    flow_lm["lookup_table"] = {
-        "dim": 64, "n_bins": n_bins, "tokenizer": "sentencepiece", "tokenizer_path": "tokenizer.model",
-    }  # fmt: skip
-    mimi = config["mimi"]
-    mimi["seanet"].update(n_filters=8)
-    mimi["transformer"].update(num_heads=2, num_layers=1, dim_feedforward=64)
+    if full_size:  # the published tokenizer.json's format and length (english.yaml's n_bins)
+        _bpe_vocab(folder / "tokenizer.json", flow_lm["lookup_table"]["n_bins"])
+        flow_lm["lookup_table"].update(tokenizer="tokenizers", tokenizer_path="tokenizer.json")
+    else:
+        n_bins = _sentencepiece(folder / "tokenizer")
+        flow_lm["lookup_table"].update(tokenizer="sentencepiece", tokenizer_path="tokenizer.model")
+        flow_lm["flow"] = {"depth": 1, "dim": 32}
+        flow_lm["transformer"].update(d_model=64, num_heads=2, num_layers=1, hidden_scale=2)
+        flow_lm["lookup_table"].update(dim=64, n_bins=n_bins)
+        mimi = config["mimi"]
+        mimi["seanet"].update(n_filters=8)
+        mimi["transformer"].update(num_heads=2, num_layers=1, dim_feedforward=64)
     scratch = folder / "build.yaml"
     resolved = yaml.safe_load(yaml.safe_dump(config))
-    resolved["flow_lm"]["lookup_table"]["tokenizer_path"] = str(folder / "tokenizer.model")
+    table = resolved["flow_lm"]["lookup_table"]
+    table["tokenizer_path"] = str(folder / table["tokenizer_path"])
     scratch.write_text(yaml.safe_dump(resolved), encoding="utf-8")
     model = TTSModel.load_model(config=scratch)
     scratch.unlink()
@@ -187,10 +198,33 @@ STYLETTS2_ASR = {"input_dim": 80, "hidden_dim": 16, "n_token": 178, "token_embed
 STYLETTS2_CHECKPOINT = "epochs_2nd_00020.pth"
 
 
-def build_styletts2(folder: Path, seed: int = 0) -> Path:
-    """Write a tiny StyleTTS2 in the LibriTTS release's layout: config.yml, epochs_2nd_00020.pth and
-    Utils/ASR (config.yml, epoch_00080.pth), Utils/JDC/bst.t7, Utils/PLBERT (config.yml, step_1000000.t7),
-    each file holding what the release's does (state dicts under 'net'/'model', DataParallel names)."""
+def settle_spectral_norms(module: Any, iterations: int = 30) -> None:
+    """Run the power iterations training would have: a never-iterated spectral norm divides by a tiny
+    sigma, and at the published width the style encoder's output overflows (NaN durations)."""
+    import torch
+    from torch.nn.utils.spectral_norm import SpectralNorm
+
+    with torch.no_grad():
+        for sub in module.modules():
+            for hook in list(sub._forward_pre_hooks.values()):
+                if isinstance(hook, SpectralNorm):
+                    for _ in range(iterations):
+                        hook.compute_weight(sub, do_power_iteration=True)
+
+
+def build_styletts2(
+    folder: Path,
+    seed: int = 0,
+    *,
+    model_params: dict[str, Any] = STYLETTS2_MODEL_PARAMS,
+    plbert: dict[str, Any] = STYLETTS2_PLBERT,
+    asr: dict[str, Any] = STYLETTS2_ASR,
+    settle: bool = False,
+) -> Path:
+    """Write a StyleTTS2 (tiny unless sizes are given) in the LibriTTS release's layout: config.yml,
+    epochs_2nd_00020.pth and Utils/ASR (config.yml, epoch_00080.pth), Utils/JDC/bst.t7, Utils/PLBERT
+    (config.yml, step_1000000.t7), each file holding what the release's does (state dicts under
+    'net'/'model', DataParallel names)."""
     go_offline()
     tolerate_torchaudio_without_native()
     import torch
@@ -203,16 +237,23 @@ def build_styletts2(folder: Path, seed: int = 0) -> Path:
     utils = folder / "Utils"
     for sub in ("ASR", "JDC", "PLBERT"):
         (utils / sub).mkdir(parents=True, exist_ok=True)
-    (utils / "ASR" / "config.yml").write_text(yaml.safe_dump({"model_params": STYLETTS2_ASR}))
-    aligner = models.ASRCNN(**STYLETTS2_ASR)
+    (utils / "ASR" / "config.yml").write_text(yaml.safe_dump({"model_params": asr}))
+    aligner = models.ASRCNN(**asr)
     torch.save({"model": aligner.state_dict(), "epoch": 80}, utils / "ASR" / "epoch_00080.pth")
     pitch = models.JDCNet(num_class=1, seq_len=192)
     torch.save({"net": pitch.state_dict()}, utils / "JDC" / "bst.t7")
-    (utils / "PLBERT" / "config.yml").write_text(yaml.safe_dump({"model_params": STYLETTS2_PLBERT}))
-    bert = AlbertModel(AlbertConfig(**STYLETTS2_PLBERT))
+    (utils / "PLBERT" / "config.yml").write_text(yaml.safe_dump({"model_params": plbert}))
+    bert = AlbertModel(AlbertConfig(**plbert))
     encoder = {f"module.encoder.{k}": v for k, v in bert.state_dict().items()}
     torch.save({"net": encoder, "step": 1_000_000}, utils / "PLBERT" / "step_1000000.t7")
-    nets = models.build_model(Munch.fromDict(STYLETTS2_MODEL_PARAMS), aligner, pitch, bert)
+    nets = models.build_model(Munch.fromDict(model_params), aligner, pitch, bert)
+    if settle:  # published widths: keep the random model's scales those of a trained one
+        for net in nets.values():
+            settle_spectral_norms(net)
+        with torch.no_grad():  # ~6 frames (75 ms) a phoneme, as speech, not half of max_dur
+            projection = nets.predictor.duration_proj.linear_layer
+            projection.weight.mul_(0.01)
+            projection.bias.fill_(float(np.log(6 / (projection.out_features - 6))))
     saved = {
         name: {f"module.{k}": v for k, v in net.state_dict().items()}
         for name, net in nets.items()
@@ -229,7 +270,7 @@ def build_styletts2(folder: Path, seed: int = 0) -> Path:
             "sr": 24000,
             "spect_params": {"n_fft": 2048, "win_length": 1200, "hop_length": 300},
         },
-        "model_params": STYLETTS2_MODEL_PARAMS,
+        "model_params": model_params,
     }
     (folder / "config.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
     return folder

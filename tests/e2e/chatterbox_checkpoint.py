@@ -77,8 +77,11 @@ def rig_stop(t3: object) -> None:
         head[stop, _CONSTANT_DIM] = -20.0
 
 
-def build(folder: Path, *, conds: bool = False) -> Path:
-    """Write ve/t3_cfg/s3gen safetensors, tokenizer.json, t3_config.json (and conds.pt) into ``folder``."""
+def build(folder: Path, *, conds: bool = False, llama: dict[str, int] | None = TINY_LLAMA) -> Path:
+    """Write ve/t3_cfg/s3gen safetensors, tokenizer.json, t3_config.json (and conds.pt) into ``folder``.
+
+    ``llama=None``: the stock ``Llama_520M`` T3 (the published size, no ``t3_config.json``), left unrigged
+    (whoever runs it caps its tokens)."""
     from polyvox.engines.neural.compat import tolerate_torchaudio_without_native
 
     tolerate_torchaudio_without_native()  # before chatterbox imports torchaudio
@@ -95,9 +98,11 @@ def build(folder: Path, *, conds: bool = False) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     write_tokenizer(folder / "tokenizer.json")
-    (folder / "t3_config.json").write_text(json.dumps({"llama": TINY_LLAMA}), encoding="utf-8")
+    if llama is not None:
+        (folder / "t3_config.json").write_text(json.dumps({"llama": llama}), encoding="utf-8")
     t3 = T3(t3_hparams(folder))  # the engine's own reading of t3_config.json
-    rig_stop(t3)
+    if llama is not None:
+        rig_stop(t3)
     voice_encoder = VoiceEncoder()
     s3gen = S3Gen()
     for name, module in (("t3_cfg", t3), ("ve", voice_encoder), ("s3gen", s3gen)):
@@ -147,8 +152,8 @@ def reference_tone(pitch: float, seconds: float = 3.0, rate: int = 24_000) -> np
     """A voiced, vowel-like reference (harmonics of ``pitch`` with a slow vibrato)."""
     t = np.arange(int(seconds * rate)) / rate
     phase = 2 * np.pi * pitch * (t + 0.002 * np.sin(2 * np.pi * 5 * t))
-    wave = sum(np.sin(k * phase) / k for k in range(1, 12))
-    return (0.3 * wave / np.max(np.abs(wave))).astype(np.float32)
+    wave = np.sum([np.sin(k * phase) / k for k in range(1, 12)], axis=0)
+    return np.asarray(0.3 * wave / np.max(np.abs(wave)), dtype=np.float32)
 
 
 if __name__ == "__main__":
