@@ -94,7 +94,10 @@ def _digests(folder: Path) -> dict[str, str]:
 
 
 def _served(hub: Hub) -> dict[str, str]:
-    return {path: hashlib.sha256(content).hexdigest() for (_, _, path), content in hub.files.items()}
+    """The SHA-256 of each XTTS file the hub serves, by its name in the engine's folder."""
+    return {
+        f.local_name: hashlib.sha256(hub.files[(f.repo, f.revision, f.path)]).hexdigest() for f in XTTS.files
+    }
 
 
 def test_a_pull_without_the_licence_is_refused_and_fetches_nothing(hub: Hub, tmp_path: Path) -> None:
@@ -189,7 +192,9 @@ def test_pull_over_http_goes_needs_weights_downloading_ready(hub: Hub, site: tup
             assert time.monotonic() < deadline, xtts
             time.sleep(0.05)
         assert xtts["state"] == "downloading" and xtts["download"]["running"]
-        assert xtts["download"]["total_bytes"] == sum(len(c) for c in hub.files.values())
+        assert xtts["download"]["total_bytes"] == sum(
+            len(hub.files[(f.repo, f.revision, f.path)]) for f in XTTS.files
+        )
         speech = httpx.post(
             f"{server.url}/v1/audio/speech", json={"model": "xtts", "voice": "x", "input": "Hi."}, timeout=30
         )
@@ -339,3 +344,32 @@ def test_a_pulled_piper_voice_speaks_without_a_restart(hub: Hub, site: tuple[Ser
         " ".join("".join(c for c in t.lower() if c.isalnum() or c == " ").split()) for t in (text, heard)
     ]
     assert jiwer.wer(words[0], words[1]) <= 0.2, heard
+
+
+def test_a_gated_repository_needs_hf_token(hub: Hub, tmp_path: Path) -> None:
+    """A repository that asks for accepted terms (Pocket's) answers 401 without a token: the pull says so and
+    writes nothing; with ``HF_TOKEN`` it goes through."""
+    hub.gated[XTTS.files[0].repo] = "hf_test_token"
+    try:
+        refused = subprocess.run(
+            [str(POLYVOX), "models", "pull", "xtts", "--accept-license"],
+            env=_environment(hub, tmp_path),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+        )
+        assert refused.returncode == 2 and "pull_failed" in refused.stderr, refused.stderr
+        assert not (tmp_path / "models" / "xtts").exists()
+        allowed = subprocess.run(
+            [str(POLYVOX), "models", "pull", "xtts", "--accept-license"],
+            env=_environment(hub, tmp_path) | {"HF_TOKEN": "hf_test_token"},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+        )
+        assert allowed.returncode == 0, allowed.stderr
+    finally:
+        hub.gated.clear()
+    assert _digests(tmp_path / "models" / "xtts") == _served(hub)

@@ -65,12 +65,22 @@ class PackageStatus:
         )
 
 
+_FOUND: set[str] = set()
+"""Modules found once: an installed package does not vanish while serving, so they are not looked up again
+(every listing and health check asks; a missing one is looked up each time, so installing it is seen)."""
+
+
 def module_missing(name: str) -> bool:
     """Whether the top-level module ``name`` cannot be found (found, not imported: torch stays unloaded)."""
+    if name in _FOUND:
+        return False
     try:
-        return importlib.util.find_spec(name) is None
+        missing = importlib.util.find_spec(name) is None
     except (ImportError, ValueError):  # a module blocked in sys.modules, or a broken install
         return True
+    if not missing:
+        _FOUND.add(name)
+    return missing
 
 
 def package_status(engine: str, factory: EngineFactory) -> PackageStatus | None:
