@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 import uvicorn
 
-from polyvox.api.header_guard import GuardedH11, GuardedHttpTools, guarded_protocol
+from polyvox.api.header_guard import GuardedH11, guarded_httptools, guarded_protocol
+
+GuardedHttpTools = guarded_httptools()  # httptools is in the test extras (uvicorn[standard] brings it)
+assert GuardedHttpTools is not None
 
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -68,5 +71,14 @@ def test_oversized_headers_are_refused(port: int) -> None:
 
 def test_the_server_picks_httptools_when_installed() -> None:
     protocol = guarded_protocol(5.0, 4096)
-    assert issubclass(protocol, GuardedHttpTools)
+    assert protocol.__name__ == "GuardedHttpTools"
     assert (protocol.header_timeout, protocol.max_header_bytes) == (5.0, 4096)
+
+
+def test_without_httptools_the_server_falls_back_to_h11(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A base install has no httptools (it comes with uvicorn[standard]): the guard must not need it."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "uvicorn.protocols.http.httptools_impl", None)
+    assert guarded_httptools() is None
+    assert issubclass(guarded_protocol(5.0, 4096), GuardedH11)

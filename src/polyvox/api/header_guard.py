@@ -17,7 +17,6 @@ from typing import ClassVar, cast
 
 import structlog
 from uvicorn.protocols.http.h11_impl import H11Protocol
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = structlog.get_logger(__name__)
 
@@ -82,21 +81,26 @@ class _HeaderGuard(asyncio.Protocol):
             transport.close()
 
 
-class GuardedHttpTools(_HeaderGuard, HttpToolsProtocol):
-    """uvicorn's httptools protocol with the header guard."""
-
-
 class GuardedH11(_HeaderGuard, H11Protocol):
     """uvicorn's h11 protocol with the header guard."""
 
 
+def guarded_httptools() -> type[_HeaderGuard] | None:
+    """uvicorn's httptools protocol with the header guard, or None where httptools is not installed (a base
+    install: it comes with uvicorn[standard]; uvicorn then parses with h11)."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:
+        return None
+
+    class GuardedHttpTools(_HeaderGuard, HttpToolsProtocol):
+        """uvicorn's httptools protocol with the header guard."""
+
+    return GuardedHttpTools
+
+
 def guarded_protocol(header_timeout: float, max_header_bytes: int) -> type[asyncio.Protocol]:
     """The protocol class for ``uvicorn.Config(http=...)``: httptools when installed, as uvicorn picks."""
-    try:
-        import httptools  # noqa: F401
-    except ImportError:  # pragma: no cover - httptools comes with uvicorn[standard]
-        base: type[_HeaderGuard] = GuardedH11
-    else:
-        base = GuardedHttpTools
+    base: type[_HeaderGuard] = guarded_httptools() or GuardedH11
     settings = {"header_timeout": header_timeout, "max_header_bytes": max_header_bytes}
     return type(base.__name__, (base,), settings)
