@@ -87,10 +87,33 @@ async def tone_polyvox(tmp_path: Path, trace_file: Path) -> AsyncIterator[Polyvo
 
 
 # -- balancing the two xdist workers --------------------------------------------------------------------
-MODULE_SECONDS: dict[str, float] = {}
-"""Measured seconds per test module (``--durations``, setup included) on the two-core machine, the costliest
-first. Modules are handed to the workers in this order (longest first: neither is left with one long module at
-the end); a module not listed counts as cheap and goes after them, in collection order."""
+MODULE_SECONDS: dict[str, float] = {
+    "tests/e2e/test_engine_chatterbox.py": 260,
+    "tests/e2e/test_neural_engines.py": 160,
+    "tests/integration/test_longform_million.py": 155,
+    "tests/integration/test_longform.py": 150,
+    "tests/e2e/test_models_pull.py": 100,
+    "tests/e2e/test_engine_styletts2.py": 100,
+    "tests/e2e/test_ray.py": 85,
+    "tests/e2e/test_web_voices.py": 80,
+    "tests/integration/test_engine_contract.py": 75,
+    "tests/e2e/test_hostile.py": 70,
+    "tests/integration/test_engine_kokoro.py": 60,
+    "tests/e2e/test_voices_api.py": 60,
+    "tests/e2e/test_cli.py": 60,
+    "tests/e2e/test_ops_schema.py": 60,
+    "tests/e2e/test_clients.py": 45,
+    "tests/e2e/test_seed_shapes.py": 45,
+    "tests/integration/test_world_vc.py": 40,
+    "tests/e2e/test_conformance_edges.py": 40,
+    "tests/e2e/test_workers.py": 35,
+    "tests/e2e/test_ws_converse.py": 35,
+    "tests/e2e/test_part_streaming.py": 30,
+}
+"""Seconds per test module (the sum of its ``--durations`` entries, setup included, on the two-core machine
+under load, with the neural checkpoints cached). Modules are handed to the workers costliest first, so neither
+is left with one long module at the end; one not listed counts as cheap and goes after them, in collection
+order."""
 
 
 @pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture parameters (kept within a module)
