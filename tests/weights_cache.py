@@ -1,14 +1,15 @@
 """The tiny neural checkpoints, built once and kept between runs, keyed by a hash of what builds them.
 
 Building them takes minutes (torch, the real HiFi-GAN/S3Gen sizes) and was done in several modules on every
-run. The key covers the builders' source (``tests/neural_weights.py``, ``tests/e2e/chatterbox_checkpoint``),
-the versions of the packages whose modules they instantiate, the Python version and the build command: any
-change there builds afresh. A build runs in a subprocess (torch and the 3 GB peak stay out of the test
-process) into a scratch folder that is renamed into place once complete, under a file lock, so two xdist
-workers asking at once build it once and a killed build leaves nothing half-written.
+run. The key covers the builders' source (``tests/neural_weights.py``, ``tests/e2e/chatterbox_checkpoint``,
+the engine modules they call), the versions of the packages whose modules they instantiate, the Python
+version and the build command: any change there builds afresh. A build runs in a subprocess (torch and the
+3 GB peak stay out of the test process) into a scratch folder that is renamed into place once complete,
+under a file lock, so two xdist workers asking at once build it once and a killed build leaves nothing
+half-written.
 
 The cache lives in ``$POLYVOX_TEST_CACHE`` (default ``~/.cache/polyvox-tests``). Consumers must not write into
-a cached folder: a test that edits files makes its own copy (:func:`linked_copy`).
+a cached folder: a test that edits files copies or links them into a folder of its own first.
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ from pathlib import Path
 from filelock import FileLock
 
 REPO = Path(__file__).resolve().parents[1]
-BUILDERS = (REPO / "tests" / "neural_weights.py", REPO / "tests" / "e2e" / "chatterbox_checkpoint.py")
+NEURAL = REPO / "src" / "polyvox" / "engines" / "neural"
+BUILDERS = (
+    REPO / "tests" / "neural_weights.py",
+    REPO / "tests" / "e2e" / "chatterbox_checkpoint.py",
+    # the engine code the builders call (chatterbox's hparams and conditionals, the compat shims)
+    *(NEURAL / f"{name}.py" for name in ("chatterbox", "chatterbox_mtl", "compat", "runtime")),
+)
 PACKAGES = (
     *("torch", "transformers", "tokenizers", "sentencepiece"),
     *("coqui-tts", "pocket-tts", "chatterbox-light", "styletts2"),
@@ -101,12 +108,3 @@ def chatterbox(*, conds: bool) -> tuple[Path, Path]:
     name = "chatterbox-conds" if conds else "chatterbox"
     root = cached_build(name, ["-c", CHATTERBOX_CODE.format(conds=conds)])
     return root / "english", root / "multilingual"
-
-
-def linked_copy(source: Path, destination: Path) -> Path:
-    """A copy of ``source`` made of hard links (instant, no space): for a test that adds or removes files.
-
-    Files are never written in place by the code under test; a test that replaces one unlinks it first.
-    """
-    shutil.copytree(source, destination, copy_function=os.link)
-    return destination
