@@ -64,7 +64,7 @@ lint:
 # Two processes, one test module each at a time: most tests wait on a server subprocess, so two keep both
 # cores busy (a module's fixtures stay in one process).
 test: install-test install-browser lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=25
 
 bench: install-test
 	$(BIN)/python -m pip install --quiet -e ".[bench]"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import threading
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from polyvox.asr import Transcriber
 from polyvox.config import Settings
 from polyvox.service import Polyvox
 from polyvox.stream import SynthesisStream
@@ -60,6 +62,17 @@ def _runs_for_stream(task: asyncio.Task[Any]) -> bool:
     return frame is not None and isinstance(frame.f_locals.get("self"), SynthesisStream)
 
 
+@functools.cache
+def whisper() -> Transcriber:
+    """Whisper tiny.en, one per test process (loaded on first use): every test that listens shares it."""
+    return Transcriber(threads=2)
+
+
+@pytest.fixture(scope="session")
+def transcriber() -> Transcriber:
+    return whisper()
+
+
 @pytest.fixture
 def trace_file(tmp_path: Path) -> Path:
     return tmp_path / "tone-trace.jsonl"
@@ -71,3 +84,44 @@ async def tone_polyvox(tmp_path: Path, trace_file: Path) -> AsyncIterator[Polyvo
     settings = make_settings(tmp_path, engines={"default": "tone"}, tone={"trace_file": trace_file})
     async with Polyvox(settings) as polyvox:
         yield polyvox
+
+
+# -- balancing the two xdist workers --------------------------------------------------------------------
+MODULE_SECONDS: dict[str, float] = {
+    "tests/e2e/test_engine_chatterbox.py": 260,
+    "tests/e2e/test_neural_engines.py": 160,
+    "tests/integration/test_longform_million.py": 155,
+    "tests/integration/test_longform.py": 150,
+    "tests/e2e/test_models_pull.py": 100,
+    "tests/e2e/test_engine_styletts2.py": 100,
+    "tests/e2e/test_ray.py": 85,
+    "tests/e2e/test_web_voices.py": 80,
+    "tests/integration/test_engine_contract.py": 75,
+    "tests/e2e/test_hostile.py": 70,
+    "tests/integration/test_engine_kokoro.py": 60,
+    "tests/e2e/test_voices_api.py": 60,
+    "tests/e2e/test_cli.py": 60,
+    "tests/e2e/test_ops_schema.py": 60,
+    "tests/e2e/test_clients.py": 45,
+    "tests/e2e/test_seed_shapes.py": 45,
+    "tests/integration/test_world_vc.py": 40,
+    "tests/e2e/test_conformance_edges.py": 40,
+    "tests/e2e/test_workers.py": 35,
+    "tests/e2e/test_ws_converse.py": 35,
+    "tests/e2e/test_part_streaming.py": 30,
+}
+"""Seconds per test module (the sum of its ``--durations`` entries, setup included, on the two-core machine
+under load, with the neural checkpoints cached). Modules are handed to the workers costliest first, so neither
+is left with one long module at the end; one not listed counts as cheap and goes after them, in collection
+order."""
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture parameters (kept within a module)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Costliest modules first; with ``--dist loadfile --no-loadscope-reorder`` xdist keeps this order."""
+
+    def cost(index_item: tuple[int, pytest.Item]) -> tuple[float, int]:
+        index, item = index_item
+        return (-MODULE_SECONDS.get(item.nodeid.split("::")[0], 0.0), index)
+
+    items[:] = [item for _, item in sorted(enumerate(items), key=cost)]

@@ -24,6 +24,7 @@ subprocess: building S3Gen peaks near 3 GB, which the test process should not ke
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -144,7 +145,8 @@ def build_multilingual(folder: Path, english: Path) -> Path:
     voice_encoder = VoiceEncoder()
     voice_encoder.load_state_dict(load_file(english / "ve.safetensors"))
     torch.save(voice_encoder.state_dict(), folder / "ve.pt")
-    (folder / "s3gen.safetensors").symlink_to(english / "s3gen.safetensors")
+    # Relative, so the pair can be built elsewhere and moved into place together (tests/weights_cache.py).
+    (folder / "s3gen.safetensors").symlink_to(os.path.relpath(english / "s3gen.safetensors", folder))
     return folder
 
 

@@ -12,9 +12,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from openai import OpenAI
+from tests.conftest import whisper
 from tests.e2e.conftest import Server
 
-from polyvox.asr import Transcriber, word_error_rate
+from polyvox.asr import word_error_rate
 
 pytestmark = pytest.mark.slow
 
@@ -165,7 +166,7 @@ def test_whisper_understands_piper(client: OpenAI) -> None:
         model="tts-1", voice="alloy", input=SPEECH_TEXT, response_format="flac"
     )
     samples, rate = decode(response.content)
-    transcriber = Transcriber(threads=2)
+    transcriber = whisper()
     heard = transcriber.transcribe(samples, rate).text
     wer = word_error_rate(SPEECH_TEXT, heard)
     assert wer <= 0.10, f"WER {wer:.2f}: heard {heard!r}"

@@ -13,8 +13,9 @@ import av
 import numpy as np
 import pytest
 from ebooklib import epub
+from tests.conftest import whisper
 
-from polyvox.asr import Transcriber, word_error_rate
+from polyvox.asr import word_error_rate
 from polyvox.audiobook.m4b import read_chapters
 
 CHAPTERS = [
@@ -169,7 +170,7 @@ def test_piper_reads_a_chapter_into_a_folder(tmp_path: Path, book: Path) -> None
     samples, rate = decode(files[1])
     title, paragraphs = CHAPTERS[1]
     reference = " ".join([title, *paragraphs])
-    heard = Transcriber(threads=2).transcribe(samples, rate).text
+    heard = whisper().transcribe(samples, rate).text
     assert word_error_rate(reference, heard) <= 0.10, heard
     words = len(reference.split())
     assert words / 5.0 < len(samples) / rate < words / 1.2  # a plausible speaking rate

@@ -24,13 +24,6 @@ TEXT = (
 )
 
 
-@pytest.fixture(scope="module")
-def transcriber() -> Transcriber:
-    transcriber = Transcriber(threads=2)
-    transcriber.load()
-    return transcriber
-
-
 def _key(word: str) -> str:
     return "".join(ch for ch in word.lower() if ch.isalnum())
 

@@ -19,11 +19,6 @@ pytestmark = pytest.mark.slow
 ENGLISH = "Hello there. The weather is lovely today, so we are going for a walk."
 
 
-@pytest.fixture(scope="module")
-def transcriber() -> Transcriber:
-    return Transcriber()
-
-
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "POLYVOX_DATA_DIR": str(tmp_path / "data")}

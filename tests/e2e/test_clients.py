@@ -40,11 +40,6 @@ def decode(data: bytes) -> tuple[npt.NDArray[np.float32], int]:
         return np.concatenate(frames).astype(np.float32), int(stream.rate)
 
 
-@pytest.fixture(scope="module")
-def transcriber() -> Transcriber:
-    return Transcriber(threads=2)
-
-
 # -- Open WebUI ----------------------------------------------------------------------------------------
 def open_webui_speech(server: Server, voice: str, model: str = "tts-1") -> httpx.Response:
     return httpx.post(

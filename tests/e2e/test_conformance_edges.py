@@ -19,10 +19,11 @@ import numpy as np
 import openai
 import pytest
 from openai import OpenAI
+from tests.conftest import whisper
 from tests.e2e.conftest import Server
 from websockets.asyncio.client import connect
 
-from polyvox.asr import Transcriber, word_error_rate
+from polyvox.asr import word_error_rate
 
 pytestmark = pytest.mark.slow
 
@@ -114,7 +115,7 @@ def test_g711_raw_and_in_wav(client: OpenAI, fmt: str, muxer: str, codec: str) -
     assert len(samples) == len(raw.content)  # one byte a sample
     assert len(g711_samples(wav.content, "wav")) == pytest.approx(len(samples), rel=0.15)  # piper varies
     floats = samples.astype(np.float32) / 32768.0
-    heard = Transcriber(threads=2).transcribe(floats, 8000).text
+    heard = whisper().transcribe(floats, 8000).text
     assert word_error_rate(TEXT, heard) <= 0.15, heard
 
 

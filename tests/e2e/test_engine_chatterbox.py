@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from tests import weights_cache
 from tests.e2e.conftest import Server, free_port, run_limited_server
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
@@ -56,27 +56,10 @@ if _log:
 
 
 @pytest.fixture(scope="session")
-def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
-    """The tiny English and multilingual checkpoints, built once per session in one subprocess (S3Gen
-    peaks near 3 GB while built); removed afterwards (1.3 GB that pytest would otherwise keep)."""
-    folder = tmp_path_factory.mktemp("chatterbox-weights")
-    multilingual = tmp_path_factory.mktemp("chatterbox-mtl-weights")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.e2e.chatterbox_checkpoint",
-            str(folder),
-            "--multilingual",
-            str(multilingual),
-        ],
-        check=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
-    )
-    yield folder, multilingual
-    shutil.rmtree(multilingual, ignore_errors=True)
-    shutil.rmtree(folder, ignore_errors=True)
+def checkpoints() -> tuple[Path, Path]:
+    """The tiny English and multilingual checkpoints, built once in one subprocess (S3Gen peaks near 3 GB
+    while built) and cached between runs (tests/weights_cache.py)."""
+    return weights_cache.chatterbox(conds=False)
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from tests import weights_cache
 from tests.e2e.conftest import Server, free_port, run_limited_server
 from tests.e2e.test_engine_chatterbox import (
     AUDIT_HOOK,
@@ -37,24 +36,12 @@ RATE = 24_000
 MEMORY_LIMIT = 8 * 2**30
 TEXT = "Hi there. See you."
 FAST = {"diffusion_steps": 3}
-BUILD = (
-    "import sys, pathlib; from tests.neural_weights import build_styletts2; "
-    "build_styletts2(pathlib.Path(sys.argv[1]))"
-)
 
 
 @pytest.fixture(scope="session")
-def styletts2_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The tiny checkpoint, built once per session in a subprocess (keeps torch out of the test process)."""
-    folder = tmp_path_factory.mktemp("styletts2-weights")
-    subprocess.run(
-        [sys.executable, "-c", BUILD, str(folder)],
-        check=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
-    )
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+def styletts2_folder() -> Path:
+    """The tiny checkpoint, built once (in a subprocess: torch stays out of the test process) and cached."""
+    return weights_cache.neural("styletts2")
 
 
 @pytest.fixture(scope="module")

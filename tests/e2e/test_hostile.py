@@ -96,9 +96,28 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     ) as server:
         health = HealthWatch(server.url)
         health.start()
-        yield Site(server, logs, wyoming, health)
+        site = Site(server, logs, wyoming, health)
+        yield site
         health.stopping.set()
         health.join()
+        # After every test of the module, whatever order they ran in (a teardown, not a test named to sort
+        # last): the server stayed responsive, bounded, healthy and discreet throughout.
+        assert_stayed_responsive_bounded_healthy_and_discreet(site)
+
+
+def assert_stayed_responsive_bounded_healthy_and_discreet(site: Site) -> None:
+    health = site.health
+    assert health.polls > 0 and not health.failures, health.failures[:5]
+    assert health.worst < 1.0, f"/health took {health.worst:.2f} s at worst"
+    _, peak = rss_bytes(site.server.process.pid)
+    assert peak < RSS_BOUND, f"peak RSS {peak / 2**20:.0f} MiB"
+    engines = {e["name"]: e for e in site.client.get("/v1/engines").json()["engines"]}
+    assert engines["piper"]["load_count"] == 1  # no bad input made it reload
+    warnings = site.client.get("/health").json()["warnings"]
+    assert not [w for w in warnings if "failed" in w], warnings  # no engine marked unhealthy
+    log = site.server.log()
+    assert API_KEY not in log
+    assert MARKER not in log
 
 
 def error_of(response: httpx.Response) -> tuple[int, str]:
@@ -381,19 +400,3 @@ def test_captioned_stream_validates_before_the_200(
 ) -> None:
     response = site.client.post("/v1/audio/speech/captioned", json={**body, "stream": True})
     assert error_of(response) == expected
-
-
-# -- for the whole module -----------------------------------------------------------------------------
-def test_zz_server_stayed_responsive_bounded_healthy_and_discreet(site: Site) -> None:
-    health = site.health
-    assert health.polls > 50 and not health.failures, health.failures[:5]
-    assert health.worst < 1.0, f"/health took {health.worst:.2f} s at worst"
-    _, peak = rss_bytes(site.server.process.pid)
-    assert peak < RSS_BOUND, f"peak RSS {peak / 2**20:.0f} MiB"
-    engines = {e["name"]: e for e in site.client.get("/v1/engines").json()["engines"]}
-    assert engines["piper"]["load_count"] == 1  # no bad input made it reload
-    warnings = site.client.get("/health").json()["warnings"]
-    assert not [w for w in warnings if "failed" in w], warnings  # no engine marked unhealthy
-    log = site.server.log()
-    assert API_KEY not in log
-    assert MARKER not in log

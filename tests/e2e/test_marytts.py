@@ -20,12 +20,12 @@ import numpy.typing as npt
 import pytest
 import uvicorn
 from speak2mary import MaryTTS
-from tests.conftest import make_settings
+from tests.conftest import make_settings, whisper
 from tests.e2e.conftest import free_port
 
 from polyvox.api.app import create_app
 from polyvox.api.routes import marytts
-from polyvox.asr import Transcriber, word_error_rate
+from polyvox.asr import word_error_rate
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +79,7 @@ def test_home_assistant_request_speaks_english(mary: str) -> None:
     # MaryTTS's own default voice is not here: the locale picks the default engine's en_US voice.
     assert rate == 22050
     assert 4 < len(samples) / rate < 12
-    heard = Transcriber(threads=2).transcribe(samples, rate).text
+    heard = whisper().transcribe(samples, rate).text
     assert word_error_rate(TEXT, heard) <= 0.10, heard
 
 

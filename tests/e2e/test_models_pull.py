@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests import weights_cache
 from tests.e2e.conftest import Server, free_port, run_server
 from tests.e2e.test_web import WAIT_MS, browser, open_index
 from tests.hub_server import CHUNK, Hold, Hub, serve_hub
@@ -38,7 +39,6 @@ from polyvox.engines.neural.sources import SOURCES
 pytestmark = pytest.mark.slow
 __all__ = ["browser"]  # the web tests' Chromium fixture, used here too
 
-REPO = Path(__file__).resolve().parents[2]
 POLYVOX = Path(sys.executable).parent / "polyvox"
 XTTS = SOURCES["xtts"]
 REFERENCE_TEXT = "The weather is nice today, and we are going to the park with our friends."
@@ -48,19 +48,9 @@ HOLD = 4 * CHUNK
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+def hub() -> Iterator[Hub]:
     """The hub with a tiny XTTS v2 at the pinned repository, revision and file names."""
-    build = tmp_path_factory.mktemp("xtts-build")
-    code = "import sys, pathlib, tests.neural_weights as w; w.build_xtts(pathlib.Path(sys.argv[1]))"
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(build)],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
+    build = weights_cache.neural("xtts")
     served = Hub()
     for file in XTTS.files:
         served.add(file.repo, file.revision, file.path, (build / file.local_name).read_bytes())

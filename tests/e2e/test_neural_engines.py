@@ -16,8 +16,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests import weights_cache
 from tests.e2e.conftest import Server, free_port, run_server
 from wyoming.audio import AudioChunk, AudioStop
 from wyoming.client import AsyncTcpClient
@@ -33,7 +32,6 @@ from wyoming.tts import Synthesize, SynthesizeVoice
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 OFFLINE_SITE = Path(__file__).parent / "offline_site"
 ADDRESS_SPACE = 16 * 1024**3
 """The test server's address-space cap: torch reserves far more virtual memory than it touches."""
@@ -69,24 +67,9 @@ class NeuralSite:
 
 
 @pytest.fixture(scope="session")
-def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Both tiny checkpoints, built once in one subprocess (keeps torch and the models out of this one)."""
-    root = tmp_path_factory.mktemp("neural-builds")
-    code = (
-        "import sys; from pathlib import Path; from tests.neural_weights import build_xtts, build_pocket; "
-        "build_xtts(Path(sys.argv[1]) / 'xtts'); build_pocket(Path(sys.argv[1]) / 'pocket')"
-    )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(root)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    return {"xtts": root / "xtts", "pocket": root / "pocket"}
+def builds() -> dict[str, Path]:
+    """Both tiny checkpoints, built once (in a subprocess: torch stays out of this one) and cached."""
+    return {"xtts": weights_cache.neural("xtts"), "pocket": weights_cache.neural("pocket")}
 
 
 @pytest.fixture(scope="session")

@@ -18,9 +18,10 @@ import openai
 import pytest
 import yaml
 from openai import OpenAI
+from tests.conftest import whisper
 from tests.e2e.conftest import Server
 
-from polyvox.asr import Transcriber, word_error_rate
+from polyvox.asr import word_error_rate
 
 pytestmark = pytest.mark.slow
 
@@ -145,7 +146,7 @@ def test_pcm_sample_rate_extension_still_wins(client: OpenAI, wav_seconds: float
 def test_whisper_hears_the_24_khz_pcm(client: OpenAI) -> None:
     response = client.audio.speech.create(model="tts-1", voice="coral", input=TEXT, response_format="pcm")
     samples = np.frombuffer(response.content, dtype="<i2").astype(np.float32) / 32768.0
-    heard = Transcriber(threads=2).transcribe(samples, 24000).text
+    heard = whisper().transcribe(samples, 24000).text
     assert word_error_rate(TEXT, heard) <= 0.1, heard
 
 

@@ -80,13 +80,6 @@ def app_server(ray_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> It
         thread.join(timeout=30)
 
 
-@pytest.fixture(scope="module")
-def transcriber() -> Transcriber:
-    whisper = Transcriber(threads=2)
-    whisper.load()
-    return whisper
-
-
 def speak(url: str, text: str, timeout: float = 60) -> tuple[np.ndarray[Any, Any], int]:
     """Stream raw PCM from the native route; returns the samples and their rate."""
     body = {"text": text, "stream": True, "format": "pcm"}

@@ -16,10 +16,11 @@ import av
 import httpx
 import numpy as np
 import pytest
+from tests.conftest import whisper
 from tests.e2e.conftest import Server, run_server
 from websockets.asyncio.client import connect
 
-from polyvox.asr import Transcriber, word_error_rate
+from polyvox.asr import word_error_rate
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +51,7 @@ def heard(data: bytes) -> str:
         samples = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(stream)])
         rate = int(stream.rate)
     floats = samples.astype(np.float32) / (32768.0 if samples.dtype.kind == "i" else 1.0)
-    return Transcriber(threads=2).transcribe(floats, rate).text
+    return whisper().transcribe(floats, rate).text
 
 
 def test_tts_as_audio_and_as_url(site: tuple[Server, Path]) -> None:

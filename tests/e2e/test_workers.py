@@ -15,11 +15,12 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from tests.conftest import whisper
 from tests.e2e.conftest import Server, run_server
 from tests.e2e.test_api_streaming import wait_for_stable_trace
 from tests.integration.speech import PASSAGE
 
-from polyvox.asr import Transcriber, word_error_rate
+from polyvox.asr import word_error_rate
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +81,7 @@ def test_piper_speaks_from_its_worker_process(server: Server) -> None:
     data, complete = stream_pcm(server, {"text": PASSAGE, "engine": "piper", "stream": True, "format": "pcm"})
     assert complete
     samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
-    heard = Transcriber(threads=2).transcribe(samples, 22050).text
+    heard = whisper().transcribe(samples, 22050).text
     assert word_error_rate(PASSAGE, heard) <= 0.10, heard
     status = engine(server, "piper")
     assert status["isolation"] == "process" and status["loaded"]

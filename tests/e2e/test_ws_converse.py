@@ -21,11 +21,12 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from tests.conftest import whisper
 from tests.e2e.conftest import Server, free_port, run_server
 from tests.e2e.test_ws_tts import Received, collect, wait_for
 from websockets.asyncio.client import connect
 
-from polyvox.asr import Transcriber, word_error_rate
+from polyvox.asr import word_error_rate
 
 QUESTION = "What is the capital of France?"
 REPLY = "Paris is the capital of France. It is famous for the Eiffel Tower and many fine museums."
@@ -169,7 +170,7 @@ async def test_upstream_down_then_a_spoken_reply(
     audio = turn2.audio_by_chunk()
     pcm = b"".join(audio[c["chunk_id"]] for c in chunks)
     samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
-    heard = Transcriber(threads=2).transcribe(samples, started["sample_rate"]).text
+    heard = whisper().transcribe(samples, started["sample_rate"]).text
     assert word_error_rate(REPLY, heard) <= 0.15, heard
 
     done = turn2.first("turn_done")

@@ -23,12 +23,13 @@ import numpy as np
 import pytest
 from openai.types.chat import ChatCompletionContentPartParam
 from pydantic import TypeAdapter, ValidationError
+from tests.conftest import whisper
 from tests.e2e.conftest import Server, free_port, run_server
 from tests.e2e.test_ws_converse import QUESTION, REPLY, ScriptedLLM, send_turn, url
 from tests.e2e.test_ws_tts import Received, collect, wait_for
 from websockets.asyncio.client import connect
 
-from polyvox.asr import Transcriber, word_error_rate
+from polyvox.asr import word_error_rate
 
 pytestmark = pytest.mark.slow
 
@@ -127,7 +128,7 @@ async def test_the_model_hears_the_audio_and_its_reply_is_spoken(
     # What the model received is the user's question, at 16 kHz.
     samples, rate = wav_samples(llm.requests[0]["messages"][-1]["content"][0])
     assert rate == 16000 and len(samples) == len(question) // 2
-    transcriber = Transcriber(threads=2)
+    transcriber = whisper()
     assert word_error_rate(QUESTION, transcriber.transcribe(samples, rate).text) <= 0.10
 
     # The second turn carries the first exchange: the audio part and the spoken reply.

@@ -81,13 +81,6 @@ async def wait_for_audio(into: Received, within: float) -> None:
         await asyncio.sleep(0.01)
 
 
-@pytest.fixture(scope="module")
-def transcriber() -> Transcriber:
-    transcriber = Transcriber(threads=2)
-    transcriber.load()
-    return transcriber
-
-
 @pytest.mark.slow
 async def test_fragments_are_spoken_before_the_text_ends_in_order_and_intelligibly(
     server: Server, transcriber: Transcriber

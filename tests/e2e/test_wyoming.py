@@ -115,11 +115,6 @@ async def wyoming(tmp_path: Path, **overrides: Any) -> AsyncIterator[tuple[Polyv
             assert server.cancelled()  # it served until cancelled and never crashed
 
 
-@pytest.fixture(scope="module")
-def transcriber() -> Transcriber:
-    return Transcriber(threads=2)
-
-
 def tone_trace(path: Path) -> list[dict[str, Any]]:
     return sorted(read_trace(path), key=lambda r: r["start"])
 

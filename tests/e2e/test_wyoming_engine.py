@@ -66,13 +66,6 @@ def server(wyoming_piper: int, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield running
 
 
-@pytest.fixture(scope="module")
-def transcriber() -> Transcriber:
-    whisper = Transcriber(threads=2)
-    whisper.load()
-    return whisper
-
-
 def heard(transcriber: Transcriber, samples: np.ndarray[Any, Any], rate: int) -> str:
     return transcriber.transcribe(samples.astype(np.float32), rate).text
 

@@ -35,14 +35,6 @@ def settings(data_dir: Path, voices_dir: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def transcriber() -> Transcriber:
-    """Whisper tiny.en, loaded once per session."""
-    transcriber = Transcriber(threads=2)
-    transcriber.load()
-    return transcriber
-
-
-@pytest.fixture(scope="session")
 def check_speech(transcriber: Transcriber) -> Callable[[Iterable[AudioChunk], str], AudioChunk]:
     """Check that chunks speak ``reference``: sane level, plausible duration, Whisper WER <= 0.10."""
 

@@ -18,8 +18,6 @@ import contextlib
 import gc
 import math
 import os
-import subprocess
-import sys
 import threading
 import warnings
 import wave
@@ -29,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests import weights_cache
 from tests.e2e.chatterbox_checkpoint import reference_tone
 from tests.e2e.conftest import free_port
 
@@ -46,7 +45,6 @@ from polyvox.voices.decode import LIBRARY_RATE
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 DISCOVERED = sorted(discover_factories())
 REMOTE = "wyoming-remote"
 """An ``engines.wyoming`` entry: configured, not registered, so added to the discovered engines here."""
@@ -54,29 +52,18 @@ ENGINES = [*DISCOVERED, REMOTE]
 TWO_SENTENCES = "Hello there. See you soon."
 SHORT = "Hello there."
 TRANSCRIPT = "The weather is nice today."
-BUILD_TIMEOUT = 600
 
 
 # -- weights ------------------------------------------------------------------------------------------
-def _chatterbox(root: Path) -> dict[str, Path]:
-    """Both chatterbox checkpoints in one subprocess (building S3Gen peaks near 3 GB)."""
-    english, multilingual = root / "chatterbox", root / "chatterbox-multilingual"
-    if not (english / "s3gen.safetensors").exists():
-        command = [sys.executable, "-m", "tests.e2e.chatterbox_checkpoint", str(english), "--conds"]
-        command += ["--multilingual", str(multilingual)]
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        subprocess.run(command, cwd=REPO, env=env, check=True, timeout=BUILD_TIMEOUT)
+def _chatterbox(_root: Path) -> dict[str, Path]:
+    """Both chatterbox checkpoints, built once in one subprocess (S3Gen peaks near 3 GB) and cached."""
+    english, multilingual = weights_cache.chatterbox(conds=True)
     return {"chatterbox": english, "chatterbox-multilingual": multilingual}
 
 
 def _neural(name: str) -> Callable[[Path], dict[str, Path]]:
-    def build(root: Path) -> dict[str, Path]:
-        from tests import neural_weights
-
-        folder = root / name
-        if not folder.exists():
-            getattr(neural_weights, f"build_{name}")(folder)
-        return {name: folder}
+    def build(_root: Path) -> dict[str, Path]:
+        return {name: weights_cache.neural(name)}
 
     return build
 
