@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from polyvox.audio.chunk import AudioChunk, FloatArray
-from polyvox.audio.dsp import Resampler, apply_gain, resample, time_stretch
+from polyvox.audio.dsp import Resampler, apply_gain, resample, time_stretch, trim_edge
 from polyvox.engines.base import EngineInfo, SynthesisParams, Voice
 from polyvox.errors import AudioTooLongError, PolyvoxError, RequestTimeoutError
 from polyvox.request import SynthesisRequest, rated_speed
@@ -70,12 +70,23 @@ class SynthesisStats:
         return self.synthesis_seconds / self.audio_seconds if self.audio_seconds else None
 
 
+SEAM_TAIL = 0.03
+SEAM_HEAD = 0.02
+"""Seconds of silence kept after a first phrase and before the rest of its sentence (polyvox.text.phrases):
+each rendered alone ends and starts with the engine's silence, which together would be a pause the sentence
+does not have."""
+
+
 @dataclass(frozen=True, slots=True)
 class PlannedSegment:
     """One segment's engine call, and the time-stretch applied to its audio afterwards."""
 
     call: SegmentCall
     stretch: float
+    seam_after: bool = False
+    """The segment is a first phrase: its trailing silence is trimmed (it is rendered whole)."""
+    seam_before: bool = False
+    """The segment continues the sentence of a first phrase: its leading silence is trimmed."""
 
     @property
     def text(self) -> str:
@@ -205,6 +216,15 @@ class SynthesisStream:
         return self._pending is not None and not self._pending.done()
 
     @property
+    def caught_up(self) -> bool:
+        """A session's listener has heard (or holds no more than half a second of) everything rendered, and
+        nothing is being rendered for it: its next text is what it waits for."""
+        if self._pending is not None or self._next_index < len(self.segments):
+            return False
+        playing = self._playing_since
+        return playing is None or playing + self.stats.audio_seconds <= time.monotonic() + 0.5
+
+    @property
     def audio_left(self) -> float:
         """Estimated audio seconds still to synthesize (0 once the last segment is produced or closed)."""
         if self._closed or (self._next_index >= len(self.segments) and self._segment_done):
@@ -239,7 +259,7 @@ class SynthesisStream:
             yield planned
             return
         call = planned.call if due is None else dataclasses.replace(planned.call, due=due)
-        if self._conversion is not None or planned.stretch != 1.0 or self.mastered:
+        if self._conversion is not None or planned.stretch != 1.0 or self.mastered or planned.seam_after:
             raw = await self._context.runner.run(call)
             yield await asyncio.to_thread(self.finish, planned, raw)
             return
@@ -250,12 +270,15 @@ class SynthesisStream:
         async for part in self._context.runner.parts(call):
             engine_seconds += part.engine_seconds
             audio_seconds += part.seconds
+            samples = part.samples
             if resampler is None:
                 resampler = Resampler(part.sample_rate, self.sample_rate)
+                if planned.seam_before:  # the rest of a phrase's sentence: no pause of its own at the seam
+                    samples = trim_edge(samples, part.sample_rate, SEAM_HEAD, tail=False)
             if resampler.is_identity and self.request.volume == 1.0:
-                chunk = self._part(part.samples, planned.text, resampler)
+                chunk = self._part(samples, planned.text, resampler)
             else:  # grows with the part (one part may be the whole segment): off the event loop
-                chunk = await asyncio.to_thread(self._part, part.samples, planned.text, resampler)
+                chunk = await asyncio.to_thread(self._part, samples, planned.text, resampler)
             if chunk.num_samples:
                 yielded = True
                 yield chunk
@@ -287,6 +310,9 @@ class SynthesisStream:
             low, high = self._info.speed_range
             engine_speed = min(max(speed, low), high)
             stretch = speed / engine_speed
+        previous = self.plan[index - 1] if self.plan is not None and index > 0 else None
+        seam_after = piece is not None and piece.joins_next
+        seam_before = previous is not None and previous.joins_next
         params = SynthesisParams(
             speed=engine_speed,
             language=request.language,
@@ -296,7 +322,7 @@ class SynthesisStream:
             segment_index=index,
         )
         call = SegmentCall(self.engine_name, self.segments[index], self.voice, params)
-        return PlannedSegment(call, stretch)
+        return PlannedSegment(call, stretch, seam_after, seam_before)
 
     def finish(self, planned: PlannedSegment, raw: RawSegment) -> AudioChunk:
         """The one post-processing chain of a whole segment: conversion, speed, rate, (files) mastering,
@@ -304,6 +330,10 @@ class SynthesisStream:
         started = time.perf_counter()
         request, text, stretch = self.request, planned.text, planned.stretch
         samples, native_rate = raw.samples, raw.sample_rate
+        if planned.seam_after:  # a first phrase: the rest of its sentence follows at once
+            samples = trim_edge(samples, native_rate, SEAM_TAIL, tail=True)
+        if planned.seam_before:
+            samples = trim_edge(samples, native_rate, SEAM_HEAD, tail=False)
         if self._conversion is not None and len(samples):
             samples = np.concatenate(list(self._conversion.convert(samples, native_rate)))
             native_rate = self._conversion.sample_rate

@@ -136,7 +136,7 @@ async def test_upstream_down_then_a_spoken_reply(
     try:
         async with connect(url(converse_server), max_size=None) as ws:
             reader = asyncio.create_task(collect(ws, received))
-            # The reply is rendered without piper's sampled noise: Whisper tiny misheard a noisy rendering once.
+            # Without piper's sampled noise: Whisper tiny once misheard a noisy rendering of the reply.
             start = {"type": "start", "sample_rate": 16000, "format": "pcm", "extra": NO_NOISE}
             await ws.send(json.dumps(start))
             # Turn 1: nothing listens on the LLM's port yet.

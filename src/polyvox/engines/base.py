@@ -79,6 +79,10 @@ class EngineInfo:
     Engines with a high fixed cost per call (Kokoro) are faster on fewer, longer segments; the first
     segment stays one sentence so the first audio is not delayed.
     """
+    phrase_first: bool = False
+    """A listener's long first sentence is rendered as its first phrase, then the rest (polyvox.text.phrases):
+    for engines that render a sentence whole before any of it can be heard (piper, Kokoro), where first
+    audio then comes in a phrase's time. Engines that stream within a sentence need not."""
     isolation: str = "thread"
     """Where the engine runs unless ``engines.isolation`` says otherwise: ``thread`` (this process's worker
     pool; ONNX engines release the GIL) or ``process`` (a worker process of its own; torch engines)."""

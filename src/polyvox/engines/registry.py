@@ -295,6 +295,12 @@ class EngineRegistry:
         """Run a blocking engine call on the worker pool, never on the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
 
+    @staticmethod
+    async def _off_pool(func: Callable[..., Any], *args: Any) -> Any:
+        """Loads, self-tests and unloads run in a thread of their own, never on the worker pool: a load
+        (seconds) must not hold a worker that a listener's first segment is due on."""
+        return await asyncio.to_thread(func, *args)
+
     async def run_due(self, due: float | None, func: Callable[..., Any], *args: Any) -> Any:
         """``run_blocking`` with a deadline, when the pool orders by deadline (else it is plain FIFO)."""
         submit_due = getattr(self._executor, "submit_due", None)
@@ -315,20 +321,20 @@ class EngineRegistry:
             started = time.perf_counter()
             timeout = self._settings.limits.engine_load_timeout
             try:
-                await asyncio.wait_for(self.run_blocking(engine.load), timeout or None)
+                await asyncio.wait_for(self._off_pool(engine.load), timeout or None)
             except TimeoutError:
                 state.instance = None  # the load may still finish in its thread: forget that object
                 raise EngineFailedError(f"engine {name!r} did not load within {timeout} s") from None
             except PolyvoxError:  # the engine's own verdict (engine_unavailable: unreadable weights)
-                await self.run_blocking(engine.unload)
+                await self._off_pool(engine.unload)
                 raise
             except Exception as exc:
-                await self.run_blocking(engine.unload)
+                await self._off_pool(engine.unload)
                 raise EngineFailedError(f"engine {name!r} failed to load: {exc}") from exc
             try:
-                rtf = await self.run_blocking(self._self_test, engine)
+                rtf = await self._off_pool(self._self_test, engine)
             except Exception as exc:
-                await self.run_blocking(engine.unload)
+                await self._off_pool(engine.unload)
                 raise EngineFailedError(f"engine {name!r} failed to load: {exc}") from exc
             state.load_seconds = time.perf_counter() - started
             state.rss_added = max(0, rss_bytes() - before)
@@ -358,12 +364,12 @@ class EngineRegistry:
         """Unload and forget the instance (the caller holds ``state.lock``)."""
         self._cancel_timer(state)
         engine = self.instance(name)
-        await self.run_blocking(engine.unload)
+        await self._off_pool(engine.unload)
         # Drop the instance too: whatever it still references is freed with it.
         state.instance = None
         state.loaded = False
         state.unload_count += 1
-        await self.run_blocking(release_memory)
+        await self._off_pool(release_memory)
         log.info(reason, engine=name)
 
     def record(self, name: str, synthesis_seconds: float, audio_seconds: float) -> None:
