@@ -125,6 +125,7 @@ async def list_consents(
 
 @router.get("/v1/audio/voice_consents/{consent_id}", summary="One voice consent", responses=RESPONSES)
 async def get_consent(consent_id: str, synthesizer: SynthesizerDep) -> dict[str, Any]:
+    """The consent's `id`, `name`, `language` and `created_at`."""
     consent = await asyncio.to_thread(synthesizer.voices.consents.get, consent_id)
     return consent.to_openai()
 
