@@ -103,6 +103,8 @@ MODULE_SECONDS: dict[str, float] = {
     "tests/e2e/test_cli.py": 60,
     "tests/e2e/test_ops_schema.py": 60,
     "tests/e2e/test_clients.py": 45,
+    "tests/e2e/test_openai_voices.py": 45,
+    "tests/e2e/test_translations.py": 45,
     "tests/e2e/test_seed_shapes.py": 45,
     "tests/integration/test_world_vc.py": 40,
     "tests/e2e/test_conformance_edges.py": 40,

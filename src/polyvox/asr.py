@@ -63,6 +63,12 @@ class Transcriber:
                 str(path), device="cpu", compute_type=self._compute_type, cpu_threads=self._threads
             )
 
+    @property
+    def multilingual(self) -> bool:
+        """The loaded model knows other languages than English (and can translate)."""
+        self.load()
+        return bool(self._model.model.is_multilingual)
+
     def unload(self) -> None:
         """Drop the model."""
         with self._lock:
@@ -108,9 +114,10 @@ class Transcriber:
         temperature: float | tuple[float, ...] = 0.0,
         prompt: str | None = None,
         beam_size: int = 5,
+        task: str = "transcribe",
     ) -> tuple[Iterator[Any], str]:
         """faster-whisper's segments of 16 kHz mono ``audio``, decoded lazily as the caller iterates, and
-        the language (given, or detected from the first 30 s)."""
+        the language (given, or detected from the first 30 s); ``task="translate"`` decodes English text."""
         self.load()
         if audio.size == 0:
             return iter(()), language or "en"
@@ -123,6 +130,7 @@ class Transcriber:
             word_timestamps=word_timestamps,
             temperature=temperature,
             initial_prompt=prompt or None,
+            task=task,
             condition_on_previous_text=False,
             vad_filter=False,
         )

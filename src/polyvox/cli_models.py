@@ -31,7 +31,8 @@ EngineArgument = Annotated[
     str,
     typer.Argument(
         help="xtts, pocket, chatterbox or chatterbox-multilingual; or voice files: piper/<voice id> "
-        "(e.g. piper/en_GB-alan-medium), kokoro/<voice> (e.g. kokoro/af_heart), kokoro/english."
+        "(e.g. piper/en_GB-alan-medium), kokoro/<voice> (e.g. kokoro/af_heart), kokoro/english; or a "
+        "multilingual Whisper model (speech recognition, translation): whisper/<size> (e.g. whisper/base)."
     ),
 ]
 

@@ -22,6 +22,7 @@ from polyvox.engines.blend import canonical, is_blend, parse_blend
 from polyvox.errors import InvalidParameterError, VoiceNotFoundError
 from polyvox.language import Match, best_match, match_level
 from polyvox.openai_names import openai_voice
+from polyvox.voices.consents import ConsentStore
 from polyvox.voices.convert import ConversionSession, ConverterRegistry
 from polyvox.voices.derived import ReferencePolicy
 from polyvox.voices.library import REFERENCE_FILE, VoiceLibrary
@@ -73,6 +74,8 @@ class VoiceRouter:
         self.references = ReferencePolicy(self.library, settings.voices)
         """Bounds the voices stored from requests' references (``ref-<hash>``)."""
         self.converters = ConverterRegistry(settings)
+        self.consents = ConsentStore(settings.resolved_voices_dir / "consents")
+        """Consent recordings of OpenAI's custom voices (``/v1/audio/voice_consents``)."""
 
     def resolve(self, engine: str, voice_id: str | None) -> Voice:
         """The voice ``voice_id`` names on ``engine`` (module docstring); ``VoiceNotFoundError`` if none."""

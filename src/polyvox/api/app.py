@@ -35,6 +35,7 @@ from polyvox.api.routes import (
 )
 from polyvox.api.routes import lexicon as lexicon_routes
 from polyvox.api.routes import monitor as monitor_routes
+from polyvox.api.routes import openai_voices as openai_voice_routes
 from polyvox.api.routes import seed as seed_routes
 from polyvox.api.routes import transcriptions as transcription_routes
 from polyvox.api.routes import web as web_routes
@@ -127,6 +128,7 @@ def create_app(
     app.include_router(lexicon_routes.router)
     app.include_router(voices_library.router)
     app.include_router(transcription_routes.router)
+    app.include_router(openai_voice_routes.router)
     app.include_router(marytts.router)
     app.include_router(seed_routes.router)
     app.include_router(monitor_poll.router)

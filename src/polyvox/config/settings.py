@@ -267,6 +267,11 @@ class Settings(BaseSettings):
     def resolved_voices_dir(self) -> Path:
         return self.voices_dir or self.data_dir / "voices"
 
+    @property
+    def resolved_asr_models_dir(self) -> Path:
+        """The local Whisper models' folder: ``asr.models_dir`` or ``DATA_DIR/models/whisper``."""
+        return self.asr.models_dir or self.data_dir / "models" / "whisper"
+
     @classmethod
     def settings_customise_sources(
         cls,
