@@ -143,7 +143,7 @@ def test_replica_killed_mid_stream_then_next_request_succeeds(app_server: tuple[
 def test_back_pressure_becomes_busy(ray_cluster: Any, tmp_path: Path) -> None:
     from ray.serve.exceptions import BackPressureError
 
-    from polyvox.scaleout.ray_runner import RayRunner
+    from polyvox.runners.ray_runner import RayRunner
 
     runner = RayRunner(make_settings(tmp_path, ray={"address": "auto"}), {})
     with pytest.raises(BusyError) as caught:

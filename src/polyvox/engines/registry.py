@@ -59,7 +59,7 @@ class EngineState:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     unload_timer: asyncio.TimerHandle | None = None
     healthy: bool = True
-    """False after the engine failed; it is reloaded on its next use (polyvox.engines.isolation)."""
+    """False after the engine failed; it is reloaded on its next use (polyvox.runners.isolation)."""
     last_error: str | None = None
     failures: int = 0
     retries: int = 0
@@ -67,7 +67,7 @@ class EngineState:
 
 @runtime_checkable
 class RunsElsewhere(Protocol):
-    """An engine proxy whose model lives in another process (polyvox.scaleout.process)."""
+    """An engine proxy whose model lives in another process (polyvox.runners.process)."""
 
     load_rtf: float | None
     """The real-time factor measured where the engine runs, at load."""
