@@ -33,14 +33,13 @@ from tests.e2e.conftest import free_port
 
 from polyvox.audio.chunk import AudioChunk
 from polyvox.config import Settings
-from polyvox.engines.base import Engine, EngineFactory, EngineInfo, SynthesisParams, Voice
+from polyvox.engines.base import ClonedVoice, Engine, EngineFactory, EngineInfo, SynthesisParams, Voice
 from polyvox.engines.piper import PiperEngine
 from polyvox.engines.readiness import weights_status
 from polyvox.engines.registry import discover_factories
 from polyvox.engines.wyoming_remote import wyoming_engines
 from polyvox.interop.wyoming import run_wyoming
 from polyvox.service import Polyvox
-from polyvox.voice_router import ClonedVoice
 from polyvox.voices.decode import LIBRARY_RATE
 
 pytestmark = pytest.mark.slow
