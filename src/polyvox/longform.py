@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from polyvox import captions
-from polyvox.asr import word_error_rate
 from polyvox.audio.chunk import AudioChunk, FloatArray, WordTiming
 from polyvox.audio.encode import to_pcm
 from polyvox.cache import ChunkCache, chunk_key
@@ -32,6 +31,7 @@ from polyvox.request import SynthesisRequest, rated_speed
 from polyvox.spill import disk_array, spill
 from polyvox.stream import SynthesisStream
 from polyvox.stream_mode import StreamMode
+from polyvox.stt.metrics import word_error_rate
 from polyvox.synthesis import Synthesizer
 from polyvox.text.chunks import Chunk
 from polyvox.text.normalize import normalize_text

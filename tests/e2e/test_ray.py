@@ -27,8 +27,9 @@ from tests.conftest import make_settings
 from tests.e2e.conftest import free_port
 
 from polyvox.api.app import create_app
-from polyvox.asr import Transcriber, word_error_rate
 from polyvox.errors import BusyError
+from polyvox.stt.metrics import word_error_rate
+from polyvox.stt.transcriber import Transcriber
 
 pytestmark = [
     pytest.mark.slow,

@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [  # top to bottom; a module may imp
     ("pipeline", ("synthesis", "stream", "stream_mode", "runners")),
     ("requests", ("request", "bounds", "admission", "voice_router", "openai_names")),
     ("engines", ("engines", "stt")),
-    ("helpers", ("voices", "audio", "text", "cache", "postprocess", "captions", "spill", "asr")),
+    ("helpers", ("voices", "audio", "text", "cache", "postprocess", "captions", "spill")),
     ("ground", ("config", "errors", "logs", "tasks", "language", "jsontext")),
 ]
 DEPTH = {top: len(LAYERS) - i for i, (_, tops) in enumerate(LAYERS) for top in tops}
