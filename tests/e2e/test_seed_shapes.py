@@ -1,5 +1,5 @@
-"""The API shapes of the servers Polyvox replaces (``polyvox.api.routes.seed``), on one piper server whose
-monitor may read ``logs/``."""
+"""The API shapes of the servers Polyvox replaces (``polyvox.api.routes.chatterbox_server`` and
+``outputs``, the polling monitor), on one piper server whose monitor may read ``logs/``."""
 
 from __future__ import annotations
 
