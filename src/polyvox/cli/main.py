@@ -15,7 +15,6 @@ from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
 
-from polyvox import cli_services
 from polyvox.audio.encode import (
     AudioFormat,
     encode_file,
@@ -27,9 +26,10 @@ from polyvox.audio.encode import (
     validate_output,
 )
 from polyvox.audiobook import cli as audiobook_cli
-from polyvox.cli_config import config_app
-from polyvox.cli_models import models_app
-from polyvox.cli_output import GuardedTyper, err, fail, listing, out, pipe_closed
+from polyvox.cli import services as cli_services
+from polyvox.cli.config import config_app
+from polyvox.cli.models import models_app
+from polyvox.cli.output import GuardedTyper, err, fail, listing, out, pipe_closed
 from polyvox.config import Settings, WyomingSettings, get_settings
 from polyvox.errors import (
     EngineUnavailableError,
@@ -444,7 +444,3 @@ app.command()(audiobook_cli.audiobook)
 
 app.add_typer(config_app, name="config")
 app.add_typer(models_app, name="models")
-
-
-if __name__ == "__main__":
-    app()
