@@ -6,7 +6,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from polyvox.audio.encode import supported_formats
+from polyvox.audio.formats import supported_formats
 from polyvox.request import RequestFields
 
 _FORMATS: list[JsonValue] = list(supported_formats())

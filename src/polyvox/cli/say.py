@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from polyvox.audio.encode import (
+from polyvox.audio.encode import encode_file, encode_stream
+from polyvox.audio.formats import (
     AudioFormat,
-    encode_file,
-    encode_stream,
     encoded_rate,
     format_from_filename,
     parse_format,

@@ -23,7 +23,8 @@ from typing import Any, Literal
 import numpy as np
 import structlog
 
-from polyvox.audio.encode import AudioFormat, encode_whole
+from polyvox.audio.encode import encode_whole
+from polyvox.audio.formats import AudioFormat
 from polyvox.config import MonitorSettings
 from polyvox.errors import BusyError, PolyvoxError
 from polyvox.monitor.watcher import FileWatcher

@@ -27,7 +27,7 @@ from polyvox.api.routes.engines import list_audio_voices
 from polyvox.api.routes.health import health
 from polyvox.api.routes.outputs import render_whole, store_output
 from polyvox.api.routes.voices_library import convert_voice, read_form, reference_voice
-from polyvox.audio.encode import MEDIA_TYPES, parse_format
+from polyvox.audio.formats import MEDIA_TYPES, parse_format
 from polyvox.config import Settings
 from polyvox.errors import InvalidParameterError, PayloadTooLargeError, UnsupportedMediaError
 from polyvox.request import RequestFields

@@ -19,7 +19,7 @@ from polyvox.api.deps import RegistryDep, SettingsDep, SynthesizerDep
 from polyvox.api.routes.common import VALIDATION_RESPONSE, check_engine
 from polyvox.api.routes.monitor import get_manager
 from polyvox.api.routes.outputs import render_whole, store_output
-from polyvox.audio.encode import parse_format
+from polyvox.audio.formats import parse_format
 from polyvox.config import Settings
 from polyvox.errors import BusyError, NotFoundError, PayloadTooLargeError, PolyvoxError
 from polyvox.monitor.manager import resolve_allowed

@@ -15,8 +15,9 @@ from starlette.responses import FileResponse
 
 from polyvox.api.ops.storage import Storage
 from polyvox.api.routes.common import VALIDATION_RESPONSE
-from polyvox.audio.encode import FILE_EXTENSIONS, MEDIA_TYPES, encode_whole, encoded_rate, parse_format
-from polyvox.audio.encode import validate_output as check_output
+from polyvox.audio.encode import encode_whole
+from polyvox.audio.formats import FILE_EXTENSIONS, MEDIA_TYPES, encoded_rate, parse_format
+from polyvox.audio.formats import validate_output as check_output
 from polyvox.errors import NotFoundError
 from polyvox.request import SynthesisRequest
 from polyvox.synthesis import Synthesizer

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from polyvox.api.deps import RegistryDep, SettingsDep
 from polyvox.api.routes.common import VALIDATION_RESPONSE
 from polyvox.api.routes.openai import HOSTED_MODELS
-from polyvox.audio.encode import supported_formats
+from polyvox.audio.formats import supported_formats
 from polyvox.openai_names import OPENAI_VOICES
 from polyvox.request import MAX_RATE, MAX_SPEED, MIN_RATE, MIN_SPEED
 
