@@ -60,7 +60,9 @@ class LocalRunner:
             with contextlib.suppress(RuntimeError):  # the loop closed (server shutdown): nobody waits
                 loop.call_soon_threadsafe(arrived.put_nowait, part)
 
-        done = asyncio.ensure_future(registry.run_due(call.due, self.run_in_thread, engine, call, push, stop))
+        done = asyncio.ensure_future(
+            registry.pool.run_due(call.due, self.run_in_thread, engine, call, push, stop)
+        )
         try:
             while (arrival := await arrived.get()) is not None:
                 yield arrival

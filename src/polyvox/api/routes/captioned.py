@@ -114,7 +114,7 @@ async def _events(
     offset = 0.0
     async with stream:
         async for chunk in stream.by_segment():  # words are aligned per sentence: its parts joined
-            heard = await synthesizer.registry.run_blocking(
+            heard = await synthesizer.registry.pool.run_blocking(
                 lambda c=chunk: transcriber.transcribe(c.samples, c.sample_rate, word_timestamps=True)
             )
             timed = [WordTiming(w, s, e) for w, s, e in heard.words]
