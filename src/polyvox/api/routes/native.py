@@ -21,7 +21,7 @@ from polyvox.api.deps import (
 )
 from polyvox.api.routes.captioned import longform_response
 from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine
-from polyvox.api.schemas import SynthesizeRequest
+from polyvox.api.speech_requests import SynthesizeRequest
 from polyvox.api.streaming import audio_response, open_stream, unless_abandoned, whole_response
 from polyvox.audio.formats import parse_format
 from polyvox.errors import InvalidParameterError
