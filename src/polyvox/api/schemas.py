@@ -26,7 +26,6 @@ class CapabilitiesOut(BaseModel):
     cloning: bool = Field(..., description="Speaks with the voice of a reference recording.")
     phonemes: bool = Field(..., description="Accepts phoneme input.")
     ssml: bool = Field(..., description="Accepts SSML markup.")
-    alignment: bool = Field(..., description="Reports word timings.")
     blending: bool = Field(False, description="Its voices can be mixed (`a(2)+b(1)`); blends use it.")
     cloning_mode: str = Field(
         "conversion",

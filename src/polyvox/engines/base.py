@@ -30,8 +30,6 @@ class Capabilities:
     """Accepts phoneme input: ``[[ phonemes ]]`` blocks in the text, which text preparation then keeps."""
     ssml: bool = False
     """Accepts SSML markup."""
-    alignment: bool = False
-    """Reports word or phoneme timings."""
     blending: bool = False
     """Its voices can be mixed: a voice id written as a blend (``a(2)+b(1)``, polyvox.engines.blend)."""
 

@@ -54,7 +54,6 @@ def engine_out(registry: EngineRegistry, name: str) -> EngineOut:
             cloning=caps.cloning,
             phonemes=caps.phonemes,
             ssml=caps.ssml,
-            alignment=caps.alignment,
             blending=caps.blending,
             cloning_mode=cloning_mode(registry, name),
         ),
