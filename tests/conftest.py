@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from polyvox.asr import Transcriber
 from polyvox.config import Settings
 from polyvox.service import Polyvox
 from polyvox.stream import SynthesisStream
+from polyvox.stt.transcriber import Transcriber
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:

@@ -1,7 +1,7 @@
 """One request's audio, segment by segment: the engine call, post-processing and scheduling.
 
 The stream is given its collaborators when it is built (:class:`StreamContext`): the runner that runs each
-segment's engine call and returns raw audio (polyvox.scaleout.segment), and whom it reports to. It owns
+segment's engine call and returns raw audio (polyvox.runners.segment), and whom it reports to. It owns
 everything after the engine call: conversion, time-stretch, resampling and volume.
 
 Parts: a segment's audio reaches the consumer chunk by chunk as the engine produces it
@@ -11,7 +11,7 @@ joins the parts again for consumers that speak sentence by sentence.
 
 Scheduling: each stream keeps at most one segment in the shared worker pool (it submits segment i+1 when
 segment i is done and the consumer has taken a part of it), due when the audio it has delivered runs out. The
-pool runs the earliest deadline first (polyvox.scaleout.deadline_pool): a new stream's first segment (due
+pool runs the earliest deadline first (polyvox.runners.deadline_pool): a new stream's first segment (due
 now) overtakes the queued segments of streams that are ahead, and a short request never waits behind a long
 one. The stream's second segment waits until the consumer comes back from sending the first chunk: its
 inference would otherwise compete with encoding and sending the first audio for the same cores.
@@ -42,7 +42,7 @@ from polyvox.audio.dsp import Resampler, apply_gain, resample, time_stretch, tri
 from polyvox.engines.base import EngineInfo, SynthesisParams, Voice
 from polyvox.errors import AudioTooLongError, PolyvoxError, RequestTimeoutError
 from polyvox.request import SynthesisRequest, rated_speed
-from polyvox.scaleout.segment import RawSegment, SegmentCall, SegmentRunner
+from polyvox.runners.segment import RawSegment, SegmentCall, SegmentRunner
 from polyvox.stream_mode import BACKGROUND_SLACK, StreamMode
 from polyvox.tasks import cancel_and_wait
 from polyvox.text.chunks import Chunk

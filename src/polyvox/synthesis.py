@@ -32,8 +32,8 @@ from polyvox.errors import (
 )
 from polyvox.postprocess import Mastering
 from polyvox.request import SynthesisRequest, check_rendering, language_supported, speakable
-from polyvox.scaleout.runner import LocalRunner
-from polyvox.scaleout.segment import SegmentRunner
+from polyvox.runners.runner import LocalRunner
+from polyvox.runners.segment import SegmentRunner
 from polyvox.session import MAX_QUEUED_CHARS, SessionVoice, SpeechSession
 from polyvox.stream import StreamContext, SynthesisStream
 from polyvox.stream_mode import StreamMode
@@ -68,7 +68,7 @@ class Synthesizer:
         self.settings = settings
         self.registry = registry
         self.runner: SegmentRunner = runner or LocalRunner(registry)
-        """Renders each segment: this process's worker pool, or Ray Serve replicas (polyvox.scaleout)."""
+        """Renders each segment: this process's worker pool, or Ray Serve replicas (polyvox.runners)."""
         self._active: set[SynthesisStream] = set()
         self._admitted = 0
         self.lexicon = Lexicon(settings.text.lexicon_file or settings.data_dir / "lexicon.json")

@@ -13,11 +13,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from polyvox.engines.base import Voice
+from polyvox.engines.base import ClonedVoice, Voice
 from polyvox.engines.blend import canonical, is_blend, parse_blend
 from polyvox.errors import InvalidParameterError, VoiceNotFoundError
 from polyvox.language import Match, best_match, match_level
@@ -34,20 +32,6 @@ if TYPE_CHECKING:
 LIBRARY_PREFIX = "library:"
 LIBRARY_ENGINE = "library"
 """The ``engine`` that voice listings give library voices (every engine speaks them)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ClonedVoice(Voice):
-    """An engine voice standing in for a library voice: the engine speaks as ``id``, then it is converted."""
-
-    target: str = ""
-    """The library voice id to sound like."""
-    reference: Path | None = None
-    """The target's normalized reference recording (for engines that clone natively)."""
-    native: bool = False
-    """The engine clones from ``reference`` itself; no conversion afterwards."""
-    transcript: str = ""
-    """What is said in ``reference`` (engines that condition on it: XTTS ignores it, others use it)."""
 
 
 def library_for(settings: Settings) -> VoiceLibrary:

@@ -20,7 +20,7 @@ from openai import OpenAI
 from tests.conftest import whisper
 from tests.e2e.conftest import Server, run_server
 
-from polyvox.asr import word_error_rate
+from polyvox.stt.metrics import word_error_rate
 from polyvox.voices.analysis import analyze_voice
 from polyvox.voices.decode import decode_audio
 

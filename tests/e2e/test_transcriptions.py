@@ -21,7 +21,7 @@ import webvtt
 from tests.e2e.conftest import Server, run_server
 from tests.integration.speech import PASSAGE
 
-from polyvox.asr import word_error_rate
+from polyvox.stt.metrics import word_error_rate
 
 pytestmark = pytest.mark.slow
 

@@ -27,8 +27,8 @@ from openai import OpenAI
 from tests.e2e.conftest import Server, free_port
 from tests.hub_server import Hub, serve_hub
 
-from polyvox.asr import word_error_rate
 from polyvox.engines.neural.sources import source_of
+from polyvox.stt.metrics import word_error_rate
 
 pytestmark = pytest.mark.slow
 

@@ -26,7 +26,7 @@ from tests.e2e.conftest import Server, free_port, run_server
 from tests.e2e.test_ws_tts import Received, collect, wait_for
 from websockets.asyncio.client import connect
 
-from polyvox.asr import word_error_rate
+from polyvox.stt.metrics import word_error_rate
 
 QUESTION = "What is the capital of France?"
 NO_NOISE = {"noise_scale": 0.0, "noise_w": 0.0}

@@ -18,10 +18,11 @@ import pytest
 from tests.e2e.conftest import Server
 from websockets.asyncio.client import ClientConnection, connect
 
-from polyvox.asr import Transcriber, word_error_rate
 from polyvox.audio.encode import to_pcm
 from polyvox.config import Settings
 from polyvox.engines.tone import ToneEngine
+from polyvox.stt.metrics import word_error_rate
+from polyvox.stt.transcriber import Transcriber
 
 TEXT = (
     "The library opens at nine in the morning. Children come in with their parents to borrow picture "

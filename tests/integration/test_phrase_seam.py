@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 from tests.conftest import make_settings
 
-from polyvox.asr import Transcriber, word_error_rate
 from polyvox.audio.chunk import FloatArray
 from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
 from polyvox.stream_mode import StreamMode
+from polyvox.stt.metrics import word_error_rate
+from polyvox.stt.transcriber import Transcriber
 
 CORPUS = [
     "When the morning came, the travellers gathered their things and walked down to the harbour.",

@@ -16,7 +16,7 @@ from tests.conftest import make_settings, pool_drained, read_trace, stream_tasks
 
 from polyvox.errors import BusyError
 from polyvox.request import SynthesisRequest
-from polyvox.scaleout.deadline_pool import DeadlinePool
+from polyvox.runners.deadline_pool import DeadlinePool
 from polyvox.service import Polyvox
 from polyvox.session import (
     SegmentAudio,

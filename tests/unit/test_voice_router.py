@@ -60,7 +60,7 @@ async def test_openai_custom_voice_ids_clone_natively_on_every_cloning_engine(to
     sample as their reference, no conversion after (issue 29)."""
     import numpy as np
 
-    from polyvox.voice_router import ClonedVoice
+    from polyvox.engines.base import ClonedVoice
 
     router = tone_polyvox.synthesizer.voices
     t = np.arange(24_000 * 3) / 24_000

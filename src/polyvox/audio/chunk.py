@@ -34,7 +34,8 @@ class AudioChunk:
     text: str = ""
     """The text this audio speaks (the segment that produced it), empty for silence."""
     words: tuple[WordTiming, ...] = field(default=())
-    """Word timings when the engine reports them."""
+    """Unused: no engine reports word timings (Whisper times words: polyvox.captions, realtime/align.py).
+    Only realtime/align.py still reads it; it goes when that does."""
 
     @property
     def seconds(self) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from polyvox.audio.chunk import AudioChunk
@@ -29,8 +30,6 @@ class Capabilities:
     """Accepts phoneme input: ``[[ phonemes ]]`` blocks in the text, which text preparation then keeps."""
     ssml: bool = False
     """Accepts SSML markup."""
-    alignment: bool = False
-    """Reports word or phoneme timings."""
     blending: bool = False
     """Its voices can be mixed: a voice id written as a blend (``a(2)+b(1)``, polyvox.engines.blend)."""
 
@@ -116,6 +115,21 @@ class Voice:
     """Speaker names of a multi-speaker voice (empty for single-speaker voices)."""
     languages: tuple[str, ...] = ()
     """Other languages the voice can speak (for engines whose voices are language-independent)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClonedVoice(Voice):
+    """An engine voice standing in for a library voice (polyvox.voice_router builds it): the engine speaks as
+    ``id``, then it is converted, or, when ``native``, clones ``reference`` itself."""
+
+    target: str = ""
+    """The library voice id to sound like."""
+    reference: Path | None = None
+    """The target's normalized reference recording (for engines that clone natively)."""
+    native: bool = False
+    """The engine clones from ``reference`` itself; no conversion afterwards."""
+    transcript: str = ""
+    """What is said in ``reference`` (engines that condition on it: XTTS ignores it, others use it)."""
 
 
 @dataclass(frozen=True, slots=True)

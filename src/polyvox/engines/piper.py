@@ -106,7 +106,7 @@ class PiperEngine:
         languages=("en-us",),
         sample_rate=22050,
         # phonemes: piper itself speaks [[ ... ]] blocks as raw phonemes, and we pass text through untouched.
-        capabilities=Capabilities(streaming=True, phonemes=True, alignment=False),
+        capabilities=Capabilities(streaming=True, phonemes=True),
         speed_range=SPEED_RANGE,
         phrase_first=True,
         parameters=(

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx
 
 from polyvox.audio.chunk import FloatArray
-from polyvox.audio.encode import AudioFormat, encode_whole
+from polyvox.audio.encode import encode_whole
+from polyvox.audio.formats import AudioFormat
 from polyvox.stt.base import (
     ASR_RATE,
     AsrFailedError,

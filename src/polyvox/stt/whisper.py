@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from polyvox.asr import Transcriber
 from polyvox.audio.chunk import FloatArray
 from polyvox.errors import LanguageNotSupportedError
 from polyvox.stt.base import (
@@ -26,6 +25,7 @@ from polyvox.stt.base import (
     TranslationModelMissingError,
     Word,
 )
+from polyvox.stt.transcriber import Transcriber
 
 if TYPE_CHECKING:
     from polyvox.config import Settings

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from polyvox.audio.chunk import FloatArray
-from polyvox.audio.encode import AudioFormat, encode_whole
+from polyvox.audio.encode import encode_whole
+from polyvox.audio.formats import AudioFormat
 from polyvox.errors import InvalidParameterError, NotFoundError, PolyvoxError
 from polyvox.voices.decode import LIBRARY_RATE
 

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from polyvox.audio.chunk import FloatArray
-from polyvox.audio.encode import AudioFormat, encode_whole
+from polyvox.audio.encode import encode_whole
+from polyvox.audio.formats import AudioFormat
 from polyvox.audio.pcm import int16_to_float
 from polyvox.errors import InvalidParameterError, PayloadTooLargeError, PolyvoxError, VoiceNotFoundError
 from polyvox.language import language_tag

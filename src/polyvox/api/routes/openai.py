@@ -9,9 +9,9 @@ from starlette.responses import Response
 
 from polyvox.api.deps import RegistryDep, RequestIdDep, SettingsDep, SynthesizerDep, limit_body, require_json
 from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine, ignored_header
-from polyvox.api.schemas import SpeechRequest
+from polyvox.api.speech_requests import SpeechRequest
 from polyvox.api.streaming import audio_response, open_stream, sse_response
-from polyvox.audio.encode import AudioFormat, parse_format
+from polyvox.audio.formats import AudioFormat, parse_format
 from polyvox.config import Settings
 from polyvox.engines.registry import EngineRegistry
 from polyvox.errors import InvalidParameterError

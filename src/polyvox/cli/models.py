@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from polyvox.cli_output import err, fail, listing
+from polyvox.cli.output import err, fail, listing
 from polyvox.config import get_settings
 from polyvox.engines.neural.pull import PullProgress, check_licence, pull, remove, require_source
 from polyvox.engines.neural.sources import SOURCES
