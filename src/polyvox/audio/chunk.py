@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -33,9 +33,6 @@ class AudioChunk:
     sample_rate: int
     text: str = ""
     """The text this audio speaks (the segment that produced it), empty for silence."""
-    words: tuple[WordTiming, ...] = field(default=())
-    """Unused: no engine reports word timings (Whisper times words: polyvox.captions, realtime/align.py).
-    Only realtime/align.py still reads it; it goes when that does."""
 
     @property
     def seconds(self) -> float:
