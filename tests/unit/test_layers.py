@@ -13,7 +13,7 @@ PACKAGE = Path(polyvox.__file__).parent
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [  # top to bottom; a module may import its own layer and below
     ("front doors", ("api", "cli", "cli_services", "cli_config", "cli_models", "cli_output")),
-    ("features", ("interop", "realtime", "monitor", "audiobook")),
+    ("features", ("interop", "realtime", "monitor", "audiobook", "dialogue")),
     ("service", ("service", "longform", "doctor")),
     ("pipeline", ("synthesis", "stream", "stream_mode", "scaleout")),
     ("requests", ("request", "bounds", "admission", "voice_router", "openai_names")),

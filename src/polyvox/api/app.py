@@ -20,6 +20,7 @@ from polyvox import __version__
 from polyvox.api.errors import install_error_handlers
 from polyvox.api.ops.install import install_ops, ops_lifespan
 from polyvox.api.routes import captioned as captioned_routes
+from polyvox.api.routes import dialogue as dialogue_routes
 from polyvox.api.routes import (
     engines,
     health,
@@ -124,6 +125,7 @@ def create_app(
     app.include_router(ws_tts.router)
     app.include_router(ws_converse.router)
     app.include_router(captioned_routes.router)
+    app.include_router(dialogue_routes.router)
     app.include_router(lexicon_routes.router)
     app.include_router(voices_library.router)
     app.include_router(transcription_routes.router)
