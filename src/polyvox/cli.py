@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
 
-from polyvox import cli_services
+from polyvox import cli_dialogue, cli_services
 from polyvox.audio.encode import (
     AudioFormat,
     encode_file,
@@ -440,6 +440,7 @@ def serve(
 app.command()(cli_services.wyoming)
 app.command()(cli_services.monitor)
 app.command()(audiobook_cli.audiobook)
+app.command()(cli_dialogue.dialogue)
 
 
 app.add_typer(config_app, name="config")

@@ -4,8 +4,12 @@ turn by turn at the timings the response gives; speaker-labelled captions; strea
 from __future__ import annotations
 
 import base64
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -177,3 +181,35 @@ def test_bad_input_is_a_json_error(
         assert error["param"] == param
     if code == "voice_not_found":
         assert error["param"] == "turns[0].voice" and "turn 1 (A)" in error["message"]
+
+
+def test_cli_writes_the_dialogue_and_its_captions(tmp_path: Path) -> None:
+    """``polyvox dialogue script.txt --cast cast.json -o show.mp3 --captions show.srt``, then a cast that
+    misses a speaker: one line naming it, exit status 2, no file."""
+    (tmp_path / "script.txt").write_text("[S1] Hello there, Bob.\n[S2] Hi Alice, how are you?\n")
+    (tmp_path / "cast.json").write_text('{"S1": "piper/joe", "S2": {"voice": "en-us", "engine": "espeak"}}')
+    env = {**os.environ, "POLYVOX_DATA_DIR": str(tmp_path / "data")}
+    command = [sys.executable, "-m", "polyvox.cli", "dialogue", "script.txt", "--cast", "cast.json"]
+    done = subprocess.run(
+        [*command, "-o", "show.mp3", "--captions", "show.srt"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    audio = decode_audio((tmp_path / "show.mp3").read_bytes(), rate=RATE)
+    srt = (tmp_path / "show.srt").read_text()
+    assert (
+        srt.splitlines()[2] == "S1: Hello there, Bob." and srt.splitlines()[6] == "S2: Hi Alice, how are you?"
+    )
+    last_end = srt.splitlines()[5].split(" --> ")[1]
+    seconds = int(last_end[6:8]) + int(last_end[9:12]) / 1000
+    assert len(audio) / RATE == pytest.approx(seconds, abs=0.1)  # mp3 priming and padding aside
+    (tmp_path / "cast.json").write_text('{"S1": "piper/joe"}')
+    missing = subprocess.run(
+        [*command, "-o", "other.mp3"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert missing.returncode == 2
+    assert "[unknown_speaker] (turns[1].speaker)" in missing.stderr and "Traceback" not in missing.stderr
+    assert not (tmp_path / "other.mp3").exists()

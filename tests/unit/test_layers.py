@@ -12,7 +12,7 @@ import polyvox
 PACKAGE = Path(polyvox.__file__).parent
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [  # top to bottom; a module may import its own layer and below
-    ("front doors", ("api", "cli", "cli_services", "cli_config", "cli_models", "cli_output")),
+    ("front doors", ("api", "cli", "cli_services", "cli_config", "cli_models", "cli_output", "cli_dialogue")),
     ("features", ("interop", "realtime", "monitor", "audiobook", "dialogue")),
     ("service", ("service", "longform", "doctor")),
     ("pipeline", ("synthesis", "stream", "stream_mode", "scaleout")),

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from polyvox.dialogue.script import TooManyTurnsError, UnknownSpeakerError
-from polyvox.errors import BusyError, EmptyTextError, PolyvoxError, TextTooLongError
+from polyvox.errors import BusyError, EmptyTextError, InvalidParameterError, PolyvoxError, TextTooLongError
 from polyvox.openai_names import openai_voice
 from polyvox.request import SynthesisRequest
 from polyvox.synthesis import Synthesizer
@@ -47,6 +47,36 @@ class PlannedTurn:
     index: int
     speaker: str
     request: SynthesisRequest
+
+
+_CAST_FIELDS = frozenset(("voice", "engine", "language", "speed"))
+
+
+def read_cast(data: object, *, param: str = "cast") -> dict[str, CastVoice]:
+    """A cast from JSON: ``{"Alice": "piper/joe", "Bob": {"voice": ..., "engine": ..., "speed": ...}}``."""
+    if not isinstance(data, dict):
+        raise InvalidParameterError("the cast must map speaker names to voices", param=param)
+    cast = {}
+    for name, entry in data.items():
+        if isinstance(entry, str):
+            cast[str(name)] = CastVoice(voice=entry)
+            continue
+        if not isinstance(entry, dict) or not set(entry) <= _CAST_FIELDS:
+            raise InvalidParameterError(
+                f"cast entry {name!r} must be a voice or an object of {', '.join(sorted(_CAST_FIELDS))}",
+                param=f"{param}.{name}",
+            )
+        speed = entry.get("speed")
+        texts = [entry.get(key) for key in ("voice", "engine", "language")]
+        if not all(v is None or isinstance(v, str) for v in texts) or not (
+            speed is None or (isinstance(speed, int | float) and not isinstance(speed, bool))
+        ):
+            raise InvalidParameterError(
+                f"cast entry {name!r} has a value of the wrong type", param=f"{param}.{name}"
+            )
+        voice, engine, language = texts
+        cast[str(name)] = CastVoice(voice, engine, language, None if speed is None else float(speed))
+    return cast
 
 
 def _engine_and_voice(
