@@ -213,3 +213,26 @@ def test_cli_writes_the_dialogue_and_its_captions(tmp_path: Path) -> None:
     assert missing.returncode == 2
     assert "[unknown_speaker] (turns[1].speaker)" in missing.stderr and "Traceback" not in missing.stderr
     assert not (tmp_path / "other.mp3").exists()
+
+
+def test_inline_voice_tags_on_speech_only_when_asked(dserver: Server) -> None:
+    said = "Good morning from the first voice. And a good evening from the second one."
+    text = "Good morning from the first voice. [voice:espeak/en-us] And a good evening from the second one."
+    body = {"model": "piper", "voice": "joe", "input": text, "response_format": "pcm"}
+    speech = f"{dserver.url}/v1/audio/speech"
+    tagged = httpx.post(speech, json={**body, "voice_tags": True}, timeout=120)
+    assert tagged.status_code == 200, tagged.text
+    assert tagged.headers["x-dialogue-turns"] == "2" and tagged.headers["x-sample-rate"] == str(RATE)
+    samples = np.frombuffer(tagged.content, dtype="<i2").astype(np.float32) / 32768
+    assert word_error_rate(said, whisper().transcribe(samples, RATE).text) <= 0.2
+    plain = httpx.post(speech, json=body, timeout=120)  # not asked: one voice reads the text as it is
+    assert plain.status_code == 200 and "x-dialogue-turns" not in plain.headers
+    assert plain.headers["x-engine"] == "piper"
+    unknown = httpx.post(speech, json={**body, "voice_tags": True, "input": "Hi. [voice:nobody] Hello."})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"] | {"message": ""} == {
+        "code": "voice_not_found",
+        "param": "turns[1].voice",
+        "message": "",
+        "type": "invalid_request_error",
+    }

@@ -17,3 +17,7 @@ class DialogueSettings(BaseModel):
         ge=0,
         description="Turns rendered ahead of the one delivered (each a long-form job); 0: engines.workers.",
     )
+    voice_tags: bool = Field(
+        False,
+        description="Read inline [voice:name] tags on /v1/audio/speech unless a request says otherwise.",
+    )

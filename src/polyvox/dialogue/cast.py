@@ -140,7 +140,7 @@ def plan_turns(
     planned = []
     for index, turn in enumerate(turns):
         entry = CastVoice()
-        if turn.voice is None:
+        if turn.voice is None and turn.speaker is not None:  # neither: the engine's default voice
             found = _find(cast, turn.speaker or "")
             if found is None:
                 known = ", ".join(sorted(cast)) or "nobody"
@@ -149,7 +149,7 @@ def plan_turns(
                     param=f"turns[{index}].speaker",
                 )
             entry = found
-        speaker = turn.speaker or turn.voice or ""
+        speaker = turn.speaker or turn.voice or "default"
         engine, voice = _engine_and_voice(synthesizer, turn.engine or entry.engine, turn.voice or entry.voice)
         speed = turn.speed if turn.speed is not None else entry.speed
         request = SynthesisRequest(

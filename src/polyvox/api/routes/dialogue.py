@@ -38,9 +38,10 @@ from polyvox.audio.encode import validate_output as check_output
 from polyvox.dialogue import CastVoice, DialogueRender, Turn, open_dialogue
 from polyvox.dialogue import captions as dialogue_captions
 from polyvox.dialogue.render import RenderedTurn
-from polyvox.dialogue.script import parse_script
+from polyvox.dialogue.script import parse_script, split_voice_tags
 from polyvox.errors import InvalidParameterError, PolyvoxError
-from polyvox.request import MAX_SPEED, MIN_SPEED
+from polyvox.request import MAX_SPEED, MIN_SPEED, SynthesisRequest
+from polyvox.synthesis import Synthesizer
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["Dialogue"], responses=VALIDATION_RESPONSE)
@@ -190,6 +191,34 @@ async def _whole(
         "captions": dialogue_captions.caption_text(timings, body.caption_format),
     }
     return Response(json.dumps(payload), media_type="application/json", headers={"X-Request-ID": request_id})
+
+
+async def tagged_speech(
+    synthesizer: Synthesizer,
+    text: str,
+    request: SynthesisRequest,
+    fmt: AudioFormat,
+    request_id: str,
+) -> Response:
+    """``/v1/audio/speech`` with inline ``[voice:name]`` tags: a dialogue of the request's voice and the
+    tagged ones, streamed turn by turn. A tag naming ``engine/voice`` switches engine too; others stay on the
+    request's engine."""
+    rate = output_rate(fmt, request.sample_rate)
+    parts = await asyncio.to_thread(split_voice_tags, text, request.voice or "")
+    turns = [
+        Turn(
+            part.text,
+            voice=part.speaker or None,
+            engine=None if "/" in part.speaker else request.engine,
+            language=request.language,
+            speed=request.speed,
+        )
+        for part in parts
+    ]
+    render = await open_dialogue(
+        synthesizer, turns, {}, rate=rate, request_id=request_id, normalize=request.normalize
+    )
+    return await stream_dialogue(render, fmt, request_id)
 
 
 @router.post(
