@@ -46,7 +46,7 @@ from polyvox.synthesis import Synthesizer
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["Dialogue"], responses=VALIDATION_RESPONSE)
 
-_Speed = Annotated[float | None, Field(None, ge=MIN_SPEED, le=MAX_SPEED)]
+_Speed = Annotated[float | None, Field(ge=MIN_SPEED, le=MAX_SPEED)]
 
 
 class CastEntry(BaseModel):
@@ -54,21 +54,23 @@ class CastEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     voice: str | None = Field(None, description="`joe`, `kokoro/af_bella`, a library voice, `alloy`...")
-    engine: str | None = None
-    language: str | None = None
-    speed: _Speed = None
+    engine: str | None = Field(None, description="Engine of the voice; default: from `voice` or the default.")
+    language: str | None = Field(None, description="Language code of the speaker's turns.")
+    speed: _Speed = Field(
+        None, description=f"Speaking speed of the speaker's turns, {MIN_SPEED} to {MAX_SPEED}."
+    )
 
 
 class TurnEntry(BaseModel):
     """One turn: a cast speaker (or a voice directly), its text, optional overrides."""
 
     model_config = ConfigDict(extra="forbid")
-    speaker: str | None = Field(None, max_length=64)
-    voice: str | None = None
-    text: str
-    engine: str | None = None
-    language: str | None = None
-    speed: _Speed = None
+    speaker: str | None = Field(None, max_length=64, description="A name of the cast.")
+    voice: str | None = Field(None, description="A voice directly, instead of a speaker.")
+    text: str = Field(..., description="What the turn says.")
+    engine: str | None = Field(None, description="Engine for this turn (overrides the cast).")
+    language: str | None = Field(None, description="Language code for this turn.")
+    speed: _Speed = Field(None, description=f"Speaking speed for this turn, {MIN_SPEED} to {MAX_SPEED}.")
 
     @model_validator(mode="after")
     def _who(self) -> TurnEntry:
