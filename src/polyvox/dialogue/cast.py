@@ -9,10 +9,19 @@ request is (:meth:`Synthesizer.validate`) before any is synthesized, so a bad tu
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+from polyvox.bounds import check_audio_seconds, estimated_seconds
 from polyvox.dialogue.script import TooManyTurnsError, UnknownSpeakerError
-from polyvox.errors import BusyError, EmptyTextError, InvalidParameterError, PolyvoxError, TextTooLongError
+from polyvox.errors import (
+    AudioTooLongError,
+    BusyError,
+    EmptyTextError,
+    InvalidParameterError,
+    PolyvoxError,
+    TextTooLongError,
+)
 from polyvox.openai_names import openai_voice
 from polyvox.request import SynthesisRequest
 from polyvox.synthesis import Synthesizer
@@ -26,6 +35,8 @@ class CastVoice:
     engine: str | None = None
     language: str | None = None
     speed: float | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    """Engine parameters of the speaker's turns (``noise_scale``, ``pitch``...), checked like a request's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +60,7 @@ class PlannedTurn:
     request: SynthesisRequest
 
 
-_CAST_FIELDS = frozenset(("voice", "engine", "language", "speed"))
+_CAST_FIELDS = frozenset(("voice", "engine", "language", "speed", "parameters"))
 
 
 def read_cast(data: object, *, param: str = "cast") -> dict[str, CastVoice]:
@@ -66,16 +77,20 @@ def read_cast(data: object, *, param: str = "cast") -> dict[str, CastVoice]:
                 f"cast entry {name!r} must be a voice or an object of {', '.join(sorted(_CAST_FIELDS))}",
                 param=f"{param}.{name}",
             )
-        speed = entry.get("speed")
+        speed, parameters = entry.get("speed"), entry.get("parameters", {})
         texts = [entry.get(key) for key in ("voice", "engine", "language")]
-        if not all(v is None or isinstance(v, str) for v in texts) or not (
-            speed is None or (isinstance(speed, int | float) and not isinstance(speed, bool))
+        if (
+            not all(v is None or isinstance(v, str) for v in texts)
+            or not (speed is None or (isinstance(speed, int | float) and not isinstance(speed, bool)))
+            or not isinstance(parameters, dict)
         ):
             raise InvalidParameterError(
                 f"cast entry {name!r} has a value of the wrong type", param=f"{param}.{name}"
             )
         voice, engine, language = texts
-        cast[str(name)] = CastVoice(voice, engine, language, None if speed is None else float(speed))
+        cast[str(name)] = CastVoice(
+            voice, engine, language, None if speed is None else float(speed), parameters
+        )
     return cast
 
 
@@ -120,7 +135,8 @@ def plan_turns(
 ) -> list[PlannedTurn]:
     """One request per turn at ``sample_rate`` (every turn the same rate, whatever its engine), checked.
 
-    Bounds: at least one turn, at most ``dialogue.max_turns``, all text together within ``max_text_length``.
+    Bounds: at least one turn, at most ``dialogue.max_turns``, all text together within ``max_text_length``
+    and the audio it would make within ``limits.max_audio_seconds``.
     Grows with the input: callers run it off the event loop.
     """
     settings = synthesizer.settings
@@ -138,6 +154,7 @@ def plan_turns(
             f"the dialogue has {total} characters; the limit is {settings.max_text_length}", param="turns"
         )
     planned = []
+    estimate = settings.dialogue.gap_ms / 1000 * (len(turns) - 1)
     for index, turn in enumerate(turns):
         entry = CastVoice()
         if turn.voice is None and turn.speaker is not None:  # neither: the engine's default voice
@@ -158,6 +175,7 @@ def plan_turns(
             voice=voice,
             language=turn.language or entry.language,
             speed=1.0 if speed is None else speed,
+            extra=dict(entry.parameters),
             sample_rate=sample_rate,
             normalize=normalize,
             request_id=f"{request_id}-{index}",
@@ -167,4 +185,10 @@ def plan_turns(
         except PolyvoxError as exc:
             raise _turn_error(exc, index, speaker) from None
         planned.append(PlannedTurn(index, speaker, request))
+        estimate += estimated_seconds([turn.text], None, request.speed, {})
+    # Each turn is a long-form job (exempt from the cap): the dialogue as a whole is held to it instead.
+    try:
+        check_audio_seconds(estimate, settings.limits.max_audio_seconds)
+    except AudioTooLongError as exc:
+        raise AudioTooLongError(exc.message, param="turns") from None
     return planned

@@ -59,6 +59,10 @@ class CastEntry(BaseModel):
     speed: _Speed = Field(
         None, description=f"Speaking speed of the speaker's turns, {MIN_SPEED} to {MAX_SPEED}."
     )
+    parameters: dict[str, float | int | str] = Field(
+        default_factory=dict,
+        description="Engine parameters of the speaker's turns (`noise_scale`, `pitch`...).",
+    )
 
 
 class TurnEntry(BaseModel):
