@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -240,3 +241,48 @@ def test_inline_voice_tags_on_speech_only_when_asked(dserver: Server) -> None:
         "message": "",
         "type": "invalid_request_error",
     }
+
+
+def test_a_turn_failing_after_the_first_ends_the_stream_short(dserver: Server) -> None:
+    """The tone engine fails B's turn: streamed after A's audio, the body ends without its last chunk
+    (never a complete-looking file); when B speaks first, or the answer is JSON, a JSON error before audio."""
+    cast = {"A": "tone/beep", "B": {"voice": "tone/boop", "parameters": {"fail_at": 0}}}
+    body = {"script": "A: One two.\nB: Three four.", "cast": cast, "response_format": "pcm"}
+    with pytest.raises(httpx.RemoteProtocolError):
+        _dialogue(dserver, **body, stream=True)
+    dserver.wait_for_log("dialogue_truncated")
+    first = _dialogue(dserver, **{**body, "script": "B: Three four.\nA: One two."}, stream=True)
+    assert first.status_code == 500 and first.json()["error"]["code"] == "engine_failed"
+    whole = _dialogue(dserver, **body)
+    assert whole.status_code == 500 and whole.json()["error"]["code"] == "engine_failed"
+
+
+def test_a_client_that_leaves_cancels_the_turns_ahead(dserver: Server) -> None:
+    """Six turns of a second each, two rendered ahead: the client reads the first turn's audio and leaves;
+    the turns still rendering are cancelled and the rest never start (read from the tone engine's trace)."""
+    cast = {"A": {"voice": "tone/beep", "parameters": {"delay": 1.0}}}
+    script = "\n".join(f"A: Turn number {n}." for n in range(6))
+    body = {"script": script, "cast": cast, "response_format": "pcm", "stream": True}
+    with httpx.stream("POST", f"{dserver.url}/v1/audio/dialogue", json=body, timeout=60) as response:
+        assert response.status_code == 200
+        request_id = response.headers["x-request-id"]
+        next(response.iter_raw())
+    line = _cancellation(dserver, request_id)
+    delivered = int(line.group("delivered"))
+    assert delivered < 6 and line.group("cancelled")  # turns were still rendering: cancelled
+    rendered = {r["request_id"] for r in dserver.trace() if r["request_id"].startswith(request_id)}
+    # Two turns render ahead of the one delivered: none after those was ever started.
+    assert rendered <= {f"{request_id}-{n}" for n in range(delivered + 2)}
+
+
+def _cancellation(server: Server, request_id: str) -> re.Match[str]:
+    """The server's ``dialogue_cancelled`` line of this request, once it is written."""
+    pattern = re.compile(
+        rf"dialogue_cancelled +cancelled=\[(?P<cancelled>[\d, ]+)\] delivered=(?P<delivered>\d+) "
+        rf"request_id={request_id}"
+    )
+    deadline = time.monotonic() + 30
+    while (found := pattern.search(server.log())) is None:
+        assert time.monotonic() < deadline, server.log()[-3000:]
+        time.sleep(0.05)
+    return found

@@ -32,4 +32,4 @@ async def open_dialogue(
     planned = await asyncio.to_thread(
         plan_turns, synthesizer, turns, cast, sample_rate=rate, request_id=request_id, normalize=normalize
     )
-    return DialogueRender(synthesizer, planned, rate, validate=validate)
+    return DialogueRender(synthesizer, planned, rate, request_id=request_id, validate=validate)

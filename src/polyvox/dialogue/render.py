@@ -14,11 +14,15 @@ from collections import deque
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
+import structlog
+
 from polyvox.audio.chunk import FloatArray
 from polyvox.dialogue.captions import TurnTiming
 from polyvox.dialogue.cast import PlannedTurn
 from polyvox.longform import LongformResult, synthesize_long
 from polyvox.synthesis import Synthesizer
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +39,19 @@ class DialogueRender:
     """The turns of one dialogue, rendered ahead and delivered in order (:meth:`turns`)."""
 
     def __init__(
-        self, synthesizer: Synthesizer, planned: Sequence[PlannedTurn], rate: int, *, validate: bool = False
+        self,
+        synthesizer: Synthesizer,
+        planned: Sequence[PlannedTurn],
+        rate: int,
+        *,
+        request_id: str = "",
+        validate: bool = False,
     ) -> None:
         self.synthesizer = synthesizer
         self.planned = list(planned)
         self.rate = rate
         self.validate = validate
+        self.request_id = request_id
         settings = synthesizer.settings
         self.gap = round(settings.dialogue.gap_ms * rate / 1000)
         self.lookahead = settings.dialogue.lookahead or settings.engines.workers
@@ -95,3 +106,10 @@ class DialogueRender:
                 task.cancel()
             # Wait for them: a cancelled turn releases its lease and spill files before the request ends.
             await asyncio.gather(*(task for _, task in pending), return_exceptions=True)
+            if pending:
+                log.info(
+                    "dialogue_cancelled",
+                    request_id=self.request_id,
+                    delivered=len(self.timings),
+                    cancelled=[turn.index for turn, _ in pending],
+                )

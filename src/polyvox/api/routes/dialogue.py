@@ -17,6 +17,7 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Literal
 
+import anyio
 import numpy as np
 import structlog
 from fastapi import APIRouter, Body, Depends, Request
@@ -152,8 +153,11 @@ async def _audio_body(
         log.warning("dialogue_truncated", request_id=request_id, code=exc.code, reason=exc.message)
         raise StreamAborted(exc.message) from exc
     finally:
-        await rest.aclose()
-        encoder.close()
+        # The body may end because its task was cancelled (client gone): shielded, the turns ahead are
+        # cancelled and waited for all the same.
+        with anyio.CancelScope(shield=True):
+            await rest.aclose()
+            encoder.close()
 
 
 async def stream_dialogue(render: DialogueRender, fmt: AudioFormat, request_id: str) -> Response:
