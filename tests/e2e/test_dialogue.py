@@ -233,6 +233,8 @@ def test_inline_voice_tags_on_speech_only_when_asked(dserver: Server) -> None:
     plain = httpx.post(speech, json=body, timeout=120)  # not asked: one voice reads the text as it is
     assert plain.status_code == 200 and "x-dialogue-turns" not in plain.headers
     assert plain.headers["x-engine"] == "piper"
+    sse = httpx.post(speech, json={**body, "voice_tags": True, "stream_format": "sse"})
+    assert sse.status_code == 422 and sse.json()["error"]["param"] == "stream_format"
     unknown = httpx.post(speech, json={**body, "voice_tags": True, "input": "Hi. [voice:nobody] Hello."})
     assert unknown.status_code == 404
     assert unknown.json()["error"] | {"message": ""} == {

@@ -116,9 +116,9 @@ class DialogueRequest(BaseModel):
         }
 
 
-def output_rate(fmt: AudioFormat, sample_rate: int | None) -> int:
+def output_rate(fmt: AudioFormat, sample_rate: int | None, bit_depth: int = 16) -> int:
     """The one rate every turn renders at (checked against the format first)."""
-    check_output(fmt, sample_rate or encoded_rate(fmt, 24000), 16, exact=sample_rate is not None)
+    check_output(fmt, sample_rate or encoded_rate(fmt, 24000), bit_depth, exact=sample_rate is not None)
     return sample_rate or encoded_rate(fmt, 24000)
 
 
@@ -160,10 +160,12 @@ async def _audio_body(
             encoder.close()
 
 
-async def stream_dialogue(render: DialogueRender, fmt: AudioFormat, request_id: str) -> Response:
+async def stream_dialogue(
+    render: DialogueRender, fmt: AudioFormat, request_id: str, bit_depth: int = 16
+) -> Response:
     """Chunked audio, one turn after another with the gaps between (also inline voice tags' answer)."""
     first, rest = await first_turn(render)
-    encoder = StreamEncoder(fmt, render.rate)
+    encoder = StreamEncoder(fmt, render.rate, bit_depth)
     headers = {
         "X-Sample-Rate": str(encoder.output_rate),
         "X-Request-ID": request_id,
@@ -209,11 +211,19 @@ async def tagged_speech(
     request: SynthesisRequest,
     fmt: AudioFormat,
     request_id: str,
+    *,
+    bit_depth: int = 16,
+    stream_format: str = "audio",
 ) -> Response:
     """``/v1/audio/speech`` with inline ``[voice:name]`` tags: a dialogue of the request's voice and the
     tagged ones, streamed turn by turn. A tag naming ``engine/voice`` switches engine too; others stay on the
     request's engine."""
-    rate = output_rate(fmt, request.sample_rate)
+    if stream_format != "audio":
+        raise InvalidParameterError(
+            "a text with voice tags is answered as audio: stream_format must be 'audio'",
+            param="stream_format",
+        )
+    rate = output_rate(fmt, request.sample_rate, bit_depth)
     parts = await asyncio.to_thread(split_voice_tags, text, request.voice or "")
     turns = [
         Turn(
@@ -228,7 +238,7 @@ async def tagged_speech(
     render = await open_dialogue(
         synthesizer, turns, {}, rate=rate, request_id=request_id, normalize=request.normalize
     )
-    return await stream_dialogue(render, fmt, request_id)
+    return await stream_dialogue(render, fmt, request_id, bit_depth)
 
 
 @router.post(

@@ -133,7 +133,15 @@ async def create_speech(
     )
     tags = settings.dialogue.voice_tags if body.voice_tags is None else body.voice_tags
     if tags and has_voice_tags(body.input):  # opted in: several voices, one stream (polyvox.dialogue)
-        return await tagged_speech(synthesizer, body.input, request, fmt, request_id)
+        return await tagged_speech(
+            synthesizer,
+            body.input,
+            request,
+            fmt,
+            request_id,
+            bit_depth=body.bit_depth,
+            stream_format=body.stream_format,
+        )
     stream = await open_stream(synthesizer, request, fmt, body.bit_depth)
     if body.stream_format == "sse":
         response = sse_response(stream, fmt, body.bit_depth, body.input, request_id)
