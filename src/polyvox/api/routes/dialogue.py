@@ -23,7 +23,7 @@ import structlog
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.background import BackgroundTask
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from polyvox.api.deps import RequestIdDep, SynthesizerDep, limit_body, require_json
 from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE
@@ -191,10 +191,8 @@ async def _whole(
         await finish_off_loop(encoder)
     finally:
         encoder.close()
-    audio = await asyncio.to_thread(lambda: base64.b64encode(buffer.getvalue()).decode())
     timings = render.timings
-    payload = {
-        "audio": audio,
+    rest: dict[str, object] = {
         "format": fmt.value,
         "sample_rate": encoder.output_rate,
         "duration": round(render.seconds, 3),
@@ -202,7 +200,27 @@ async def _whole(
         "caption_format": body.caption_format,
         "captions": dialogue_captions.caption_text(timings, body.caption_format),
     }
-    return Response(json.dumps(payload), media_type="application/json", headers={"X-Request-ID": request_id})
+    return StreamingResponse(
+        _json_body(buffer, rest), media_type="application/json", headers={"X-Request-ID": request_id}
+    )
+
+
+_BASE64_SLICE = 3 * 2**20
+"""Bytes of audio base64-encoded at a time: a whole hour of WAV at once would hold the GIL (and so the
+event loop) for half a second, and its JSON encoding as long again."""
+
+
+async def _json_body(buffer: io.BytesIO, rest: dict[str, object]) -> AsyncIterator[bytes]:
+    """``{"audio": "<base64>", **rest}``, the audio encoded slice by slice in a worker thread (base64 needs no
+    JSON escaping), so neither the loop stalls nor the reply is held whole a second time."""
+    try:
+        yield b'{"audio":"'
+        buffer.seek(0)
+        while piece := buffer.read(_BASE64_SLICE):
+            yield await anyio.to_thread.run_sync(base64.b64encode, piece)
+        yield b'",' + json.dumps(rest).encode()[1:]
+    finally:
+        buffer.close()
 
 
 async def tagged_speech(
