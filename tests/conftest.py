@@ -101,6 +101,7 @@ MODULE_SECONDS: dict[str, float] = {
     "tests/integration/test_engine_kokoro.py": 60,
     "tests/e2e/test_voices_api.py": 60,
     "tests/e2e/test_cli.py": 60,
+    "tests/e2e/test_dialogue.py": 55,
     "tests/e2e/test_ops_schema.py": 60,
     "tests/e2e/test_clients.py": 45,
     "tests/e2e/test_openai_voices.py": 45,

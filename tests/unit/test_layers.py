@@ -15,7 +15,7 @@ ARCHITECTURE = Path(__file__).parents[2] / "docs" / "architecture.md"
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [  # top to bottom; a module may import its own layer and below
     ("front doors", ("api", "cli")),
-    ("features", ("interop", "realtime", "monitor", "audiobook")),
+    ("features", ("interop", "realtime", "monitor", "audiobook", "dialogue")),
     ("service", ("service", "longform", "doctor")),
     ("pipeline", ("synthesis", "session", "stream", "stream_mode", "runners")),
     ("requests", ("request", "bounds", "admission", "voice_router", "openai_names")),

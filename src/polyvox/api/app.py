@@ -36,6 +36,7 @@ from polyvox.api.routes import (
     ws_converse,
     ws_tts,
 )
+from polyvox.api.routes import dialogue as dialogue_routes
 from polyvox.api.routes import lexicon as lexicon_routes
 from polyvox.api.routes import monitor as monitor_routes
 from polyvox.api.routes import openai_voices as openai_voice_routes
@@ -127,6 +128,7 @@ def create_app(
     app.include_router(ws_tts.router)
     app.include_router(ws_converse.router)
     app.include_router(captioned_routes.router)
+    app.include_router(dialogue_routes.router)
     app.include_router(lexicon_routes.router)
     app.include_router(voices_library.router)
     app.include_router(transcription_routes.router)

@@ -101,6 +101,11 @@ class SpeechRequest(RequestFields):
     )
     engine: str | None = Field(None, description="Polyvox extension: engine name; overrides `model`.")
     bit_depth: int = Field(16, description="Polyvox extension: 16, or 24 for wav, pcm and flac.")
+    voice_tags: bool | None = Field(
+        None,
+        description="Polyvox extension: read inline `[voice:name]` tags in `input` as voice changes (each "
+        "starts a turn of a dialogue, polyvox.dialogue); default: the `dialogue.voice_tags` setting (off).",
+    )
 
     not_request_fields: ClassVar[frozenset[str]] = frozenset({"voice"})  # resolved with `model` first
 

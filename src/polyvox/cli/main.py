@@ -16,6 +16,7 @@ from polyvox.audiobook import cli as audiobook_cli
 from polyvox.cli import services as cli_services
 from polyvox.cli.catalog import engines, voices
 from polyvox.cli.config import config_app
+from polyvox.cli.dialogue import dialogue
 from polyvox.cli.models import models_app
 from polyvox.cli.output import GuardedTyper, fail, out
 from polyvox.cli.say import say
@@ -43,6 +44,7 @@ def main(
 app.command()(say)
 app.command()(engines)
 app.command()(voices)
+app.command()(dialogue)
 
 
 @app.command()

@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from polyvox.config.asr import AsrSettings
+from polyvox.config.dialogue import DialogueSettings
 from polyvox.config.monitor import MonitorSettings
 from polyvox.config.ops import AuthSettings, LimitSettings, LoggingSettings, StorageSettings
 from polyvox.config.ray import RaySettings
@@ -262,6 +263,7 @@ class Settings(BaseSettings):
     voices: VoiceLibrarySettings = Field(default_factory=VoiceLibrarySettings)
     ray: RaySettings = Field(default_factory=RaySettings)
     asr: AsrSettings = Field(default_factory=AsrSettings)
+    dialogue: DialogueSettings = Field(default_factory=DialogueSettings)
 
     @property
     def resolved_voices_dir(self) -> Path:

@@ -29,6 +29,7 @@ FILES = frozenset(
         "monitor.js",
         "voices.js",
         "voices-record-blend.js",
+        "dialogue.js",
         "style.css",
         "obs.html",
         "obs.js",
