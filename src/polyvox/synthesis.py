@@ -34,8 +34,9 @@ from polyvox.postprocess import Mastering
 from polyvox.request import SynthesisRequest, check_rendering, language_supported, speakable
 from polyvox.runners.runner import LocalRunner
 from polyvox.runners.segment import SegmentRunner
+from polyvox.segment_render import StreamContext
 from polyvox.session import MAX_QUEUED_CHARS, SessionVoice, SpeechSession
-from polyvox.stream import StreamContext, SynthesisStream
+from polyvox.stream import SynthesisStream
 from polyvox.stream_mode import StreamMode
 from polyvox.stt.recognizer import SpeechRecognizer
 from polyvox.text.chunks import ChunkPlan, chunk_steps, pauses_after, ssml_steps
