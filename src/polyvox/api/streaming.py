@@ -63,6 +63,13 @@ class AudioStreamingResponse(StreamingResponse):
             await super().stream_response(send)
         except StreamAborted:
             return
+        finally:
+            # A client that leaves cancels this task; if the body generator sat at a ``yield`` then, the
+            # cancellation never reached it: close it now, so its ``finally`` (streams, turns ahead) runs.
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                with anyio.CancelScope(shield=True):
+                    await close()
 
 
 async def open_stream(
