@@ -6,8 +6,9 @@ These are contract tests, not quality tests: the weights are random (tests/e2e/c
 shaped by the reference. They prove that a folder in the documented layout loads through the user's code
 path, that library voices condition the output (once per voice), that seeds, parameter ranges and file
 errors behave, and that nothing reaches the network. What every engine shares is one test parametrized over
-``ENGINES``; what only one engine has (streaming pieces, voice conversion, languages, the OpenAI route with a
-diffusion step count) is a test of its own. XTTS and Pocket: tests/e2e/test_neural_engines.py.
+``ENGINES``; what one engine has or is tested by alone (streamed pieces, the seed driving StyleTTS2's style
+diffusion, the OpenAI route, voice conversion, languages) is a test of its own. XTTS and Pocket:
+tests/e2e/test_neural_engines.py.
 
 One server holds all three engines (each loads in a worker process of its own), a second one, with empty
 folders, the missing- and corrupt-file checks of both.
