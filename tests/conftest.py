@@ -88,18 +88,15 @@ async def tone_polyvox(tmp_path: Path, trace_file: Path) -> AsyncIterator[Polyvo
 
 # -- balancing the two xdist workers --------------------------------------------------------------------
 MODULE_SECONDS: dict[str, float] = {
-    "tests/e2e/test_engine_chatterbox.py": 260,
-    "tests/e2e/test_neural_engines.py": 160,
-    "tests/integration/test_longform_million.py": 155,
-    "tests/integration/test_longform.py": 150,
-    "tests/e2e/test_models_pull.py": 100,
-    "tests/e2e/test_engine_styletts2.py": 100,
-    "tests/e2e/test_ray.py": 85,
-    "tests/e2e/test_web_voices.py": 80,
-    "tests/integration/test_engine_contract.py": 75,
-    "tests/e2e/test_hostile.py": 70,
-    "tests/integration/test_engine_kokoro.py": 60,
-    "tests/e2e/test_voices_api.py": 60,
+    "tests/e2e/test_neural_engines.py": 170,
+    "tests/e2e/test_cloning_engines.py": 150,
+    "tests/e2e/test_models_pull.py": 135,
+    "tests/integration/test_longform_million.py": 130,
+    "tests/integration/test_longform.py": 85,
+    "tests/e2e/test_web_voices.py": 77,
+    "tests/e2e/test_hostile.py": 76,
+    "tests/integration/test_engine_contract.py": 70,
+    "tests/e2e/test_ray.py": 66,
     "tests/e2e/test_cli.py": 60,
     "tests/e2e/test_dialogue.py": 55,
     "tests/e2e/test_ops_schema.py": 60,
@@ -107,16 +104,18 @@ MODULE_SECONDS: dict[str, float] = {
     "tests/e2e/test_openai_voices.py": 45,
     "tests/e2e/test_translations.py": 45,
     "tests/e2e/test_seed_shapes.py": 45,
+    "tests/integration/test_engine_kokoro.py": 43,
     "tests/integration/test_world_vc.py": 40,
     "tests/e2e/test_conformance_edges.py": 40,
     "tests/e2e/test_workers.py": 35,
     "tests/e2e/test_ws_converse.py": 35,
     "tests/e2e/test_part_streaming.py": 30,
+    "tests/e2e/test_voices_api.py": 27,
 }
-"""Seconds per test module (the sum of its ``--durations`` entries, setup included, on the two-core machine
-under load, with the neural checkpoints cached). Modules are handed to the workers costliest first, so neither
-is left with one long module at the end; one not listed counts as cheap and goes after them, in collection
-order."""
+"""Seconds per test module: the wall time of ``pytest MODULE --durations=0`` alone on the two-core machine
+while others worked on it (load 4-8), the neural checkpoints cached; measured for the costliest ones
+(issue 28), the rest as before. Modules are handed to the workers costliest first, so neither is left with
+one long module at the end; one not listed counts as cheap and goes after them, in collection order."""
 
 
 @pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture parameters (kept within a module)

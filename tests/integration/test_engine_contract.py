@@ -81,7 +81,7 @@ SLOW = {
 }
 """Engines whose tiny checkpoint still takes minutes to build, and each synthesis minutes, on two shared
 cores (24 min for both here, under load 12-16): loaded only with POLYVOX_CONTRACT_ALL=1 (they passed so);
-tests/e2e/test_engine_chatterbox.py runs them through a server by default. Their info is checked always."""
+tests/e2e/test_cloning_engines.py runs them through a server by default. Their info is checked always."""
 RUN_ALL = os.environ.get("POLYVOX_CONTRACT_ALL") == "1"
 
 
@@ -203,10 +203,10 @@ def case(request: pytest.FixtureRequest, workspace: Path, data_dir: Path) -> Ite
     """One engine with what it needs (weights, a server), loaded once for all its checks."""
     name: str = request.param
     if name in SLOW and not RUN_ALL:
-        # Not untested: tests/e2e/test_engine_chatterbox.py speaks, clones and seeds it through a server.
+        # Not untested: tests/e2e/test_cloning_engines.py speaks, clones and seeds it through a server.
         pytest.skip(
             f"{name}: {SLOW[name]}: minutes a synthesis here; covered by "
-            "tests/e2e/test_engine_chatterbox.py, and POLYVOX_CONTRACT_ALL=1 runs this contract on it too"
+            "tests/e2e/test_cloning_engines.py, and POLYVOX_CONTRACT_ALL=1 runs this contract on it too"
         )
     folder = workspace / name
     folder.mkdir(exist_ok=True)

@@ -158,8 +158,14 @@ async def test_a_file_sounds_the_same_either_side_of_the_threshold(
 
 @pytest.fixture
 async def app(tmp_path: Path) -> AsyncIterator[FastAPI]:
+    # Long-form from 1,000 characters, in chunks of about two sentences: a dozen chunks take 250 words, not
+    # 500 (half the audio to synthesize and transcribe, as many chunks to join in order).
     settings = Settings(
-        data_dir=tmp_path, engines={"workers": 2}, max_text_length=200_000, server={"preload_default": False}
+        data_dir=tmp_path,
+        engines={"workers": 2},
+        max_text_length=200_000,
+        server={"preload_default": False},
+        longform={"threshold_chars": 1000, "chunk_chars": 120},
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -168,8 +174,8 @@ async def app(tmp_path: Path) -> AsyncIterator[FastAPI]:
 
 @pytest.mark.slow
 async def test_long_text_through_the_native_api(app: FastAPI, transcriber: Transcriber) -> None:
-    # 500 words: about 3 minutes of audio in a dozen chunks.
-    text, sentences = generated_text(500)
+    # 250 words: about a minute and a half of audio in a dozen chunks (the app's long-form settings).
+    text, sentences = generated_text(250)
     started = time.perf_counter()
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://polyvox", timeout=600

@@ -1,6 +1,6 @@
 """Chatterbox's folder options and the pieces around it that need no weights loaded.
 
-The engine itself is tested on a tiny real checkpoint through a server (tests/e2e/test_engine_chatterbox.py).
+The engine itself is tested on a tiny real checkpoint through a server (tests/e2e/test_cloning_engines.py).
 """
 
 from __future__ import annotations
