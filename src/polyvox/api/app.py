@@ -29,6 +29,7 @@ from polyvox.api.routes import (
     native,
     openai,
     pulls,
+    realtime_openai,
     voices_library,
     ws_converse,
     ws_tts,
@@ -123,6 +124,7 @@ def create_app(
     app.include_router(web_routes.router)
     app.include_router(ws_tts.router)
     app.include_router(ws_converse.router)
+    app.include_router(realtime_openai.router)
     app.include_router(captioned_routes.router)
     app.include_router(lexicon_routes.router)
     app.include_router(voices_library.router)
