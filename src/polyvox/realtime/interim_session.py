@@ -99,7 +99,9 @@ class SpeechSession:
         self._worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._worker
-        self._text, self._out = asyncio.Queue(), asyncio.Queue(maxsize=4)
+        self._text = asyncio.Queue()
+        while not self._out.empty():  # the reader may be waiting on this queue: empty it, keep it
+            self._out.get_nowait()
         self._utterance += 1
         self._worker = asyncio.create_task(self._run())
         return 0.0 if self._tracked <= self._last_ended else self._current

@@ -42,6 +42,8 @@ from polyvox.tasks import cancel_and_wait
 log = structlog.get_logger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+VAD_BACKLOG_SECONDS = 2.0
+"""Audio not yet looked at by VAD beyond which appends wait for it (a client faster than real time)."""
 MIN_COMMIT_SECONDS = 0.1
 """OpenAI refuses to commit less than 100 ms of audio (``input_audio_buffer_commit_empty``)."""
 
@@ -130,8 +132,15 @@ class RealtimeSession:
         if not isinstance(event.get("audio"), str):
             raise RealtimeError("input_audio_buffer.append needs 'audio' (base64)", param="audio")
         samples = decode_audio(decode_base64(event["audio"], "audio"), self.config.input_format)
-        self.buffer.append(samples)
         detector = self.detector
+        behind = (
+            detector is not None and detector.backlog(self.buffer.samples) > VAD_BACKLOG_SECONDS * VAD_RATE
+        )
+        if behind and self._vad_task is not None:
+            # Audio comes faster than VAD reads it: stop reading the socket until it caught up.
+            with contextlib.suppress(Exception):  # a failed pass was logged by its task
+                await asyncio.shield(self._vad_task)
+        self.buffer.append(samples)
         if detector is not None and self._vad_task is None and detector.due(self.buffer.samples):
             self._vad_task = asyncio.create_task(self._check_vad(detector))
 

@@ -23,7 +23,7 @@ from polyvox.realtime.interim_session import (
 from polyvox.synthesis import Synthesizer
 from polyvox.tasks import cancel_and_wait
 
-QUEUED = 8
+QUEUED = 2
 """Events rendered ahead of the socket; the pump waits beyond that (memory stays bounded)."""
 
 __all__ = ["SegmentAudio", "SegmentEnd", "SessionVoice", "UtteranceEnd", "Voice"]

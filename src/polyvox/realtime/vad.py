@@ -40,6 +40,10 @@ class TurnDetector:
         """Whether ``buffered`` samples hold enough new audio for another look."""
         return buffered - self._checked >= self._step
 
+    def backlog(self, buffered: int) -> int:
+        """Samples of ``buffered`` not looked at yet."""
+        return buffered - self._checked
+
     def reset(self) -> None:
         self._checked = 0
 

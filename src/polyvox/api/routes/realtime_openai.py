@@ -9,6 +9,7 @@ event is answered with an ``error`` event naming its ``event_id``; the socket st
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import structlog
@@ -34,6 +35,13 @@ BETA_NAMES = {
     "response.output_text.done": "response.text.done",
 }
 """Server events renamed at GA, by their beta name (what clients of the beta protocol wait for)."""
+EVENT_ID = re.compile(r'"event_id"\s*:\s*"([^"\\]{1,128})"')
+
+
+def peek_event_id(text: str) -> str | None:
+    """The ``event_id`` of an event too large to parse, when it is near either end (bounded work)."""
+    found = EVENT_ID.search(text[:1024]) or EVENT_ID.search(text[-1024:])
+    return found.group(1) if found else None
 
 
 def _beta(websocket: WebSocket) -> bool:
@@ -80,6 +88,7 @@ async def realtime(websocket: WebSocket) -> None:
             event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
             await session.handle(event)
         except PolyvoxError as exc:
+            event_id = event_id or peek_event_id(raw.get("text") or "")
             await send(error_event(exc.code, exc.message, param=exc.param, event_id=event_id))
 
     try:
