@@ -182,7 +182,9 @@ class RealtimeSession:
                     item_id=self._speech_item,
                 )
             )
-            await self.commit(respond=vad.create_response, end=seen)
+            # The silence that ended the turn stays out of the item (the recognizer need not decode it).
+            tail = min(seen, result.end + vad.prefix_padding_ms * VAD_RATE // 1000)
+            await self.commit(respond=vad.create_response, end=tail)
 
     async def on_commit(self, event: dict[str, Any]) -> None:
         if self.buffer.samples < MIN_COMMIT_SECONDS * VAD_RATE:
