@@ -167,7 +167,7 @@ class LongformJob:
             # 16-bit: beam search is chaotic enough that the float and 16-bit versions of one audio can
             # decode differently ("ships" / "shits") and move a word.
             delivered = AudioChunk.from_int16(to_pcm(samples, 16), rate).samples
-            _, heard = await self.synthesizer.registry.run_blocking(self._listen, delivered, rate, True)
+            _, heard = await self._listen(delivered, rate, True)
             ends = [s + r.seconds for r, s in pairs]
             timed = captions.align_spans([r.text for r in results], starts, ends, heard)
             spans = [own if r.words else t for r, own, t in zip(results, spans, timed, strict=True)]
@@ -260,7 +260,7 @@ class LongformJob:
             if engine_words:  # engine alignments beat Whisper's, when an engine reports them
                 candidate.words = list(engine_words)
             if self.validate:
-                heard, _ = await self.synthesizer.registry.run_blocking(self._listen, samples, rate, False)
+                heard, _ = await self._listen(samples, rate, False)
                 # Whisper writes "42" for "forty-two": normalize what it heard the way the input was.
                 candidate.wer = word_error_rate(captions.readable(chunk.text), normalize_text(heard, "en"))
             wers = ([*result.wers] if result else []) + ([candidate.wer] if candidate.wer is not None else [])
@@ -274,8 +274,9 @@ class LongformJob:
             raise PolyvoxError(f"chunk {chunk.index} could not be synthesized")
         return result
 
-    def _listen(self, samples: FloatArray, rate: int, words: bool) -> tuple[str, list[WordTiming]]:
-        transcript = self.synthesizer.asr.transcribe(samples, rate, word_timestamps=words)
+    async def _listen(self, samples: FloatArray, rate: int, words: bool) -> tuple[str, list[WordTiming]]:
+        """Whisper under the recognizer's own slots: validation never holds a listener's synthesis worker."""
+        transcript = await self.synthesizer.asr.listen(samples, rate, word_timestamps=words)
         return transcript.text, [WordTiming(w, s, e) for w, s, e in transcript.words]
 
 

@@ -108,8 +108,13 @@ class _SegmentEnd:
     """Where one segment's parts end in the stream's queue."""
 
 
+class StreamEnd:
+    """An open-ended stream's last item: it was ended (or closed) and everything before was taken."""
+
+
 _SEGMENT_END = _SegmentEnd()
-_Item = AudioChunk | _SegmentEnd | Exception
+STREAM_END = StreamEnd()
+_Item = AudioChunk | _SegmentEnd | StreamEnd | Exception
 
 
 def _joined(parts: list[AudioChunk], sample_rate: int) -> AudioChunk:
@@ -183,6 +188,11 @@ class SynthesisStream:
         """Mastered streams: seconds of silence after each segment (none after the last)."""
         self.lead = 0.0
         """Seconds of silence before the first segment (an SSML document that opens with a break)."""
+        self.open_ended = False
+        """A session's stream (polyvox.session): segments are added while it plays (:meth:`extend`), each
+        has its own deadline, and it ends when :meth:`end` is called, not when its segments run out."""
+        self._ended = False
+        self._end_queued = False
 
     @property
     def background(self) -> bool:
@@ -353,9 +363,70 @@ class SynthesisStream:
             # chunk's arrival plus the audio seconds delivered since (a stream far ahead waits).
             playing = self._playing_since
             due = None if playing is None else playing + self.stats.audio_seconds
+            if self.open_ended and self._context.request_timeout > 0:  # a session: each segment in its time
+                self._deadline = max(time.monotonic(), due or 0.0) + self._context.request_timeout
             self._pending = asyncio.ensure_future(self._produce(index, due))
         else:
             self._pending = None
+            self._queue_end_if_done()
+
+    # -- open-ended streams (a session's) --------------------------------------------------------------
+    def extend(self, segments: list[str], pieces: list[Piece]) -> None:
+        """Add segments (with their plan pieces) to an open-ended stream; an idle stream starts at once."""
+        assert self.open_ended and self.plan is not None and not self._ended
+        self.segments.extend(segments)
+        self.plan.extend(pieces)
+        if self._pending is None and not self._closed:
+            # The listener may have played everything it had: its clock restarts from now, so a segment
+            # after a quiet spell is due now, not long overdue (which would jump every other listener).
+            if self._playing_since is not None:
+                self._playing_since = max(self._playing_since, time.monotonic() - self.stats.audio_seconds)
+            self._submit_next()
+
+    def end(self) -> None:
+        """No more segments: the stream's consumer gets :data:`STREAM_END` after the last one."""
+        self._ended = True
+        self._queue_end_if_done()
+
+    def _queue_end_if_done(self) -> None:
+        idle = self._pending is None and self._next_index >= len(self.segments)
+        if self.open_ended and (self._closed or (self._ended and idle)) and not self._end_queued:
+            self._end_queued = True
+            self._arrived.put_nowait(STREAM_END)
+
+    async def skip_failed(self) -> None:
+        """After a segment failed (its error was taken): go on with the next one (a session goes on)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            await cancel_and_wait(pending)  # a segment past its deadline may still be running
+        self.stats.segments_done += 1
+        self._segment_done = True
+        self._taken_segment = self._producing
+        if not self._closed:
+            self._submit_next()
+
+    async def drop_queued(self) -> None:
+        """Barge-in: the segment in flight is cancelled, the ones not started and the parts not taken are
+        dropped. The listener threw its buffered audio away: its clock restarts now."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.cancel()
+        while not self._arrived.empty():
+            self._arrived.get_nowait()
+        self._end_queued = False
+        del self.segments[self._next_index :]
+        if self.plan is not None:
+            del self.plan[self._next_index :]
+        self.stats.segments_done = len(self.segments)
+        self._segment_done = True
+        self._taken_segment = self._producing
+        self._first_in_hand = False
+        self.estimated_seconds = self.stats.audio_seconds
+        if self._playing_since is not None:
+            self._playing_since = time.monotonic() - self.stats.audio_seconds
+        if pending is not None:
+            await cancel_and_wait(pending)
+        self._queue_end_if_done()
 
     async def _produce(self, index: int, due: float | None) -> None:
         """Segment ``index``'s parts into the stream's queue, then its end (or the error that ended it)."""
@@ -386,9 +457,21 @@ class SynthesisStream:
     def _more(self) -> bool:
         return self._pending is not None or not self._arrived.empty()
 
+    async def take(self) -> AudioChunk | StreamEnd | None:
+        """An open-ended stream's next part, None where a segment ends, :data:`STREAM_END` at its end."""
+        self._came_back()
+        return await self._take_item()
+
     async def _take(self) -> AudioChunk | None:
         """The next part, or None where a segment ends."""
+        item = await self._take_item()
+        assert not isinstance(item, StreamEnd)  # only open-ended streams queue it
+        return item
+
+    async def _take_item(self) -> AudioChunk | StreamEnd | None:
         item = await self._wait(self._arrived.get())
+        if isinstance(item, StreamEnd):
+            return item
         if item is _SEGMENT_END:
             self.stats.segments_done += 1
             return None
@@ -399,7 +482,7 @@ class SynthesisStream:
             raise item
         assert isinstance(item, AudioChunk)
         chunk = item
-        limit = self._context.max_audio_seconds
+        limit = 0.0 if self.open_ended else self._context.max_audio_seconds  # a session: bounded by its text
         if limit > 0 and self.stats.audio_seconds + chunk.seconds > limit:
             # The estimate let it through but the audio says otherwise: stop here, in-band.
             self.error = AudioTooLongError(
@@ -409,7 +492,7 @@ class SynthesisStream:
             raise self.error
         self.stats.audio_seconds += chunk.seconds
         self._taken_segment = self.stats.segments_done  # the index of the segment this part belongs to
-        if self.stats.first_chunk_seconds is None:
+        if self.stats.first_chunk_seconds is None and (chunk.num_samples or not self.open_ended):
             self.stats.first_chunk_seconds = time.perf_counter() - self.stats.started
             self._playing_since = time.monotonic()
             self._first_in_hand = True  # the next segment waits until the first chunk is sent
@@ -418,7 +501,7 @@ class SynthesisStream:
         return chunk
 
     async def _wait(self, arrival: Coroutine[Any, Any, _Item]) -> _Item:
-        if self._deadline is None:
+        if self._deadline is None or (self.open_ended and self._pending is None):  # a session waits for text
             return await arrival
         remaining = self._deadline - time.monotonic()
         try:
@@ -488,6 +571,7 @@ class SynthesisStream:
             return
         self._closed = True
         pending, self._pending = self._pending, None
+        self._queue_end_if_done()  # a session's consumer waiting for its next item is let go
         try:
             if pending is not None:
                 await cancel_and_wait(pending)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
@@ -33,6 +34,7 @@ from polyvox.postprocess import Mastering
 from polyvox.request import SynthesisRequest, check_rendering, language_supported, speakable
 from polyvox.scaleout.runner import LocalRunner
 from polyvox.scaleout.segment import SegmentRunner
+from polyvox.session import MAX_QUEUED_CHARS, SessionVoice, SpeechSession
 from polyvox.stream import StreamContext, SynthesisStream
 from polyvox.stream_mode import StreamMode
 from polyvox.stt.recognizer import SpeechRecognizer
@@ -373,6 +375,68 @@ class Synthesizer:
         if prime:
             await stream.prime()
         return stream
+
+    async def session(
+        self,
+        voice: SessionVoice | SynthesisRequest,
+        *,
+        rate_for: Callable[[int], int] | None = None,
+        audio: bool = True,
+        max_chars: int = 250,
+        max_wait: float = 0.0,
+        max_queued: int = MAX_QUEUED_CHARS,
+    ) -> SpeechSession:
+        """A streaming session for one listener (polyvox.session): engine, voice, language and parameters
+        are checked now; the engine is leased for the session's life (``audio=False``: text only, no lease);
+        admission comes with its first speech."""
+        template = voice.request() if isinstance(voice, SessionVoice) else voice  # (its text is unused)
+        check_rendering(template.speed, template.volume, template.sample_rate)
+        name, resolved = self.resolve(
+            template.engine, template.voice, template.language, extra=template.extra
+        )
+        language = template.language or resolved.language
+        request = dataclasses.replace(template, engine=name, voice=resolved.id)
+        lease = contextlib.AsyncExitStack()
+        info = self.registry.info(name)
+        try:
+            if audio:
+                info = (await lease.enter_async_context(self.registry.acquire(name))).info
+            rate = request.sample_rate or info.sample_rate
+            rate = rate_for(rate) if rate_for is not None else rate
+            conversion = self.voices.session(resolved)
+        except BaseException:
+            await lease.aclose()
+            raise
+        stream = SynthesisStream(
+            self.stream_context, request, info, resolved, [], rate, lease, conversion=conversion
+        )
+        stream.open_ended, stream.plan = True, []
+
+        def prepare(sentence: str) -> list[str]:
+            text = self.prepare_piece(sentence, request, name, language)
+            max_word = self.settings.text.max_word_chars
+            return segment_text(text, language, batch_chars=info.batch_chars, max_word_chars=max_word)
+
+        return SpeechSession(
+            stream,
+            prepare=prepare,
+            admit=self._admit_session,
+            language=language,
+            audio=audio,
+            max_chars=max_chars,
+            max_wait=max_wait,
+            max_queued=max_queued,
+        )
+
+    def _admit_session(self, stream: SynthesisStream, first: str) -> None:
+        """Admit a session at its first speech, as a new listener's first segment is (then never again)."""
+        if self._admitted >= self.capacity:
+            raise BusyError(f"{self._admitted} syntheses are running or queued; try again shortly")
+        request = stream.request
+        seconds = estimated_seconds([first], None, request.speed, request.extra)
+        self.admission.check(seconds, self.registry.rtf(stream.engine_name), self._demand())
+        self._admitted += 1
+        self._active.add(stream)
 
     async def synthesize(self, request: SynthesisRequest) -> tuple[SynthesisStream, list[AudioChunk]]:
         """Synthesize a whole request as a file (non-streaming front doors: FILE mode, never admitted)."""

@@ -15,7 +15,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [  # top to bottom; a module may imp
     ("front doors", ("api", "cli", "cli_services", "cli_config", "cli_models", "cli_output")),
     ("features", ("interop", "realtime", "monitor", "audiobook")),
     ("service", ("service", "longform", "doctor")),
-    ("pipeline", ("synthesis", "stream", "stream_mode", "scaleout")),
+    ("pipeline", ("synthesis", "session", "stream", "stream_mode", "scaleout")),
     ("requests", ("request", "bounds", "admission", "voice_router", "openai_names")),
     ("engines", ("engines", "stt")),
     ("helpers", ("voices", "audio", "text", "cache", "postprocess", "captions", "spill", "asr")),

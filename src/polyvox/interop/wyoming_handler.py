@@ -4,10 +4,11 @@
 ``synthesize`` speaks one text: ``audio-start``, ``audio-chunk`` events sentence by sentence as the pipeline
 produces them, ``audio-stop``.
 
-Streaming (``synthesize-start``, ``synthesize-chunk``..., ``synthesize-stop``): the accumulated text is
-segmented incrementally and each sentence is queued the moment it is complete; a per-stream worker task
-speaks queued sentences while further chunks are still being read. The whole stream is one audio stream
-(one ``audio-start``, the chunks, one ``audio-stop``), then ``synthesize-stopped``. The plain ``synthesize``
+Streaming (``synthesize-start``, ``synthesize-chunk``..., ``synthesize-stop``): the stream is one
+:class:`polyvox.session.SpeechSession`: chunks are fed to it as they come, each sentence is spoken the moment
+it is complete, and a per-stream task sends the session's audio while further chunks are still being read.
+The whole stream is one audio stream (one ``audio-start``, the chunks, one ``audio-stop``), then
+``synthesize-stopped``. The plain ``synthesize``
 that Home Assistant also sends inside a stream "for backwards compatibility" repeats the same text: it is
 ignored while a stream is open, so nothing is spoken twice.
 
@@ -40,6 +41,7 @@ from wyoming.tts import (
     SynthesizeVoice,
 )
 
+from polyvox.audio.chunk import AudioChunk
 from polyvox.engines.base import Voice
 from polyvox.errors import InvalidParameterError, LanguageNotSupportedError, PolyvoxError, VoiceNotFoundError
 from polyvox.interop.voices import find_voice, language_tag, voice_for_language
@@ -47,8 +49,8 @@ from polyvox.interop.wyoming_info import build_info
 from polyvox.interop.wyoming_read import read_event
 from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
+from polyvox.session import SegmentAudio, SegmentEnd, SpeechSession
 from polyvox.tasks import cancel_and_wait
-from polyvox.text.incremental import IncrementalSegmenter
 
 log = structlog.get_logger(__name__)
 
@@ -104,10 +106,8 @@ class _AudioOut:
 class _TextStream:
     """An open ``synthesize-start`` ... ``synthesize-stop`` stream."""
 
-    target: _Target | None
-    segmenter: IncrementalSegmenter
+    session: SpeechSession | None = None
     audio: _AudioOut = field(default_factory=_AudioOut)
-    queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
     worker: asyncio.Task[None] | None = None
     failed: bool = False
 
@@ -199,22 +199,26 @@ class PolyvoxEventHandler(AsyncEventHandler):
         """Synthesize ``text`` and send its audio as it comes, part by part (audio-start before the first)."""
         stream = await self.polyvox.synthesizer.open(target.request(text, audio.rate))
         async with stream:
-            if not audio.started:
-                audio.rate, audio.started = stream.sample_rate, True
-                start = AudioStart(rate=stream.sample_rate, width=SAMPLE_WIDTH, channels=CHANNELS)
-                await self._write(start.event())
-            step = self.samples_per_chunk * SAMPLE_WIDTH * CHANNELS
             async for chunk in stream:
-                pcm = chunk.to_int16()
-                for offset in range(0, len(pcm), step):
-                    await self._write(
-                        WyomingChunk(
-                            audio=pcm[offset : offset + step],
-                            rate=stream.sample_rate,
-                            width=SAMPLE_WIDTH,
-                            channels=CHANNELS,
-                        ).event()
-                    )
+                await self._send_audio(chunk, audio)
+
+    async def _send_audio(self, chunk: AudioChunk, audio: _AudioOut) -> None:
+        """One part of the answer's audio as ``audio-chunk`` events (``audio-start`` before the first)."""
+        if not audio.started:
+            audio.rate, audio.started = chunk.sample_rate, True
+            start = AudioStart(rate=chunk.sample_rate, width=SAMPLE_WIDTH, channels=CHANNELS)
+            await self._write(start.event())
+        step = self.samples_per_chunk * SAMPLE_WIDTH * CHANNELS
+        pcm = chunk.to_int16()
+        for offset in range(0, len(pcm), step):
+            await self._write(
+                WyomingChunk(
+                    audio=pcm[offset : offset + step],
+                    rate=chunk.sample_rate,
+                    width=SAMPLE_WIDTH,
+                    channels=CHANNELS,
+                ).event()
+            )
 
     # -- voices --------------------------------------------------------------------------------------
     def _named_voice(self, name: str) -> Voice:
@@ -272,34 +276,33 @@ class PolyvoxEventHandler(AsyncEventHandler):
         if self._stream is not None:
             raise InvalidParameterError("synthesize-start while a synthesis stream is open", param="event")
         start = _parse(SynthesizeStart, event)
-        stream = _TextStream(target=None, segmenter=IncrementalSegmenter())
+        stream = _TextStream()
         self._stream = stream
         try:
-            stream.target = self._target(start.voice)
+            target = self._target(start.voice)
+            stream.session = await self.polyvox.synthesizer.session(target.request("", None))
         except PolyvoxError:
             stream.failed = True  # chunks are ignored; synthesize-stop still answers synthesize-stopped
             raise
-        stream.segmenter.language = stream.target.language or stream.target.voice.language
         stream.worker = asyncio.create_task(self._stream_worker(stream), name="wyoming stream")
 
     async def _on_synthesize_chunk(self, event: Event) -> None:
         stream = self._require_stream(event)
         text = _parse(SynthesizeChunk, event).text
-        if not stream.failed:
-            for sentence in stream.segmenter.feed(text):
-                stream.queue.put_nowait(sentence)
+        if not stream.failed and stream.session is not None:
+            await stream.session.feed(text)
 
     async def _on_synthesize_stop(self, event: Event) -> None:
         stream = self._require_stream(event)
         try:
-            rest = stream.segmenter.flush()
-            if rest and not stream.failed:
-                stream.queue.put_nowait(rest)
-            stream.queue.put_nowait(None)
+            if stream.session is not None:
+                await stream.session.finish()
             if stream.worker is not None:
                 await stream.worker
         finally:
             self._stream = None
+            if stream.session is not None:
+                await stream.session.aclose()
         if stream.audio.started:
             await self._write(AudioStop().event())
         await self._write(SynthesizeStopped().event())
@@ -310,32 +313,28 @@ class PolyvoxEventHandler(AsyncEventHandler):
         return self._stream
 
     async def _stream_worker(self, stream: _TextStream) -> None:
-        """Speak queued sentences until the end marker; sentences queued together go as one request."""
-        done = False
-        while not done:
-            parts: list[str] = []
-            item = await stream.queue.get()
-            while item is not None:
-                parts.append(item)
-                if stream.queue.empty():
-                    break
-                item = stream.queue.get_nowait()
-            done = item is None
-            if not parts or stream.failed or stream.target is None:
-                continue
-            try:
-                await self._speak(stream.target, " ".join(parts), stream.audio)
-            except PolyvoxError as exc:
-                stream.failed = True
-                await self._send_error(exc)
-            except (ClientGone, asyncio.CancelledError):
-                raise
-            except Exception as exc:
-                log.exception("wyoming_stream_failed")
-                stream.failed = True
-                await self._send_error(PolyvoxError(f"internal error: {exc}"))
+        """Send the session's audio as it comes; the first failed sentence is reported and ends the speech
+        (the rest of the stream is read and dropped, ``synthesize-stopped`` still ends it)."""
+        assert stream.session is not None
+        try:
+            async for event in stream.session.events():
+                if stream.failed:
+                    continue
+                if isinstance(event, SegmentAudio):
+                    await self._send_audio(event.chunk, stream.audio)
+                elif isinstance(event, SegmentEnd) and event.error is not None:
+                    stream.failed = True
+                    await self._send_error(event.error)
+        except (ClientGone, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            log.exception("wyoming_stream_failed")
+            stream.failed = True
+            await self._send_error(PolyvoxError(f"internal error: {exc}"))
 
     async def _close_stream(self) -> None:
         stream, self._stream = self._stream, None
         if stream is not None and stream.worker is not None:
             await cancel_and_wait(stream.worker)  # also collects a worker that died of ClientGone
+        if stream is not None and stream.session is not None:
+            await stream.session.aclose()

@@ -4,8 +4,11 @@ Queue policy: at most ``queue_size`` lines wait to be spoken. When a new line ar
 the *oldest waiting* line is dropped and counted (``dropped``), so speech stays close to what is being
 written now (a chat log or captions matter while they are fresh).
 
-Each spoken line becomes one :class:`SpokenLine` (text and 16-bit mono WAV) kept in a short history and
-handed to followers (the ``/v1/monitor/{id}/events`` feed) and to an optional sink (the CLI's files).
+Lines are spoken through one :class:`polyvox.session.SpeechSession` (admitted and leased once, reopened
+when :meth:`Monitor.select` changes the voice): each line is fed and flushed, and its audio is collected
+until its utterance ends. Each spoken line becomes one :class:`SpokenLine` (text and 16-bit mono WAV) kept
+in a short history and handed to followers (the ``/v1/monitor/{id}/events`` feed) and to an optional sink
+(the CLI's files).
 """
 
 from __future__ import annotations
@@ -23,11 +26,19 @@ from typing import Any, Literal
 import numpy as np
 import structlog
 
+from polyvox.audio.chunk import FloatArray
 from polyvox.audio.encode import AudioFormat, encode_whole
 from polyvox.config import MonitorSettings
-from polyvox.errors import BusyError, PolyvoxError
+from polyvox.errors import PolyvoxError
 from polyvox.monitor.watcher import FileWatcher
-from polyvox.request import SynthesisRequest
+from polyvox.session import (
+    SegmentAudio,
+    SegmentEnd,
+    SessionEvent,
+    SessionVoice,
+    SpeechSession,
+    UtteranceEnd,
+)
 from polyvox.synthesis import Synthesizer
 
 log = structlog.get_logger(__name__)
@@ -121,6 +132,9 @@ class Monitor:
         self.stopped = False
         self.failed: str | None = None
         """Why the watcher died, if it did (the monitor is then stopped and its slot free)."""
+        self._session: SpeechSession | None = None
+        self._session_voice: SessionVoice | None = None
+        self._events: AsyncIterator[SessionEvent] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -140,6 +154,7 @@ class Monitor:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self._close_session()
         self._notify()
 
     def select(self, engine: str | None, voice: str | None, language: str | None) -> None:
@@ -243,23 +258,42 @@ class Monitor:
             if self._sink is not None:
                 await self._sink(line)
 
-    async def _render(self, text: str) -> SpokenLine:
+    async def _open_session(self) -> SpeechSession:
+        """The monitor's session: opened at its first line, again after :meth:`select` changed the voice."""
         config = self.config
-        request = SynthesisRequest(
-            text=text, engine=config.engine, voice=config.voice, language=config.language, speed=config.speed
-        )
-        for attempt in range(5):
-            try:
-                stream = await self._synthesizer.open(request)
+        voice = SessionVoice(config.engine, config.voice, config.language, speed=config.speed)
+        if self._session is not None and self._session_voice == voice:
+            return self._session
+        await self._close_session()
+        self._session = await self._synthesizer.session(voice)
+        self._session_voice = voice
+        self._events = aiter(self._session.events())
+        return self._session
+
+    async def _close_session(self) -> None:
+        session, self._session, self._events = self._session, None, None
+        if session is not None:
+            await session.aclose()
+
+    async def _render(self, text: str) -> SpokenLine:
+        """One line through the monitor's session: fed, flushed, its audio collected until it ends."""
+        session = await self._open_session()
+        await session.feed(text)
+        utterance = await session.flush()
+        assert self._events is not None
+        chunks: list[FloatArray] = []
+        error: PolyvoxError | None = None
+        async for event in self._events:
+            if isinstance(event, SegmentAudio):
+                chunks.append(event.chunk.samples)
+            elif isinstance(event, SegmentEnd) and error is None:
+                error = event.error  # the line is not published half-spoken
+            elif isinstance(event, UtteranceEnd) and event.utterance == utterance:
                 break
-            except BusyError:
-                if attempt == 4:
-                    raise
-                await asyncio.sleep(0.5 * (attempt + 1))
-        async with stream:
-            chunks = [chunk.samples async for chunk in stream]
+        if error is not None:
+            raise error
         samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
-        rate = stream.sample_rate
+        rate = session.sample_rate
         wav = await asyncio.to_thread(encode_whole, samples, AudioFormat.WAV, rate)  # grows with the line
         self._seq += 1
         return SpokenLine(
@@ -268,8 +302,8 @@ class Monitor:
             wav=wav,
             sample_rate=rate,
             seconds=len(samples) / rate,
-            engine=stream.engine_name,
-            voice=stream.voice.id,
+            engine=session.engine_name,
+            voice=session.stream.voice.id,
         )
 
     # -- following ------------------------------------------------------------------------------------

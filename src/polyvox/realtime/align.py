@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from polyvox.audio.chunk import AudioChunk
@@ -13,10 +12,8 @@ async def word_timings(chunk: AudioChunk, transcriber: SpeechRecognizer) -> tupl
     """``(source, [{"word", "start", "end"}])`` with times in seconds from the start of ``chunk``."""
     if chunk.words:
         return "engine", [{"word": w.word, "start": w.start, "end": w.end} for w in chunk.words]
-    # Whisper runs in a thread of its own, so alignment never holds an engine worker.
-    transcript = await asyncio.to_thread(
-        transcriber.transcribe, chunk.samples, chunk.sample_rate, word_timestamps=True
-    )
+    # The recognizer's own thread and slots: alignment never holds an engine worker.
+    transcript = await transcriber.listen(chunk.samples, chunk.sample_rate, word_timestamps=True)
     words = [
         {"word": word, "start": round(start, 3), "end": round(end, 3)}
         for word, start, end in transcript.words

@@ -79,7 +79,7 @@ class Conversation:
             if len(audio) < MIN_AUDIO_SECONDS * ASR_RATE:
                 return ""
             return await asyncio.to_thread(audio_content, audio)
-        transcript = await asyncio.to_thread(self.transcriber().transcribe, audio, ASR_RATE)
+        transcript = await self.transcriber().listen(audio, ASR_RATE)
         user_text = transcript.text.strip()
         await self.sender.send({"type": "transcript", "turn_id": turn_id, "text": user_text})
         return user_text

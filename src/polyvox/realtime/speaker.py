@@ -1,10 +1,10 @@
 """The speaking path both sockets share: text fragments in, ``text_chunk`` + audio frames out, in order.
 
-A :class:`Speaker` is one context: it segments incoming text incrementally, synthesizes each segment as
-its own short request (so the first sentence is spoken while later text is still arriving) and sends a
-``text_chunk`` message followed by the segment's encoded audio. Its frames go out under the socket's send
-lock, so contexts sharing a socket never interleave inside one chunk. ``cancel()`` drops buffered text and
-cancels the worker task, which closes the open :class:`SynthesisStream` at once.
+A :class:`Speaker` is one context: a :class:`polyvox.session.SpeechSession` (opened at its first text) takes
+the fragments as they come and speaks each sentence as soon as it is complete; the speaker turns the
+session's events into a ``text_chunk`` message followed by the segment's encoded audio. Its frames go out
+under the socket's send lock, so contexts sharing a socket never interleave inside one chunk. ``cancel()``
+drops what the session has not spoken and stops the segment in flight.
 """
 
 from __future__ import annotations
@@ -18,33 +18,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import structlog
 from starlette.websockets import WebSocket
 
 from polyvox.audio.chunk import AudioChunk
 from polyvox.audio.encode import AudioFormat, StreamEncoder, encoded_rate, parse_format, validate_output
-from polyvox.errors import PolyvoxError
 from polyvox.realtime.align import word_timings
 from polyvox.realtime.protocol import VoiceOptions, error_message, ms
-from polyvox.request import SynthesisRequest, check_rendering, speakable
+from polyvox.request import SynthesisRequest, check_rendering
+from polyvox.session import MAX_QUEUED_CHARS, SegmentAudio, SegmentEnd, SpeechSession
 from polyvox.stt.recognizer import SpeechRecognizer
 from polyvox.synthesis import Synthesizer
-from polyvox.text.incremental import IncrementalSegmenter
-from polyvox.text.offload import run_text_work
 
 log = structlog.get_logger(__name__)
-
-MAX_QUEUED_CHARS = 100_000
-"""Default bound on the text one context holds not yet spoken (``realtime.max_queued_chars``)."""
-INLINE_FEED_CHARS = 2000
-"""Buffers up to this long are split on the event loop (milliseconds); longer ones in the text pool."""
-
-
-class TextQueueFullError(PolyvoxError):
-    """A context already holds ``realtime.max_queued_chars`` of text not yet spoken."""
-
-    status = 429
-    code = "text_queue_full"
 
 
 class Sender:
@@ -140,78 +127,71 @@ class Speaker:
         self._synthesizer = synthesizer
         self._sender = sender
         self._transcriber = transcriber
-        self._segmenter = IncrementalSegmenter(config.language, max_chars=max_chars, max_wait=max_wait)
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
-        self._queued_chars = 0
-        """Characters of segments queued or being spoken (the segmenter's pending text comes on top)."""
-        self._max_queued = max_queued
-        self._feeding = asyncio.Lock()
+        self._max_chars, self._max_wait, self._max_queued = max_chars, max_wait, max_queued
+        self._session: SpeechSession | None = None
+        self._opening = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
         self._encoder: StreamEncoder | None = None
         self._aligning: set[asyncio.Task[None]] = set()
         self._engine_error_sent = False
-        self._finishing = False
-        self._segments = itertools.count()
-        self._task = asyncio.create_task(self._run())
+        self._parts: list[AudioChunk] = []
 
     # -- input -----------------------------------------------------------------------------------------
     @property
     def queued_chars(self) -> int:
         """Text received and not yet spoken."""
-        return self._queued_chars + len(self._segmenter.pending)
+        return self._session.queued_chars if self._session is not None else 0
+
+    async def _open(self) -> SpeechSession:
+        """The context's session, opened at its first text (``start`` already checked engine and voice)."""
+        async with self._opening:
+            if self._session is None:
+                request = self.config.request("", f"{self.context_id}-{id(self):x}")
+                self._session = await self._synthesizer.session(
+                    request,
+                    audio=self.config.audio,
+                    max_chars=self._max_chars,
+                    max_wait=self._max_wait,
+                    max_queued=self._max_queued,
+                )
+                self._task = asyncio.create_task(self._run(self._session))
+            return self._session
 
     async def feed(self, text: str) -> None:
-        """Buffer a fragment; complete segments start speaking right away.
-
-        ``TextQueueFullError`` (said in-band by the socket) if the context would hold more than
-        ``max_queued`` characters not yet spoken; the fragment is then dropped. Sentence splitting grows
-        with the buffered text, so it runs in a worker thread, one fragment at a time.
-        """
-        if self.queued_chars + len(text) > self._max_queued:
-            raise TextQueueFullError(
-                f"{self.queued_chars} characters are waiting to be spoken and this fragment has {len(text)}; "
-                f"the limit is {self._max_queued} (realtime.max_queued_chars): the fragment was dropped",
-                param="text",
-            )
+        """Buffer a fragment; complete segments start speaking right away (the session's
+        ``TextQueueFullError`` past ``max_queued`` characters not yet spoken: the fragment is dropped)."""
+        session = await self._open()
         if self.stats.first_text_at is None and text.strip():
             self.stats.first_text_at = time.perf_counter()
-        if len(self._segmenter.pending) + len(text) <= INLINE_FEED_CHARS:
-            segments = self._segmenter.feed(text)  # a few milliseconds at most: no thread hop per token
-        else:
-            async with self._feeding:
-                segments = await run_text_work(self._segmenter.feed, text)
-        for segment in segments:
-            self._put(segment)
+        await session.feed(text)
 
-    def _put(self, segment: str) -> None:
-        self._queued_chars += len(segment)
-        self._queue.put_nowait(segment)
-
-    def flush(self) -> None:
+    async def flush(self) -> None:
         """Speak what is buffered now, complete sentence or not."""
-        rest = self._segmenter.flush()
-        if rest:
-            self._put(rest)
+        if self._session is not None:
+            await self._session.flush()
 
-    def tick(self) -> None:
-        """Called periodically: releases text that waited ``max_wait`` for more (never during a feed)."""
-        if not self._feeding.locked() and self._segmenter.due():
-            self.flush()
+    async def tick(self) -> None:
+        """Called periodically: releases text that waited ``max_wait`` for more."""
+        if self._session is not None:
+            await self._session.tick()
 
     async def cancel(self) -> None:
         """Barge-in: drop buffered text and queued segments and stop the synthesis in flight."""
-        self._segmenter.clear()
+        if self._session is None:
+            return
         await self._stop_tasks()
-        self._queue = asyncio.Queue()
-        self._queued_chars = 0
+        await self._session.cancel()
+        self._parts = []
         self._reset_encoder()
-        self._task = asyncio.create_task(self._run())
+        self._task = asyncio.create_task(self._run(self._session))
 
     async def finish(self) -> SpeakerStats:
         """Speak everything still buffered, wait until it is sent, flush the encoder; returns the figures."""
-        self._finishing = True
-        self.flush()
-        self._queue.put_nowait(None)
-        await self._task
+        if self._session is None:
+            return self.stats
+        await self._session.finish()
+        if self._task is not None:
+            await self._task
         if self._aligning:
             await asyncio.gather(*self._aligning, return_exceptions=True)
         if self._encoder is not None:
@@ -219,16 +199,19 @@ class Speaker:
             tail = await asyncio.to_thread(encoder.finish)
             if tail:
                 await self._sender.send(tail)
+        await self._session.aclose()
         return self.stats
 
     async def aclose(self) -> None:
         """Stop everything without sending more (socket closing)."""
         await self._stop_tasks()
         self._reset_encoder()
+        if self._session is not None:
+            await self._session.aclose()
 
-    # -- worker ----------------------------------------------------------------------------------------
+    # -- output ----------------------------------------------------------------------------------------
     async def _stop_tasks(self) -> None:
-        tasks = [self._task, *self._aligning]
+        tasks = [t for t in (self._task, *self._aligning) if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -241,60 +224,55 @@ class Speaker:
             self._encoder.close()
             self._encoder = None
 
-    async def _run(self) -> None:
-        while (segment := await self._queue.get()) is not None:
-            try:
-                await self._speak(segment)
-            finally:
-                self._queued_chars -= len(segment)
+    async def _run(self, session: SpeechSession) -> None:
+        """The session's events as messages: one ``text_chunk`` (and alignment) per segment, its parts
+        joined, then its audio."""
+        started = time.perf_counter()
+        async for event in session.events():
+            if isinstance(event, SegmentAudio):
+                self._parts.append(event.chunk)
+            elif isinstance(event, SegmentEnd):
+                final = session.ended and session.segments_after(event.segment) == 0
+                if event.audio:
+                    parts, self._parts = self._parts, []
+                    await self._send_audio(joined(parts, event.text), started, final)
+                else:
+                    await self._send_text(event, started, final)
+                started = time.perf_counter()
 
-    def _is_final(self) -> bool:
-        # The last segment of a finishing context: only the end marker is left in the queue.
-        return self._finishing and self._queue.qsize() <= 1 and not self._segmenter.pending.strip()
+    async def _send_text(self, event: SegmentEnd, started: float, final: bool) -> None:
+        """A segment without audio: nothing to say, audio off, or failed (the error is said once)."""
+        self._parts = []
+        frames: list[dict[str, Any] | bytes] = []
+        error = event.error
+        if error is not None:
+            log.warning("ws_synthesis_failed", context=self.context_id, code=error.code, error=error.message)
+            if not self._engine_error_sent:
+                self._engine_error_sent = True
+                frames.append(error_message(error.code, error.message, context_id=self.context_id))
+        chunk_id = self._sender.next_chunk_id()
+        frames.append(self._text_chunk(chunk_id, event.text, False, started, final))
+        await self._sender.send(*frames)
 
-    def _text_chunk(self, chunk_id: int, text: str, has_audio: bool, started: float) -> dict[str, Any]:
+    def _text_chunk(
+        self, chunk_id: int, text: str, has_audio: bool, started: float, final: bool
+    ) -> dict[str, Any]:
         return {
             "type": "text_chunk",
             "chunk_id": chunk_id,
             "context_id": self.context_id,
             "text": text,
             "has_audio": has_audio,
-            "is_final": self._is_final(),
+            "is_final": final,
             "processing_time_ms": ms(time.perf_counter() - started),
         }
 
-    async def _speak(self, text: str) -> None:
-        started = time.perf_counter()
-        if not self.config.audio or not speakable(text):  # "..." between sentences: words, no audio
-            await self._sender.send(self._text_chunk(self._sender.next_chunk_id(), text, False, started))
-            return
-        index = next(self._segments)
-        request_id = f"{self.context_id}-{index}-{id(self):x}"
-        try:
-            # Admission by capacity judges a new listener (its first sentence), never one mid-speech.
-            request = self.config.request(text, request_id)
-            stream = await self._synthesizer.open(request, admit=index == 0)
-            async with stream:
-                # One text_chunk (and alignment) per sentence: the sentence's parts go out joined.
-                async for chunk in stream.by_segment():
-                    await self._send_audio(chunk, started)
-                    started = time.perf_counter()
-        except PolyvoxError as exc:
-            # Text-only fallback: the words still reach the client, and the error is said once.
-            log.warning("ws_synthesis_failed", context=self.context_id, code=exc.code, error=exc.message)
-            frames: list[dict[str, Any] | bytes] = []
-            if not self._engine_error_sent:
-                self._engine_error_sent = True
-                frames.append(error_message(exc.code, exc.message, context_id=self.context_id))
-            frames.append(self._text_chunk(self._sender.next_chunk_id(), text, False, started))
-            await self._sender.send(*frames)
-
-    async def _send_audio(self, chunk: AudioChunk, started: float) -> None:
+    async def _send_audio(self, chunk: AudioChunk, started: float, final: bool) -> None:
         if self._encoder is None:
             self._encoder = StreamEncoder(self.config.fmt, chunk.sample_rate)
         payload = await asyncio.to_thread(self._encoder.encode, chunk.samples)  # mp3/opus: off the loop
         chunk_id = self._sender.next_chunk_id()
-        message = self._text_chunk(chunk_id, chunk.text, True, started)
+        message = self._text_chunk(chunk_id, chunk.text, True, started, final)
         await self._sender.send(message, payload) if payload else await self._sender.send(message)
         if self.stats.first_audio_at is None:
             self.stats.first_audio_at = time.perf_counter()
@@ -320,6 +298,14 @@ class Speaker:
                 "words": words,
             }
         )
+
+
+def joined(parts: list[AudioChunk], text: str) -> AudioChunk:
+    """A segment's parts as one chunk."""
+    if len(parts) == 1:
+        return parts[0]
+    samples = np.concatenate([p.samples for p in parts])
+    return AudioChunk(samples=samples, sample_rate=parts[0].sample_rate, text=text)
 
 
 def resolve_config(

@@ -5,9 +5,10 @@ first use), resamples input to 16 kHz, and bounds how many transcriptions run at
 ``asr.max_queue``: beyond that a 429 ``busy``). Every consumer uses it: ``/v1/audio/transcriptions``,
 ``/v1/ws/converse``, ``/v1/ws/tts`` alignment, long-form validation and captions.
 
-``transcribe`` keeps the signature of :meth:`polyvox.asr.Transcriber.transcribe` (blocking, returns a
-:class:`~polyvox.asr.Transcript`) for the callers that only need text and words; ``recognize`` returns the
-full :class:`~polyvox.stt.base.Transcription`.
+``listen`` is the one way the service's own features transcribe (async, under the slots, off the
+synthesis pool). ``transcribe`` keeps the signature of :meth:`polyvox.asr.Transcriber.transcribe`
+(blocking, returns a :class:`~polyvox.asr.Transcript`) for the callers that only need text and words;
+``recognize`` returns the full :class:`~polyvox.stt.base.Transcription`.
 """
 
 from __future__ import annotations
@@ -107,11 +108,12 @@ class SpeechRecognizer:
 
     # -- admission --------------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one of ``asr.max_concurrent`` slots; 429 ``busy`` when ``asr.max_queue`` already wait."""
+    async def slot(self, *, queued: bool = True) -> AsyncIterator[None]:
+        """Hold one of ``asr.max_concurrent`` slots; 429 ``busy`` when ``asr.max_queue`` already wait
+        (``queued=False``: the service's own work waits without that bound)."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.settings.asr.max_concurrent)
-        if self._slots.locked() and self._waiting >= self.settings.asr.max_queue:
+        if queued and self._slots.locked() and self._waiting >= self.settings.asr.max_queue:
             raise BusyError("every transcription slot is busy and the queue is full", retry_after=2)
         self._waiting += 1
         try:
@@ -127,6 +129,16 @@ class SpeechRecognizer:
         """``call(*args)`` in a thread while holding a slot."""
         async with self.slot():
             return await asyncio.to_thread(call, *args)
+
+    async def listen(
+        self, samples: FloatArray, rate: int, *, word_timestamps: bool = False, language: str = "en"
+    ) -> Transcript:
+        """The service's own transcriptions (voice turns, alignment, captions, long-form validation): in a
+        thread under the recognizer's slots, never on the synthesis pool; waits for a slot, never a 429."""
+        async with self.slot(queued=False):
+            return await asyncio.to_thread(
+                lambda: self.transcribe(samples, rate, word_timestamps=word_timestamps, language=language)
+            )
 
     def close(self) -> None:
         """Release the back end's models and connections."""

@@ -119,9 +119,7 @@ async def _events(
     offset = 0.0
     async with stream:
         async for chunk in stream.by_segment():  # words are aligned per sentence: its parts joined
-            heard = await synthesizer.registry.run_blocking(
-                lambda c=chunk: transcriber.transcribe(c.samples, c.sample_rate, word_timestamps=True)
-            )
+            heard = await transcriber.listen(chunk.samples, chunk.sample_rate, word_timestamps=True)
             timed = [WordTiming(w, s, e) for w, s, e in heard.words]
             words = captions.align_words(captions.input_words(chunk.text), timed, chunk.seconds)
             audio = await asyncio.to_thread(encode_whole, chunk.samples, fmt, chunk.sample_rate)

@@ -120,11 +120,11 @@ class TTSSession:
         speaker = self._context(message.context_id)
         await speaker.feed(message.text)
         if message.flush:
-            speaker.flush()
+            await speaker.flush()
 
     async def on_flush(self, message: Flush) -> None:
         for speaker in self._targets(message.context_id):
-            speaker.flush()
+            await speaker.flush()
 
     async def on_cancel(self, message: Cancel) -> None:
         for speaker in self._targets(message.context_id):
@@ -161,7 +161,7 @@ class TTSSession:
         while True:
             await asyncio.sleep(TICK_SECONDS)
             for speaker in list(self.contexts.values()):
-                speaker.tick()
+                await speaker.tick()
 
     async def run(self) -> None:
         ticker = asyncio.create_task(self.tick())
