@@ -54,6 +54,8 @@ def realtime_server(tmp_path_factory: pytest.TempPathFactory, llm_port: int) -> 
         "POLYVOX_LLM__BASE_URL": f"http://127.0.0.1:{llm_port}/v1",
         "POLYVOX_LLM__TIMEOUT": "5",
         "POLYVOX_REALTIME__MAX_TURN_SECONDS": str(MAX_TURN_SECONDS),
+        # A stuck (sync) client is cut off by the server within a minute instead of five.
+        "POLYVOX_REALTIME__IDLE_TIMEOUT": "60",
     }
     with run_limited_server(tmp_path_factory.mktemp("realtime"), MEMORY_CAP, **env) as running:
         yield running
@@ -108,7 +110,7 @@ def test_sync_client_full_spoken_turn(realtime_server: Server, question: bytes, 
                 conn.input_audio_buffer.append(audio=piece)
             for event in conn:
                 events.append(event)
-                if event.type == "response.done":
+                if event.type in ("response.done", "error"):
                     break
     finally:
         llm.stop()

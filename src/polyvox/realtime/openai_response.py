@@ -170,7 +170,7 @@ class Response:
                     self.spoken.append(piece)
                     await self.send(server_event("response.output_text.delta", **self._part(), delta=piece))
             if session is not None and player is not None:
-                session.flush()
+                await session.flush()
                 await player
             await self._close_items("completed")
             self.status = "completed"

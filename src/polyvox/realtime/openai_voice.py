@@ -1,4 +1,5 @@
-"""The one speech session of a Realtime connection, read by one pump into a queue responses take from.
+"""The one speech session (polyvox.session) of a Realtime connection, read by one pump into a queue that
+responses take from.
 
 The session's event iterator has one consumer for the connection's life (the pump), so cancelling a
 response never cancels a read inside the iterator. After a barge-in the cancelled utterance's late events
@@ -11,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from polyvox.realtime.interim_session import (
+from polyvox.session import (
     SegmentAudio,
     SegmentEnd,
     SessionEvent,
     SessionVoice,
     SpeechSession,
     UtteranceEnd,
-    open_session,
 )
 from polyvox.synthesis import Synthesizer
 from polyvox.tasks import cancel_and_wait
@@ -38,7 +38,7 @@ class Voice:
         self.session: SpeechSession | None = None
         self.spec: SessionVoice | None = None
         self.queue: asyncio.Queue[SessionEvent] = asyncio.Queue(QUEUED)
-        self._stale_upto = 0
+        self._stale_upto = -1  # utterances are numbered from 0
         self._pump: asyncio.Task[None] | None = None
 
     async def open(self, spec: SessionVoice) -> SpeechSession:
@@ -46,7 +46,7 @@ class Voice:
         if self.session is not None and spec == self.spec:
             return self.session
         await self.aclose()
-        self.session = await open_session(self.synthesizer, spec, max_chars=self.max_chars)
+        self.session = await self.synthesizer.session(spec, max_chars=self.max_chars)
         self.spec = spec
         self.queue = asyncio.Queue(QUEUED)
         self._pump = asyncio.create_task(self._run(self.session, self.queue))
@@ -70,7 +70,7 @@ class Voice:
             return 0.0, ""
         seconds = await self.session.cancel()
         text = self.session.delivered_text(seconds)
-        self._stale_upto = self.session.flush()
+        self._stale_upto = await self.session.flush()
         while not self.queue.empty():
             self.queue.get_nowait()
         return seconds, text
