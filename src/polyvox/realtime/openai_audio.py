@@ -15,7 +15,8 @@ from polyvox.audio.chunk import FloatArray
 from polyvox.audio.dsp import Resampler
 from polyvox.audio.pcm import float_to_int16, int16_to_float
 from polyvox.realtime.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
-from polyvox.realtime.openai_events import AudioFormat, BufferFullError, InvalidAudioError
+from polyvox.realtime.openai_config import AudioFormat
+from polyvox.realtime.openai_events import BufferFullError, InvalidAudioError
 from polyvox.realtime.vad import VAD_RATE
 
 

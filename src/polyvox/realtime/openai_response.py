@@ -22,7 +22,8 @@ import structlog
 from polyvox.errors import PolyvoxError
 from polyvox.realtime.llm import ChatClient, ChatOptions, LLMError, ToolCallDelta
 from polyvox.realtime.openai_audio import encode_audio
-from polyvox.realtime.openai_events import SessionConfig, chat_tool_choice, chat_tools, new_id, server_event
+from polyvox.realtime.openai_config import SessionConfig, chat_tool_choice, chat_tools
+from polyvox.realtime.openai_events import new_id, server_event
 from polyvox.realtime.openai_items import Conversation
 from polyvox.realtime.openai_voice import SegmentAudio, SegmentEnd, SessionVoice, Voice
 from polyvox.tasks import cancel_and_wait

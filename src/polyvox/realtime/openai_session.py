@@ -18,25 +18,24 @@ from typing import Any
 import structlog
 
 from polyvox.audio.chunk import FloatArray
-from polyvox.errors import PolyvoxError
 from polyvox.realtime.llm import ChatClient
 from polyvox.realtime.openai_audio import InputBuffer, decode_audio
+from polyvox.realtime.openai_config import SessionConfig
 from polyvox.realtime.openai_events import (
     ActiveResponseError,
     CommitEmptyError,
     NoResponseError,
     RealtimeError,
-    SessionConfig,
     UnknownEventError,
     new_id,
     server_event,
 )
 from polyvox.realtime.openai_items import Conversation, client_item, decode_base64
 from polyvox.realtime.openai_response import Response
+from polyvox.realtime.openai_transcribe import transcribe_turn
 from polyvox.realtime.openai_voice import SessionVoice, Voice
 from polyvox.realtime.vad import VAD_RATE, TurnDetector, VadResult
 from polyvox.service import Polyvox
-from polyvox.stt.base import TranscribeOptions
 from polyvox.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
@@ -237,49 +236,9 @@ class RealtimeSession:
             await self.start_response({})
 
     async def _transcribe(self, item: dict[str, Any], audio: FloatArray) -> str:
-        """ASR of one turn; its segments go out as transcription deltas while the rest is decoded."""
-        settings = self.config.transcription or {}
         announce = self.config.kind == "transcription" or bool(self.config.transcription)
-        asr = self.service.asr
-        model = settings.get("model") if settings.get("model") in asr.models() else None
-        options = TranscribeOptions(
-            model=model, language=settings.get("language"), prompt=settings.get("prompt")
-        )
-        ids = {"item_id": item["id"], "content_index": 0}
-        pieces: list[str] = []
-        try:
-            async with asr.slot():
-                _, segments = await asyncio.to_thread(asr.stream, audio, VAD_RATE, options)
-                while (segment := await asyncio.to_thread(next, segments, None)) is not None:
-                    text = segment.text.strip()
-                    if text:
-                        delta = (" " if pieces else "") + text
-                        pieces.append(delta)
-                        if announce:
-                            await self.send(
-                                server_event(
-                                    "conversation.item.input_audio_transcription.delta", **ids, delta=delta
-                                )
-                            )
-        except PolyvoxError as exc:
-            error = {"type": "transcription_error", "code": exc.code, "message": exc.message, "param": None}
-            await self.send(
-                server_event("conversation.item.input_audio_transcription.failed", **ids, error=error)
-            )
-            raise
-        transcript = "".join(pieces)
-        item["content"][0]["transcript"] = transcript
-        if announce:
-            usage = {"type": "duration", "seconds": round(len(audio) / VAD_RATE, 3)}
-            await self.send(
-                server_event(
-                    "conversation.item.input_audio_transcription.completed",
-                    **ids,
-                    transcript=transcript,
-                    usage=usage,
-                )
-            )
-        return transcript
+        settings = self.config.transcription or {}
+        return await transcribe_turn(self.service.asr, audio, item, settings, self.send if announce else None)
 
     # -- conversation items --------------------------------------------------------------------------------
     async def on_item_create(self, event: dict[str, Any]) -> None:

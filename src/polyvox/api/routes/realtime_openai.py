@@ -18,7 +18,8 @@ from starlette.types import Message
 
 from polyvox.errors import PolyvoxError
 from polyvox.realtime.limits import IdleWatch, check_size, receive_until_stopped
-from polyvox.realtime.openai_events import SessionConfig, error_event, parse_client_event, server_event
+from polyvox.realtime.openai_config import SessionConfig
+from polyvox.realtime.openai_events import error_event, parse_client_event, server_event
 from polyvox.realtime.openai_session import RealtimeSession
 from polyvox.realtime.speaker import Sender
 
