@@ -328,3 +328,55 @@ async def test_bad_input_is_answered_and_the_socket_stays(realtime_server: Serve
     assert after - before < 200 * 2**20, (before, after)
     assert health.polls > 0 and not health.failures, health.failures[:5]
     assert health.worst < 1.0, f"/health took {health.worst:.2f} s at worst"
+
+
+async def test_beta_client_names_text_replies_and_an_unreachable_model(
+    realtime_server: Server, llm_port: int
+) -> None:
+    """A client of the beta protocol (header, top-level fields) gets the beta event names."""
+    beta = {"OpenAI-Beta": "realtime=v1"}
+    async with connect(ws_url(realtime_server), additional_headers=beta, max_size=None) as ws:
+
+        async def until_done() -> list[dict[str, Any]]:
+            events: list[dict[str, Any]] = []
+            async with asyncio.timeout(60):
+                while not events or events[-1]["type"] != "response.done":
+                    events.append(json.loads(await ws.recv()))
+            return events
+
+        await ws.recv()  # session.created
+        session = {
+            "modalities": ["text", "audio"],
+            "voice": "alloy",
+            "input_audio_format": "pcm16",
+            "output_audio_format": "pcm16",
+            "turn_detection": None,
+            "polyvox": {"engine": "tone"},
+        }
+        await ws.send(json.dumps({"type": "session.update", "session": session}))
+        assert json.loads(await ws.recv())["type"] == "session.updated"
+        text = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello?"}]}
+        await ws.send(json.dumps({"type": "conversation.item.create", "item": text}))
+        assert json.loads(await ws.recv())["type"] == "conversation.item.created"
+        # Nothing listens on the model's port yet: the response fails in-band.
+        await ws.send(json.dumps({"type": "response.create"}))
+        failed = await until_done()
+        assert failed[-1]["response"]["status"] == "failed"
+        assert any(e["type"] == "error" and e["error"]["code"] == "llm_unavailable" for e in failed)
+        llm = ScriptedLLM(llm_port, WEATHER_REPLY, tokens_per_second=200).start()
+        try:
+            await ws.send(json.dumps({"type": "response.create"}))
+            spoken = await until_done()
+            await ws.send(json.dumps({"type": "response.create", "response": {"modalities": ["text"]}}))
+            written = await until_done()
+        finally:
+            llm.stop()
+    kinds = {e["type"] for e in spoken}
+    assert {"response.audio.delta", "response.audio_transcript.delta", "response.audio.done"} <= kinds
+    assert not any(k.startswith("response.output_audio") for k in kinds)
+    assert "".join(e["delta"] for e in written if e["type"] == "response.text.delta") == WEATHER_REPLY
+    assert not any(e["type"] == "response.audio.delta" for e in written)
+    assert written[-1]["response"]["output"][0]["content"][0] == {
+        "type": "output_text",
+        "text": WEATHER_REPLY,
+    }
