@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import structlog
@@ -59,7 +59,8 @@ class RealtimeSession:
         self.buffer = InputBuffer(config.input_format.rate, self.limits.max_turn_seconds)
         self.conversation = Conversation(limit=max(16, 4 * self.llm_settings.history_turns + 8))
         self.voice = Voice(service.synthesizer, self.limits.max_segment_chars)
-        self.llm: ChatClient | None = None
+        # Made now, not when the first turn ends: building its HTTP client (TLS context) takes a while.
+        self.llm: ChatClient | None = ChatClient(self.llm_settings) if config.kind == "realtime" else None
         self.detector: TurnDetector | None = None
         self.response: Response | None = None
         self._response_task: asyncio.Task[None] | None = None
@@ -173,6 +174,8 @@ class RealtimeSession:
             )
             if vad.interrupt_response:
                 await self.cancel_response("turn_detected")
+            if self.config.kind == "realtime" and "audio" in self.config.output_modalities:
+                self._spawn(self.voice.prepare(self.voice_spec(self.config)))
         if result.ended:
             await self.send(
                 server_event(
@@ -336,8 +339,14 @@ class RealtimeSession:
         await response.cancelled(reason)
         return True
 
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def aclose(self) -> None:
-        for task in (self._response_task, self._vad_task, *self.conversation.transcripts.values()):
+        tasks = (self._response_task, self._vad_task, *self._tasks, *self.conversation.transcripts.values())
+        for task in tasks:
             if task is not None:
                 await cancel_and_wait(task)
         await self.voice.aclose()

@@ -40,17 +40,26 @@ class Voice:
         self.queue: asyncio.Queue[SessionEvent] = asyncio.Queue(QUEUED)
         self._stale_upto = -1  # utterances are numbered from 0
         self._pump: asyncio.Task[None] | None = None
+        self._opening = asyncio.Lock()
 
     async def open(self, spec: SessionVoice) -> SpeechSession:
         """The session speaking ``spec`` (PolyvoxError 4xx if it cannot)."""
-        if self.session is not None and spec == self.spec:
+        async with self._opening:
+            if self.session is not None and spec == self.spec:
+                return self.session
+            await self.aclose()
+            self.session = await self.synthesizer.session(spec, max_chars=self.max_chars)
+            self.spec = spec
+            self.queue = asyncio.Queue(QUEUED)
+            self._stale_upto = -1
+            self._pump = asyncio.create_task(self._run(self.session, self.queue))
             return self.session
-        await self.aclose()
-        self.session = await self.synthesizer.session(spec, max_chars=self.max_chars)
-        self.spec = spec
-        self.queue = asyncio.Queue(QUEUED)
-        self._pump = asyncio.create_task(self._run(self.session, self.queue))
-        return self.session
+
+    async def prepare(self, spec: SessionVoice) -> None:
+        """Open the session ahead of the first response (while the user speaks); a failure is left for the
+        response to report."""
+        with contextlib.suppress(Exception):
+            await self.open(spec)
 
     async def _run(self, session: SpeechSession, queue: asyncio.Queue[SessionEvent]) -> None:
         async for event in session.events():
