@@ -16,7 +16,9 @@ install: $(BIN)/python
 # The neural engines' extras too; torchaudio and torchcodec without their pins, so torch stays the CPU 2.13
 # wheel (coqui-tts only needs them present: Polyvox loads audio itself; see polyvox.engines.neural.compat).
 # resemblyzer (similarity checks in the tests) without its `webrtcvad`, which needs pkg_resources.
-NO_DEPS := torchaudio==2.11.1 torchcodec==0.17.0 styletts2==0.1.6 resemblyzer==0.1.4
+# openai-agents (its realtime runner drives /v1/realtime in a test) without its `websockets<17` pin: the
+# suite runs on the websockets a user's install gets; its other needs are in the test extra.
+NO_DEPS := torchaudio==2.11.1 torchcodec==0.17.0 styletts2==0.1.6 resemblyzer==0.1.4 openai-agents==0.24.0
 
 install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test,similarity,xtts,pocket,chatterbox,styletts2]"

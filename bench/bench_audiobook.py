@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from polyvox.audio.encode import AudioFormat
+from polyvox.audio.formats import AudioFormat
 from polyvox.audiobook.render import RenderedBook, RenderOptions, render_book, spoken_text
 from polyvox.audiobook.sources import Book, Chapter
 from polyvox.config import Settings

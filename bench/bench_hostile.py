@@ -589,6 +589,49 @@ CLASSES += [
 ]
 
 
+# -- issue 29, point 1: dialogues at their bounds ------------------------------------------------------------
+DIALOGUE_TURNS = 500
+"""``dialogue.max_turns``' default: the most turns one request may have."""
+
+
+def _dialogue_body(turns: int, fmt: str, stream: bool) -> dict[str, object]:
+    # Every line different: no turn comes from the chunk cache.
+    script = "\n".join(
+        f"{'AB'[n % 2]}: Line {n} of a long dialogue, {fmt}, spoken in turn." for n in range(turns)
+    )
+    cast = {"A": "tone/beep", "B": "tone/boop"}
+    return {"script": script, "cast": cast, "response_format": fmt, "stream": stream}
+
+
+async def dialogue(site: Site, client: httpx.AsyncClient) -> list[str]:
+    statuses = []
+    path = "/v1/audio/dialogue"
+    over = await _post(client, path, json=_dialogue_body(DIALOGUE_TURNS + 1, "mp3", False))
+    statuses.append(f"{DIALOGUE_TURNS + 1} turns: {over}")
+    for fmt, stream in (("mp3", False), ("wav", False), ("pcm", True)):
+        started = time.perf_counter()
+        response = await client.post(path, json=_dialogue_body(DIALOGUE_TURNS, fmt, stream), timeout=600)
+        kind = "streamed" if stream else "JSON"
+        seconds = time.perf_counter() - started
+        size = len(response.content) / 2**20
+        statuses.append(
+            f"{DIALOGUE_TURNS} turns {fmt} {kind}: {response.status_code}, {size:.0f} MiB in {seconds:.0f} s"
+        )
+    # A client that leaves after the first turn of a 500-turn stream: the turns ahead are cancelled.
+    started = time.perf_counter()
+    async with client.stream("POST", path, json=_dialogue_body(DIALOGUE_TURNS, "pcm", True)) as response:
+        async for _ in response.aiter_raw():
+            break
+    short = await _post(client, "/api/v1/tts", json={"text": "Two words.", "engine": "tone"})
+    statuses.append(
+        f"left after 1st turn; next request {short.split(' ')[0]} in {time.perf_counter() - started:.2f} s"
+    )
+    return statuses
+
+
+CLASSES += [("17 dialogue at its bounds (29.1)", dialogue)]
+
+
 def _suppress() -> contextlib.suppress:
     return contextlib.suppress(Exception)  # the bench reports, it does not stop
 

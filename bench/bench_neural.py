@@ -24,10 +24,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from polyvox.asr import Transcriber
 from polyvox.config import Settings
 from polyvox.doctor import DoctorReport, diagnose
 from polyvox.errors import EngineNotFoundError
+from polyvox.stt.transcriber import Transcriber
 
 NEURAL = ("xtts", "pocket", "chatterbox", "chatterbox-multilingual", "styletts2")
 REPO = Path(__file__).resolve().parents[1]

@@ -167,6 +167,9 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=4, help="sentences of the benchmark paragraph")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--before", help="interpreter of an older checkout's venv, run as 'before'")
+    parser.add_argument(
+        "--default-only", action="store_true", help="only the default layout (and --before): a shorter run"
+    )
     args = parser.parse_args()
     text = ". ".join(PARAGRAPH.split(". ")[: args.sentences]) + "."
     cores = len(os.sched_getaffinity(0))
@@ -187,8 +190,10 @@ def main() -> None:
             {"POLYVOX_ENGINES__WORKERS": str(cores), "POLYVOX_ENGINES__ONNX_THREADS": str(cores)},
         ),
     ]
+    if args.default_only:
+        configs = configs[:1]
     if args.before:
-        configs.append(("before (older checkout, its defaults)", args.before, {}))
+        configs.insert(0, ("before (older checkout, its defaults)", args.before, {}))
     for name, python, env in configs:
         run_config(name, python, env, text, args.listeners, args.repeats)
     print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

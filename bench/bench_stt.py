@@ -35,7 +35,7 @@ from tests.e2e.conftest import Server, free_port, run_server  # noqa: E402
 from tests.e2e.test_ws_converse import QUESTION, REPLY, ScriptedLLM, send_turn, url  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
-from polyvox.asr import word_error_rate  # noqa: E402
+from polyvox.stt.metrics import word_error_rate  # noqa: E402
 
 TEXT = (
     "The morning train left the station just after sunrise. Most of the passengers were still half asleep, "

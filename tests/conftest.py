@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from polyvox.asr import Transcriber
 from polyvox.config import Settings
 from polyvox.service import Polyvox
 from polyvox.stream import SynthesisStream
+from polyvox.stt.transcriber import Transcriber
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -101,8 +101,11 @@ MODULE_SECONDS: dict[str, float] = {
     "tests/integration/test_engine_kokoro.py": 60,
     "tests/e2e/test_voices_api.py": 60,
     "tests/e2e/test_cli.py": 60,
+    "tests/e2e/test_dialogue.py": 55,
     "tests/e2e/test_ops_schema.py": 60,
     "tests/e2e/test_clients.py": 45,
+    "tests/e2e/test_openai_voices.py": 45,
+    "tests/e2e/test_translations.py": 45,
     "tests/e2e/test_seed_shapes.py": 45,
     "tests/integration/test_world_vc.py": 40,
     "tests/e2e/test_conformance_edges.py": 40,

@@ -17,15 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from polyvox.asr import Transcriber, word_error_rate
 from polyvox.audio.chunk import FloatArray
 from polyvox.audio.dsp import resample
-from polyvox.engines.base import Engine, SynthesisParams, Voice
+from polyvox.engines.base import ClonedVoice, Engine, SynthesisParams, Voice
 from polyvox.engines.readiness import readiness
 from polyvox.engines.registry import discover_factories
 from polyvox.errors import EngineNotFoundError, EngineUnavailableError
+from polyvox.stt.metrics import word_error_rate
+from polyvox.stt.transcriber import Transcriber
 from polyvox.text.normalize import normalize_text
-from polyvox.voice_router import ClonedVoice, library_for
+from polyvox.voice_router import library_for
 from polyvox.voices.decode import LIBRARY_RATE, decode_audio
 from polyvox.voices.library import REFERENCE_FILE, VoiceLibrary
 

@@ -6,8 +6,8 @@ keeps up to ``workers`` chunks in flight: that is what makes it finish ~2x faste
 finishes each chunk with the same mastering chain as every file (trim, loudness, fades); this module checks
 it with Whisper when asked (and re-synthesizes a chunk that does not say its text), then joins the chunks in
 input order with the stream's pause after each (longer at paragraph ends, or what an SSML ``<break>`` asked
-for). Captions come from engine alignments when the engine reports them, otherwise from Whisper's word
-timestamps of the finished audio: one pass over the joined file, so each word sits where a listener hears it.
+for). Captions come from Whisper's word timestamps of the finished audio: one pass over the joined file, so
+each word sits where a listener hears it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from polyvox import captions
-from polyvox.asr import word_error_rate
 from polyvox.audio.chunk import AudioChunk, FloatArray, WordTiming
 from polyvox.audio.encode import to_pcm
 from polyvox.cache import ChunkCache, chunk_key
@@ -32,6 +31,7 @@ from polyvox.request import SynthesisRequest, rated_speed
 from polyvox.spill import disk_array, spill
 from polyvox.stream import SynthesisStream
 from polyvox.stream_mode import StreamMode
+from polyvox.stt.metrics import word_error_rate
 from polyvox.synthesis import Synthesizer
 from polyvox.text.chunks import Chunk
 from polyvox.text.normalize import normalize_text
@@ -55,8 +55,6 @@ class ChunkResult:
     """Whisper WER of the kept audio (validation only)."""
     wers: list[float] = field(default_factory=list)
     """WER of every attempt, in order."""
-    words: list[WordTiming] = field(default_factory=list)
-    """The engine's word timings relative to the chunk start (empty when it reports none)."""
     cached: bool = False
 
 
@@ -133,7 +131,7 @@ class LongformJob:
         samples, starts = await asyncio.to_thread(self._join, results, stream)
         words = await self._caption(results, samples, starts, stream.sample_rate) if self.captions else []
         return LongformResult(
-            audio=AudioChunk(samples, stream.sample_rate, self.request.text, words=tuple(words)),
+            audio=AudioChunk(samples, stream.sample_rate, self.request.text),
             chunks=results,
             words=words,
             engine=stream.engine_name,
@@ -158,20 +156,18 @@ class LongformJob:
     async def _caption(
         self, results: list[ChunkResult], samples: FloatArray, starts: list[float], rate: int
     ) -> list[WordTiming]:
-        """Engine alignments where a chunk has them; Whisper's placement in the finished audio otherwise."""
-        pairs = list(zip(results, starts, strict=True))
-        spans = [captions.shift(r.words, s) for r, s in pairs]
-        if not all(r.words for r in results):
-            # Whisper places a word a little differently in a chunk alone than in the whole file; one pass
-            # over the joined audio times every word where it is heard. It hears the file as delivered,
-            # 16-bit: beam search is chaotic enough that the float and 16-bit versions of one audio can
-            # decode differently ("ships" / "shits") and move a word.
-            delivered = AudioChunk.from_int16(to_pcm(samples, 16), rate).samples
-            _, heard = await self._listen(delivered, rate, True)
-            ends = [s + r.seconds for r, s in pairs]
-            timed = captions.align_spans([r.text for r in results], starts, ends, heard)
-            spans = [own if r.words else t for r, own, t in zip(results, spans, timed, strict=True)]
-        return [w for span in spans for w in span]
+        """Whisper's placement of every chunk's words in the finished audio.
+
+        Whisper places a word a little differently in a chunk alone than in the whole file; one pass over the
+        joined audio times every word where it is heard. It hears the file as delivered, 16-bit: beam search
+        is chaotic enough that the float and 16-bit versions of one audio can decode differently ("ships" /
+        "shits") and move a word.
+        """
+        delivered = AudioChunk.from_int16(to_pcm(samples, 16), rate).samples
+        _, heard = await self._listen(delivered, rate, True)
+        ends = [s + r.seconds for r, s in zip(results, starts, strict=True)]
+        timed = captions.align_spans([r.text for r in results], starts, ends, heard)
+        return [w for span in timed for w in span]
 
     # -- one chunk -----------------------------------------------------------------------------------
     def _key(self, stream: SynthesisStream, text: str, engine: str, extra: object) -> str:
@@ -239,7 +235,6 @@ class LongformJob:
             key = self._key(stream, chunk.text, stream.engine_name, self.request.extra)
             # A cached chunk is a file read: off the event loop like everything that grows with the input.
             raw = await asyncio.to_thread(cache.get, key) if cache is not None and attempt == 0 else None
-            engine_words: tuple[WordTiming, ...] = ()
             engine = stream.engine_name
             hit = raw is not None
             if raw is None:
@@ -249,7 +244,7 @@ class LongformJob:
                     if not self.validate or attempt == settings.validate_retries:
                         raise
                     continue  # a failing engine is a failed attempt: go on to the retry strategy
-                raw, engine_words = rendered.samples, rendered.words
+                raw = rendered.samples
                 if cache is not None and attempt == 0:
                     await asyncio.to_thread(cache.put, key, raw)
             # Mastered chunks wait on disk for the join: a book is never held whole in memory.
@@ -257,8 +252,6 @@ class LongformJob:
             seconds = len(samples) / rate
             candidate = ChunkResult(chunk.index, chunk.text, samples, seconds, engine, attempt + 1)
             candidate.cached = hit
-            if engine_words:  # engine alignments beat Whisper's, when an engine reports them
-                candidate.words = list(engine_words)
             if self.validate:
                 heard, _ = await self._listen(samples, rate, False)
                 # Whisper writes "42" for "forty-two": normalize what it heard the way the input was.

@@ -6,10 +6,10 @@ from polyvox.config import Settings
 from polyvox.engines.base import EngineFactory
 from polyvox.engines.registry import EngineRegistry, discover_factories
 from polyvox.engines.wyoming_remote import wyoming_engines
-from polyvox.scaleout.deadline_pool import DeadlinePool
-from polyvox.scaleout.process import isolate
-from polyvox.scaleout.ray_mode import scale_out
-from polyvox.scaleout.runner import LocalRunner, SegmentRunner
+from polyvox.runners.deadline_pool import DeadlinePool
+from polyvox.runners.process import isolate
+from polyvox.runners.ray_mode import scale_out
+from polyvox.runners.runner import LocalRunner, SegmentRunner
 from polyvox.stt.recognizer import SpeechRecognizer
 from polyvox.synthesis import Synthesizer
 
@@ -21,7 +21,7 @@ class Polyvox:
         self.settings = settings
         # Ordered by deadline: the listener whose delivered audio runs out first is served first.
         self.executor = DeadlinePool(settings.engines.workers, thread_name_prefix="polyvox-engine")
-        # With ray.address set, segments render on Ray Serve replicas (polyvox.scaleout); else, here.
+        # With ray.address set, segments render on Ray Serve replicas (polyvox.runners); else, here.
         remote, factories = scale_out(settings, factories)
         if remote is None:  # engines run here: in the pool, in worker processes, or on Wyoming servers
             found = factories if factories is not None else discover_factories()

@@ -132,7 +132,7 @@ class SpeechSession:
         self,
         stream: SynthesisStream,
         *,
-        prepare: Callable[[str], list[str]],
+        prepare: Callable[[str, bool], tuple[list[str], bool]],
         admit: Callable[[SynthesisStream, str], None],
         language: str | None,
         audio: bool = True,
@@ -251,13 +251,19 @@ class SpeechSession:
     async def _add(self, sentences: list[str]) -> None:
         entries: list[_Entry] = []
         segments: list[str] = []
+        joins: set[int] = set()  # a first phrase: the segment after it continues its sentence
         for sentence in sentences:
             if not self.audio or not speakable(sentence):  # "..." between sentences: words, no audio
                 entries.append(_Entry("text", self._utterance, sentence))
                 segments.append("")
                 continue
             # Lexicon, normalization and the engine's own segment length: bounded by the segmenter's size.
-            for piece in await run_text_work(self._prepare, sentence):
+            # A listener with nothing left to hear gets a long sentence phrase first.
+            waiting = self.stream.caught_up and not segments
+            pieces, cut = await run_text_work(self._prepare, sentence, waiting)
+            if cut:
+                joins.add(len(segments))
+            for piece in pieces:
                 entries.append(_Entry("speech", self._utterance, piece))
                 segments.append(piece)
         speech = [e for e in entries if e.kind == "speech"]
@@ -269,15 +275,19 @@ class SpeechSession:
                 for entry in speech:
                     entry.kind = "text"
                 speech[0].error = exc
-                segments = ["" for _ in segments]
-        self._extend(entries, segments)
+                segments, joins = ["" for _ in segments], set()
+        self._extend(entries, segments, joins)
 
-    def _extend(self, entries: list[_Entry], segments: list[str]) -> None:
+    def _extend(
+        self, entries: list[_Entry], segments: list[str], joins: frozenset[int] | set[int] = frozenset()
+    ) -> None:
         if not entries:
             return
         self._entries.extend(entries)
         self._unspoken += sum(len(e.text) for e in entries)
-        pieces = [Piece(text) if text else Piece("", pause=0.0) for text in segments]
+        pieces = [
+            Piece(t, joins_next=i in joins) if t else Piece("", pause=0.0) for i, t in enumerate(segments)
+        ]
         request = self.stream.request
         self.stream.estimated_seconds += estimated_seconds(segments, pieces, request.speed, request.extra)
         self.stream.extend(segments, pieces)

@@ -1,8 +1,9 @@
-"""One request's audio, segment by segment: the engine call, post-processing and scheduling.
+"""One request's audio, segment by segment: the scheduling of its engine calls and the consumer's side.
 
-The stream is given its collaborators when it is built (:class:`StreamContext`): the runner that runs each
-segment's engine call and returns raw audio (polyvox.scaleout.segment), and whom it reports to. It owns
-everything after the engine call: conversion, time-stretch, resampling and volume.
+The stream is given its collaborators when it is built (:class:`polyvox.segment_render.StreamContext`): the
+runner that runs each segment's engine call and returns raw audio (polyvox.runners.segment), and whom it
+reports to. What one segment is asked of the engine and everything after the call (conversion, time-stretch,
+resampling, volume) is its :class:`polyvox.segment_render.SegmentRenderer` side.
 
 Parts: a segment's audio reaches the consumer chunk by chunk as the engine produces it
 (``SegmentRunner.parts``), post-processed per part where that is exact (a streaming resampler, volume);
@@ -11,7 +12,7 @@ joins the parts again for consumers that speak sentence by sentence.
 
 Scheduling: each stream keeps at most one segment in the shared worker pool (it submits segment i+1 when
 segment i is done and the consumer has taken a part of it), due when the audio it has delivered runs out. The
-pool runs the earliest deadline first (polyvox.scaleout.deadline_pool): a new stream's first segment (due
+pool runs the earliest deadline first (polyvox.runners.deadline_pool): a new stream's first segment (due
 now) overtakes the queued segments of streams that are ahead, and a short request never waits behind a long
 one. The stream's second segment waits until the consumer comes back from sending the first chunk: its
 inference would otherwise compete with encoding and sending the first audio for the same cores.
@@ -29,79 +30,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from polyvox.audio.chunk import AudioChunk, FloatArray
-from polyvox.audio.dsp import Resampler, apply_gain, resample, time_stretch
-from polyvox.engines.base import EngineInfo, SynthesisParams, Voice
+from polyvox.audio.chunk import AudioChunk
+from polyvox.engines.base import EngineInfo, Voice
 from polyvox.errors import AudioTooLongError, PolyvoxError, RequestTimeoutError
-from polyvox.request import SynthesisRequest, rated_speed
-from polyvox.scaleout.segment import RawSegment, SegmentCall, SegmentRunner
-from polyvox.stream_mode import BACKGROUND_SLACK, StreamMode
+from polyvox.request import SynthesisRequest
+from polyvox.segment_render import SegmentRenderer, StreamContext
+from polyvox.stream_mode import StreamMode
 from polyvox.tasks import cancel_and_wait
 from polyvox.text.chunks import Chunk
 from polyvox.text.ssml import Piece
 
 if TYPE_CHECKING:
-    from polyvox.postprocess import Mastering
     from polyvox.voices.convert import ConversionSession
 
 T = TypeVar("T")
-
-
-@dataclass(slots=True)
-class SynthesisStats:
-    """Measured figures of one synthesis."""
-
-    started: float = field(default_factory=time.perf_counter)
-    first_chunk_seconds: float | None = None
-    synthesis_seconds: float = 0.0
-    audio_seconds: float = 0.0
-    segments_done: int = 0
-
-    @property
-    def real_time_factor(self) -> float | None:
-        return self.synthesis_seconds / self.audio_seconds if self.audio_seconds else None
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedSegment:
-    """One segment's engine call, and the time-stretch applied to its audio afterwards."""
-
-    call: SegmentCall
-    stretch: float
-
-    @property
-    def text(self) -> str:
-        return self.call.text
-
-
-@dataclass(frozen=True, slots=True)
-class StreamContext:
-    """What a stream is given when it is built: where its engine calls run and whom it reports to."""
-
-    runner: SegmentRunner
-    """Runs each segment's engine call (worker pool, worker process or Ray replica)."""
-    record: Callable[[str, float, float], None]
-    """Folds (engine, engine seconds, audio seconds) of each segment into the engine's measured speed."""
-    release: Callable[[SynthesisStream], None]
-    """Called once when the stream closes (the synthesizer's admission count and listeners)."""
-    request_timeout: float = 0.0
-    """``limits.request_timeout``, for the message when the deadline passes."""
-    max_audio_seconds: float = 0.0
-    """``limits.max_audio_seconds``: a stream whose audio passes it ends in-band (0: no limit)."""
-    mastering: Mastering | None = None
-    """The finish of long-form jobs (and of every file with ``postprocess.master_files``); None: none."""
-    master_files: bool = False
-    """``postprocess.master_files``: FILE streams are mastered as long-form jobs are."""
-    workers: int = 1
-    """``engines.workers``: how many segments a LONGFORM stream renders at once."""
 
 
 class _SegmentEnd:
@@ -124,7 +72,7 @@ def _joined(parts: list[AudioChunk], sample_rate: int) -> AudioChunk:
     return AudioChunk(samples=samples, sample_rate=sample_rate, text=parts[0].text if parts else "")
 
 
-class SynthesisStream:
+class SynthesisStream(SegmentRenderer):
     """Audio of one request, segment by segment. Always close it (``async with`` or ``aclose()``)."""
 
     def __init__(
@@ -140,20 +88,8 @@ class SynthesisStream:
         conversion: ConversionSession | None = None,
         mode: StreamMode = StreamMode.LIVE,
     ) -> None:
-        self.request = request
-        self.mode = mode
-        self.mastered = mode.mastered(context.master_files)
-        """Whether each segment is finished by the mastering chain (and pauses follow it)."""
-        self.engine_name = info.name
-        self.voice = voice
-        self.segments = segments
-        self.sample_rate = sample_rate
-        self.stats = SynthesisStats()
-        self._context = context
-        self._info = info
+        super().__init__(context, request, info, voice, segments, sample_rate, conversion, mode)
         self._lease = lease
-        self._engine_speed = min(max(request.speed, info.speed_range[0]), info.speed_range[1])
-        self._stretch = request.speed / self._engine_speed
         self._pending: asyncio.Future[None] | None = None
         """The segment in flight: it puts its parts into ``_arrived`` as they come."""
         self._arrived: asyncio.Queue[_Item] = asyncio.Queue()
@@ -172,12 +108,8 @@ class SynthesisStream:
         self._closed = False
         self._playing_since: float | None = None
         """``time.monotonic()`` when the first chunk was ready: the listener's playback clock starts."""
-        # A library voice on an engine that cannot clone: convert each segment toward it.
-        self._conversion = conversion
         self._deadline = deadline
         """``time.monotonic()`` past which waiting for a segment fails (``limits.request_timeout``)."""
-        self.plan: list[Piece] | None = None
-        """Per segment, for SSML: its rate, or (no text) the pause it stands for."""
         self.error: PolyvoxError | None = None
         """The error that ended the stream, if one did."""
         self.estimated_seconds = 0.0
@@ -195,14 +127,18 @@ class SynthesisStream:
         self._end_queued = False
 
     @property
-    def background(self) -> bool:
-        """Due "eventually" (long-form jobs): not counted as a listener's demand on the workers."""
-        return self.mode is StreamMode.LONGFORM
-
-    @property
     def producing(self) -> bool:
         """Whether a segment is being rendered for this stream right now (or waits in the pool)."""
         return self._pending is not None and not self._pending.done()
+
+    @property
+    def caught_up(self) -> bool:
+        """A session's listener has heard (or holds no more than half a second of) everything rendered, and
+        nothing is being rendered for it: its next text is what it waits for."""
+        if self._pending is not None or self._next_index < len(self.segments):
+            return False
+        playing = self._playing_since
+        return playing is None or playing + self.stats.audio_seconds <= time.monotonic() + 0.5
 
     @property
     def audio_left(self) -> float:
@@ -210,115 +146,6 @@ class SynthesisStream:
         if self._closed or (self._next_index >= len(self.segments) and self._segment_done):
             return 0.0
         return max(self.estimated_seconds - self.stats.audio_seconds, 0.1)
-
-    # -- one segment ---------------------------------------------------------------------------------
-    async def render(self, index: int, due: float | None = None) -> AudioChunk:
-        """Segment ``index`` through the runner, post-processed (long-form jobs render several at once).
-
-        ``due`` (``time.monotonic()``; None: now, or "eventually" in LONGFORM mode) orders it in the
-        worker pool (see :meth:`_submit_next`).
-        """
-        planned = self.segment_call(index)
-        if isinstance(planned, AudioChunk):
-            return planned
-        if due is None and self.background:
-            due = time.monotonic() + BACKGROUND_SLACK
-        call = planned.call if due is None else dataclasses.replace(planned.call, due=due)
-        raw = await self._context.runner.run(call)
-        # Post-processing grows with the segment: off the event loop.
-        return await asyncio.to_thread(self.finish, planned, raw)
-
-    async def render_parts(self, index: int, due: float | None = None) -> AsyncIterator[AudioChunk]:
-        """Segment ``index`` post-processed part by part, as the engine produces it (at least one part).
-
-        Parts are exact where post-processing can run per part (a streaming resampler, volume); a
-        conversion, a time-stretch or a file's mastering needs the whole segment, so it is rendered whole.
-        """
-        planned = self.segment_call(index)
-        if isinstance(planned, AudioChunk):
-            yield planned
-            return
-        call = planned.call if due is None else dataclasses.replace(planned.call, due=due)
-        if self._conversion is not None or planned.stretch != 1.0 or self.mastered:
-            raw = await self._context.runner.run(call)
-            yield await asyncio.to_thread(self.finish, planned, raw)
-            return
-        resampler: Resampler | None = None
-        engine_seconds = audio_seconds = 0.0
-        yielded = False
-        started = time.perf_counter()
-        async for part in self._context.runner.parts(call):
-            engine_seconds += part.engine_seconds
-            audio_seconds += part.seconds
-            if resampler is None:
-                resampler = Resampler(part.sample_rate, self.sample_rate)
-            if resampler.is_identity and self.request.volume == 1.0:
-                chunk = self._part(part.samples, planned.text, resampler)
-            else:  # grows with the part (one part may be the whole segment): off the event loop
-                chunk = await asyncio.to_thread(self._part, part.samples, planned.text, resampler)
-            if chunk.num_samples:
-                yielded = True
-                yield chunk
-        tail = resampler.flush() if resampler is not None else np.zeros(0, dtype=np.float32)
-        if len(tail) or not yielded:  # the filter's last samples; an empty segment still has its part
-            yield self._part(tail, planned.text, None)
-        post = time.perf_counter() - started - engine_seconds
-        self.stats.synthesis_seconds += engine_seconds + max(post, 0.0)
-        self._context.record(self.engine_name, engine_seconds, audio_seconds)
-
-    def _part(self, samples: FloatArray, text: str, resampler: Resampler | None) -> AudioChunk:
-        """One part post-processed: the segment's streaming resampler, then volume."""
-        if resampler is not None and len(samples):
-            samples = resampler.process(samples)
-        if self.request.volume != 1.0:
-            samples = apply_gain(samples, self.request.volume)
-        return AudioChunk(samples=samples, sample_rate=self.sample_rate, text=text)
-
-    def segment_call(self, index: int) -> PlannedSegment | AudioChunk:
-        """What the engine is asked for segment ``index``, or the finished chunk of an SSML pause."""
-        request = self.request
-        engine_speed, stretch = self._engine_speed, self._stretch
-        piece = self.plan[index] if self.plan is not None else None
-        if piece is not None and not piece.text:  # an SSML <break>: silence, no engine call
-            silence = np.zeros(round(piece.pause * self.sample_rate), dtype=np.float32)
-            return AudioChunk(samples=silence, sample_rate=self.sample_rate, text="")
-        if piece is not None and piece.rate != 1.0:  # <prosody rate>: this segment's own speed
-            speed = rated_speed(request.speed, piece.rate)
-            low, high = self._info.speed_range
-            engine_speed = min(max(speed, low), high)
-            stretch = speed / engine_speed
-        params = SynthesisParams(
-            speed=engine_speed,
-            language=request.language,
-            speaker=request.speaker,
-            extra=request.extra,
-            request_id=request.request_id,
-            segment_index=index,
-        )
-        call = SegmentCall(self.engine_name, self.segments[index], self.voice, params)
-        return PlannedSegment(call, stretch)
-
-    def finish(self, planned: PlannedSegment, raw: RawSegment) -> AudioChunk:
-        """The one post-processing chain of a whole segment: conversion, speed, rate, (files) mastering,
-        volume; count it."""
-        started = time.perf_counter()
-        request, text, stretch = self.request, planned.text, planned.stretch
-        samples, native_rate = raw.samples, raw.sample_rate
-        if self._conversion is not None and len(samples):
-            samples = np.concatenate(list(self._conversion.convert(samples, native_rate)))
-            native_rate = self._conversion.sample_rate
-        if stretch != 1.0 and len(samples):
-            samples = time_stretch(samples, native_rate, stretch)
-        if native_rate != self.sample_rate:
-            samples = resample(samples, native_rate, self.sample_rate)
-        mastering = self._context.mastering
-        if self.mastered and mastering is not None and len(samples):
-            samples = mastering.apply(samples, self.sample_rate)
-        if request.volume != 1.0:  # after mastering: relative to the loudness target, not undone by it
-            samples = apply_gain(samples, request.volume)
-        self.stats.synthesis_seconds += raw.engine_seconds + (time.perf_counter() - started)
-        self._context.record(self.engine_name, raw.engine_seconds, raw.seconds)
-        return AudioChunk(samples=samples, sample_rate=self.sample_rate, text=text)
 
     async def render_all(self, work: Callable[[int], Awaitable[T]]) -> list[T]:
         """LONGFORM mode: ``work(i)`` for every segment, up to ``workers`` at once; results in order.

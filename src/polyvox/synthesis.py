@@ -32,17 +32,19 @@ from polyvox.errors import (
 )
 from polyvox.postprocess import Mastering
 from polyvox.request import SynthesisRequest, check_rendering, language_supported, speakable
-from polyvox.scaleout.runner import LocalRunner
-from polyvox.scaleout.segment import SegmentRunner
+from polyvox.runners.runner import LocalRunner
+from polyvox.runners.segment import SegmentRunner
+from polyvox.segment_render import StreamContext
 from polyvox.session import MAX_QUEUED_CHARS, SessionVoice, SpeechSession
-from polyvox.stream import StreamContext, SynthesisStream
+from polyvox.stream import SynthesisStream
 from polyvox.stream_mode import StreamMode
 from polyvox.stt.recognizer import SpeechRecognizer
 from polyvox.text.chunks import ChunkPlan, chunk_steps, pauses_after, ssml_steps
 from polyvox.text.lexicon import Lexicon
 from polyvox.text.offload import run_steps, run_text_work
+from polyvox.text.phrases import phrase_plan
 from polyvox.text.prepare import prepare_text, takes_phoneme_blocks
-from polyvox.text.segment import segment_text, split_long_words
+from polyvox.text.segment import listener_segments, split_long_words
 from polyvox.text.ssml import Piece, parse_ssml, plain_text
 from polyvox.voice_router import LIBRARY_PREFIX, VoiceRouter
 
@@ -67,7 +69,7 @@ class Synthesizer:
         self.settings = settings
         self.registry = registry
         self.runner: SegmentRunner = runner or LocalRunner(registry)
-        """Renders each segment: this process's worker pool, or Ray Serve replicas (polyvox.scaleout)."""
+        """Renders each segment: this process's worker pool, or Ray Serve replicas (polyvox.runners)."""
         self._active: set[SynthesisStream] = set()
         self._admitted = 0
         self.lexicon = Lexicon(settings.text.lexicon_file or settings.data_dir / "lexicon.json")
@@ -220,14 +222,20 @@ class Synthesizer:
             phonemes_ok=takes_phoneme_blocks(self.registry.info(engine).capabilities),
         )
 
-    def _segments(self, request: SynthesisRequest, engine: str, language: str | None) -> list[str]:
+    def _segments(
+        self, request: SynthesisRequest, engine: str, language: str | None, listening: bool
+    ) -> tuple[list[str], list[Piece] | None]:
+        """The segments, and a plan only where the first is a phrase cut from its sentence."""
         text = self.prepare(request, engine, language)
-        return segment_text(
+        info = self.registry.info(engine)
+        segments, cut = listener_segments(
             text,
             language,
-            batch_chars=self.registry.info(engine).batch_chars,
+            batch_chars=info.batch_chars,
             max_word_chars=self.settings.text.max_word_chars,
+            phrase=listening and info.phrase_first,
         )
+        return segments, phrase_plan(segments) if cut else None
 
     def plan_steps(
         self, request: SynthesisRequest, engine: str, language: str | None, plan: ChunkPlan
@@ -266,12 +274,13 @@ class Synthesizer:
         return plan
 
     def _ssml_segments(
-        self, request: SynthesisRequest, engine: str, language: str | None
+        self, request: SynthesisRequest, engine: str, language: str | None, listening: bool
     ) -> tuple[list[str], list[Piece]]:
         """SSML pieces as segments, with the plan that gives each its rate or pause."""
         segments: list[str] = []
         plan: list[Piece] = []
-        batch_chars = self.registry.info(engine).batch_chars
+        info = self.registry.info(engine)
+        batch_chars = info.batch_chars
         for piece in self.ssml_pieces(request, engine):
             if not piece.text:
                 segments.append("")
@@ -279,9 +288,14 @@ class Synthesizer:
                 continue
             text = self.prepare_piece(piece.text, request, engine, language)
             max_word = self.settings.text.max_word_chars
-            for segment in segment_text(text, language, batch_chars=batch_chars, max_word_chars=max_word):
+            # Phrase first for the document's first words only (a listener waits for them).
+            phrase = listening and info.phrase_first and not any(segments)
+            pieces, cut = listener_segments(
+                text, language, batch_chars=batch_chars, max_word_chars=max_word, phrase=phrase
+            )
+            for index, segment in enumerate(pieces):
                 segments.append(segment)
-                plan.append(Piece(segment, rate=piece.rate))
+                plan.append(Piece(segment, rate=piece.rate, joins_next=cut and index == 0))
         return segments, plan
 
     async def open(
@@ -303,6 +317,7 @@ class Synthesizer:
         """
         # A long-form job renders its segments itself, in parallel (render_all): nothing is primed.
         prime = mode is not StreamMode.LONGFORM
+        live = mode is StreamMode.LIVE  # a listener waits for the first audio: phrase first
         max_chars = self.settings.longform.max_chars if mode is StreamMode.LONGFORM else None
         name, voice = self.validate(request, max_chars=max_chars)
         if self._admitted >= self.capacity:
@@ -330,9 +345,9 @@ class Synthesizer:
                 if any(c.rate != 1.0 for c in chunks.chunks):  # each chunk rendered at its own rate
                     plan = [Piece(c.text, rate=c.rate) for c in chunks.chunks]
             elif segments is None and request.is_ssml:
-                segments, plan = await run_text_work(self._ssml_segments, request, name, language)
+                segments, plan = await run_text_work(self._ssml_segments, request, name, language, live)
             elif segments is None:
-                segments = await run_text_work(self._segments, request, name, language)
+                segments, plan = await run_text_work(self._segments, request, name, language, live)
             assert segments is not None  # given, or made by one of the branches above
             if not any(speakable(s) for s in segments) and not any(p.pause for p in plan or ()):
                 raise EmptyTextError("nothing to speak: the text has no letters or digits", param="text")
@@ -412,10 +427,13 @@ class Synthesizer:
         )
         stream.open_ended, stream.plan = True, []
 
-        def prepare(sentence: str) -> list[str]:
+        def prepare(sentence: str, waiting: bool) -> tuple[list[str], bool]:
             text = self.prepare_piece(sentence, request, name, language)
             max_word = self.settings.text.max_word_chars
-            return segment_text(text, language, batch_chars=info.batch_chars, max_word_chars=max_word)
+            phrase = waiting and info.phrase_first  # the listener has nothing left to hear: phrase first
+            return listener_segments(
+                text, language, batch_chars=info.batch_chars, max_word_chars=max_word, phrase=phrase
+            )
 
         return SpeechSession(
             stream,

@@ -13,15 +13,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from polyvox.engines.base import Voice
+from polyvox.engines.base import ClonedVoice, Voice
 from polyvox.engines.blend import canonical, is_blend, parse_blend
 from polyvox.errors import InvalidParameterError, VoiceNotFoundError
 from polyvox.language import Match, best_match, match_level
 from polyvox.openai_names import openai_voice
+from polyvox.voices.consents import ConsentStore
 from polyvox.voices.convert import ConversionSession, ConverterRegistry
 from polyvox.voices.derived import ReferencePolicy
 from polyvox.voices.library import REFERENCE_FILE, VoiceLibrary
@@ -33,20 +32,6 @@ if TYPE_CHECKING:
 LIBRARY_PREFIX = "library:"
 LIBRARY_ENGINE = "library"
 """The ``engine`` that voice listings give library voices (every engine speaks them)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ClonedVoice(Voice):
-    """An engine voice standing in for a library voice: the engine speaks as ``id``, then it is converted."""
-
-    target: str = ""
-    """The library voice id to sound like."""
-    reference: Path | None = None
-    """The target's normalized reference recording (for engines that clone natively)."""
-    native: bool = False
-    """The engine clones from ``reference`` itself; no conversion afterwards."""
-    transcript: str = ""
-    """What is said in ``reference`` (engines that condition on it: XTTS ignores it, others use it)."""
 
 
 def library_for(settings: Settings) -> VoiceLibrary:
@@ -73,6 +58,8 @@ class VoiceRouter:
         self.references = ReferencePolicy(self.library, settings.voices)
         """Bounds the voices stored from requests' references (``ref-<hash>``)."""
         self.converters = ConverterRegistry(settings)
+        self.consents = ConsentStore(settings.resolved_voices_dir / "consents")
+        """Consent recordings of OpenAI's custom voices (``/v1/audio/voice_consents``)."""
 
     def resolve(self, engine: str, voice_id: str | None) -> Voice:
         """The voice ``voice_id`` names on ``engine`` (module docstring); ``VoiceNotFoundError`` if none."""

@@ -15,7 +15,7 @@ from openai import OpenAI
 from tests.conftest import whisper
 from tests.e2e.conftest import Server
 
-from polyvox.asr import word_error_rate
+from polyvox.stt.metrics import word_error_rate
 
 pytestmark = pytest.mark.slow
 

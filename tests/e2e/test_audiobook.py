@@ -15,8 +15,8 @@ import pytest
 from ebooklib import epub
 from tests.conftest import whisper
 
-from polyvox.asr import word_error_rate
 from polyvox.audiobook.m4b import read_chapters
+from polyvox.stt.metrics import word_error_rate
 
 CHAPTERS = [
     ("The Garden", ["The garden was quiet this morning and the birds were singing."]),

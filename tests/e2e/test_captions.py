@@ -14,7 +14,7 @@ import srt
 import webvtt
 from tests.e2e.conftest import Server
 
-from polyvox.asr import Transcriber
+from polyvox.stt.transcriber import Transcriber
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,8 @@ import av
 import numpy as np
 import pytest
 
-from polyvox.asr import Transcriber, word_error_rate
+from polyvox.stt.metrics import word_error_rate
+from polyvox.stt.transcriber import Transcriber
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from tests.e2e.conftest import free_port
 
-from polyvox.audio.encode import supported_formats
+from polyvox.audio.formats import supported_formats
 
 pytestmark = pytest.mark.slow
 

@@ -25,7 +25,8 @@ import pytest
 from openai import AsyncOpenAI
 from tests.e2e.conftest import Server
 
-from polyvox.asr import Transcriber, word_error_rate
+from polyvox.stt.metrics import word_error_rate
+from polyvox.stt.transcriber import Transcriber
 
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,7 @@ from tests.conftest import whisper
 from tests.e2e.conftest import Server
 from websockets.asyncio.client import connect
 
-from polyvox.asr import word_error_rate
+from polyvox.stt.metrics import word_error_rate
 
 pytestmark = pytest.mark.slow
 

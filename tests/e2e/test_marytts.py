@@ -25,7 +25,7 @@ from tests.e2e.conftest import free_port
 
 from polyvox.api.app import create_app
 from polyvox.api.routes import marytts
-from polyvox.asr import word_error_rate
+from polyvox.stt.metrics import word_error_rate
 
 pytestmark = pytest.mark.slow
 

@@ -27,8 +27,9 @@ from tests.conftest import make_settings
 from tests.e2e.conftest import free_port
 
 from polyvox.api.app import create_app
-from polyvox.asr import Transcriber, word_error_rate
 from polyvox.errors import BusyError
+from polyvox.stt.metrics import word_error_rate
+from polyvox.stt.transcriber import Transcriber
 
 pytestmark = [
     pytest.mark.slow,
@@ -143,7 +144,7 @@ def test_replica_killed_mid_stream_then_next_request_succeeds(app_server: tuple[
 def test_back_pressure_becomes_busy(ray_cluster: Any, tmp_path: Path) -> None:
     from ray.serve.exceptions import BackPressureError
 
-    from polyvox.scaleout.ray_runner import RayRunner
+    from polyvox.runners.ray_runner import RayRunner
 
     runner = RayRunner(make_settings(tmp_path, ray={"address": "auto"}), {})
     with pytest.raises(BusyError) as caught:

@@ -1,5 +1,5 @@
-"""The API shapes of the servers Polyvox replaces (``polyvox.api.routes.seed``), on one piper server whose
-monitor may read ``logs/``."""
+"""The API shapes of the servers Polyvox replaces (``polyvox.api.routes.chatterbox_server`` and
+``outputs``, the polling monitor), on one piper server whose monitor may read ``logs/``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.conftest import whisper
 from tests.e2e.conftest import Server, run_server
 from websockets.asyncio.client import connect
 
-from polyvox.asr import word_error_rate
+from polyvox.stt.metrics import word_error_rate
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,7 @@ import webvtt
 from tests.e2e.conftest import Server, run_server
 from tests.integration.speech import PASSAGE
 
-from polyvox.asr import word_error_rate
+from polyvox.stt.metrics import word_error_rate
 
 pytestmark = pytest.mark.slow
 
@@ -256,3 +256,16 @@ def test_openai_backend_serves_transcriptions_validation_and_captions(
     words = captioned.json()["words"]
     assert [w["word"] for w in words] == PASSAGE.split()
     assert requests_served(stt_server, route) == after_validation + 1  # one pass over the joined audio
+
+
+def test_openai_backend_sends_translations_to_the_upstream_translations_route(
+    relay: Server, speech_wav: bytes
+) -> None:
+    """A translation through the relay goes to the upstream's ``/audio/translations``, whose only model
+    (tiny.en) cannot translate: its 422 comes back as the relay's 502 ``asr_failed``, naming the cause."""
+    client = openai.OpenAI(base_url=f"{relay.url}/v1", api_key="unused", max_retries=0, timeout=120)
+    with pytest.raises(openai.APIStatusError) as failed:
+        client.audio.translations.create(model="tiny.en", file=("speech.wav", speech_wav))
+    assert failed.value.status_code == 502
+    error = failed.value.body
+    assert error["code"] == "asr_failed" and "translation_model_missing" in error["message"]  # type: ignore[index]

@@ -20,7 +20,7 @@ from tests.e2e.conftest import Server, run_server
 from tests.e2e.test_api_streaming import wait_for_stable_trace
 from tests.integration.speech import PASSAGE
 
-from polyvox.asr import word_error_rate
+from polyvox.stt.metrics import word_error_rate
 
 pytestmark = pytest.mark.slow
 

@@ -29,7 +29,7 @@ from tests.e2e.test_ws_converse import QUESTION, REPLY, ScriptedLLM, send_turn, 
 from tests.e2e.test_ws_tts import Received, collect, wait_for
 from websockets.asyncio.client import connect
 
-from polyvox.asr import word_error_rate
+from polyvox.stt.metrics import word_error_rate
 
 pytestmark = pytest.mark.slow
 

@@ -18,10 +18,11 @@ import pytest
 from tests.e2e.conftest import Server
 from websockets.asyncio.client import ClientConnection, connect
 
-from polyvox.asr import Transcriber, word_error_rate
 from polyvox.audio.encode import to_pcm
 from polyvox.config import Settings
 from polyvox.engines.tone import ToneEngine
+from polyvox.stt.metrics import word_error_rate
+from polyvox.stt.transcriber import Transcriber
 
 TEXT = (
     "The library opens at nine in the morning. Children come in with their parents to borrow picture "
@@ -242,3 +243,32 @@ async def test_bad_messages_get_errors_and_the_socket_stays_open(server: Server)
     assert all(e["message"] for e in received.messages("error"))
     assert [c["text"] for c in received.messages("text_chunk")] == ["Still alive."]
     assert received.first("done")["chunks"] == 1
+
+
+LONG_FIRST = (
+    "When the morning finally came, the travellers gathered their things and walked down to the harbour. "
+    "The boat was waiting."
+)
+
+
+async def test_a_long_first_sentence_is_spoken_phrase_first(server: Server, transcriber: Transcriber) -> None:
+    """The listener waits for its first audio: the first phrase is its own chunk, the seam is not heard."""
+    received = Received()
+    async with connect(ws_url(server)) as ws:
+        reader = asyncio.create_task(collect(ws, received))
+        start = {"type": "start", "voice": "joe", "format": "pcm", "extra": {"noise_scale": 0, "noise_w": 0}}
+        await ws.send(json.dumps(start))
+        await ws.send(json.dumps({"type": "text", "text": LONG_FIRST, "flush": True}))
+        await ws.send(json.dumps({"type": "stop"}))
+        await asyncio.wait_for(reader, 60)
+    chunks = received.messages("text_chunk")
+    assert [c["text"] for c in chunks] == [
+        "When the morning finally came,",
+        "the travellers gathered their things and walked down to the harbour.",
+        "The boat was waiting.",
+    ]
+    audio = received.audio_by_chunk()
+    pcm = b"".join(audio[c["chunk_id"]] for c in chunks)
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+    heard = transcriber.transcribe(samples, received.first("started")["sample_rate"]).text
+    assert word_error_rate(LONG_FIRST, heard) <= 0.10, heard

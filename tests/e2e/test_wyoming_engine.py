@@ -22,8 +22,9 @@ import pytest
 from tests.e2e.conftest import Server, free_port, run_server
 from tests.integration.speech import PASSAGE, SPOKEN
 
-from polyvox.asr import Transcriber, word_error_rate
 from polyvox.engines.wyoming_remote import describe
+from polyvox.stt.metrics import word_error_rate
+from polyvox.stt.transcriber import Transcriber
 
 pytestmark = pytest.mark.slow
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from polyvox.asr import Transcriber, word_error_rate
 from polyvox.audio.chunk import AudioChunk
 from polyvox.config import Settings
+from polyvox.stt.metrics import word_error_rate
+from polyvox.stt.transcriber import Transcriber
 
 WORDS_PER_SECOND = 2.5
 """A typical English speaking rate (150 words per minute), for duration sanity checks."""

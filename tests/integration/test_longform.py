@@ -17,13 +17,14 @@ import pytest
 from fastapi import FastAPI
 
 from polyvox.api.app import create_app
-from polyvox.asr import Transcriber, normalize_for_wer, word_error_rate
 from polyvox.config import Settings
 from polyvox.longform import synthesize_long
 from polyvox.postprocess import loudness
 from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
 from polyvox.stream_mode import StreamMode
+from polyvox.stt.metrics import normalize_for_wer, word_error_rate
+from polyvox.stt.transcriber import Transcriber
 from polyvox.text.chunks import chunk_text
 
 _ADJECTIVES = [

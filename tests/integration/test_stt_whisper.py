@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from tests.integration.speech import SPOKEN
 
-from polyvox.asr import word_error_rate
 from polyvox.config import Settings
 from polyvox.errors import LanguageNotSupportedError
 from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
 from polyvox.stt.base import ModelNotFoundError, TranscribeOptions
+from polyvox.stt.metrics import word_error_rate
 from polyvox.stt.recognizer import SpeechRecognizer
 
 pytestmark = pytest.mark.slow

@@ -7,12 +7,13 @@ import time
 import numpy as np
 import pytest
 
-from polyvox.asr import Transcriber, word_error_rate
 from polyvox.audio.dsp import resample
 from polyvox.config import Settings
 from polyvox.engines.base import SynthesisParams
 from polyvox.engines.kokoro import KokoroEngine
 from polyvox.engines.piper import PiperEngine
+from polyvox.stt.metrics import word_error_rate
+from polyvox.stt.transcriber import Transcriber
 from polyvox.voices.analysis import analyze_voice
 from polyvox.voices.decode import LIBRARY_RATE
 from polyvox.voices.library import VoiceLibrary

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from polyvox.asr import Transcriber, normalize_for_wer, word_error_rate
+from polyvox.stt.metrics import normalize_for_wer, word_error_rate
+from polyvox.stt.transcriber import Transcriber
 
 
 def test_identical() -> None:

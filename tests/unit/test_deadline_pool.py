@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.conftest import make_settings, read_trace
 
 from polyvox.request import SynthesisRequest
-from polyvox.scaleout.deadline_pool import DeadlinePool
+from polyvox.runners.deadline_pool import DeadlinePool
 from polyvox.service import Polyvox
 
 WORDS = " ".join(["word"] * 30)  # 6 s of tone audio per segment

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from polyvox.audio.chunk import FloatArray
-from polyvox.audio.encode import (
+from polyvox.audio.encode import StreamEncoder, encode_file, encode_stream, encode_whole, wav_header
+from polyvox.audio.formats import (
     AAC_RATES,
     FILE_EXTENSIONS,
     LOSSLESS_24_BIT,
@@ -19,16 +20,11 @@ from polyvox.audio.encode import (
     MP3_RATES,
     OPUS_RATES,
     AudioFormat,
-    StreamEncoder,
     decoded_rate,
-    encode_file,
-    encode_stream,
-    encode_whole,
     encoded_rate,
     format_from_filename,
     parse_format,
     validate_output,
-    wav_header,
 )
 from polyvox.audio.pcm import float_to_int16
 from polyvox.errors import InvalidParameterError, UnsupportedFormatError

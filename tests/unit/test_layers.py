@@ -1,5 +1,6 @@
-"""The package's layers (README, *Architecture*): imports run downward only and no modules import each other
-in a circle. Every import counts, lazy ones and ``TYPE_CHECKING`` ones included: they are dependencies too."""
+"""The package's layers (docs/architecture.md): imports run downward only and no modules import each other
+in a circle. Every import counts, lazy ones and ``TYPE_CHECKING`` ones included: they are dependencies too.
+The page names every module, so a newcomer finds each one there."""
 
 from __future__ import annotations
 
@@ -10,15 +11,16 @@ from pathlib import Path
 import polyvox
 
 PACKAGE = Path(polyvox.__file__).parent
+ARCHITECTURE = Path(__file__).parents[2] / "docs" / "architecture.md"
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [  # top to bottom; a module may import its own layer and below
-    ("front doors", ("api", "cli", "cli_services", "cli_config", "cli_models", "cli_output")),
-    ("features", ("interop", "realtime", "monitor", "audiobook")),
+    ("front doors", ("api", "cli")),
+    ("features", ("interop", "realtime", "monitor", "audiobook", "dialogue")),
     ("service", ("service", "longform", "doctor")),
-    ("pipeline", ("synthesis", "session", "stream", "stream_mode", "scaleout")),
+    ("pipeline", ("synthesis", "session", "stream", "segment_render", "stream_mode", "runners")),
     ("requests", ("request", "bounds", "admission", "voice_router", "openai_names")),
     ("engines", ("engines", "stt")),
-    ("helpers", ("voices", "audio", "text", "cache", "postprocess", "captions", "spill", "asr")),
+    ("helpers", ("voices", "audio", "text", "cache", "postprocess", "captions", "spill")),
     ("ground", ("config", "errors", "logs", "tasks", "language", "jsontext")),
 ]
 DEPTH = {top: len(LAYERS) - i for i, (_, tops) in enumerate(LAYERS) for top in tops}
@@ -87,3 +89,19 @@ def test_no_import_circles() -> None:
     except graphlib.CycleError as exc:
         cycle = [str(Path(p).relative_to(PACKAGE)) for p in exc.args[1]]
         raise AssertionError(f"import circle: {' -> '.join(cycle)}") from None
+
+
+def test_every_module_is_named_in_the_architecture_page() -> None:
+    page = ARCHITECTURE.read_text(encoding="utf-8")
+    rooms = {
+        f"`{top(path)}/`" if len(path.relative_to(PACKAGE).parts) > 1 else f"`{top(path)}.py`"
+        for path in GRAPH
+    }
+    modules = {
+        path.relative_to(PACKAGE).as_posix()
+        for path in GRAPH
+        if path.name not in ("__init__.py", "__main__.py") and len(path.relative_to(PACKAGE).parts) > 1
+    }
+    missing = sorted(room for room in rooms if room not in page)
+    missing += sorted(module for module in modules if f"`{module}`" not in page)
+    assert missing == [], f"name these in {ARCHITECTURE.relative_to(ARCHITECTURE.parents[1])}: {missing}"

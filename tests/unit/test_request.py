@@ -6,8 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from polyvox.api.routes.captioned import CaptionedRequest
-from polyvox.api.routes.seed import SeedSpeech
-from polyvox.api.schemas import SpeechRequest, SynthesizeRequest
+from polyvox.api.routes.chatterbox_server import SeedSpeech
+from polyvox.api.speech_requests import SpeechRequest, SynthesizeRequest
 from polyvox.errors import InvalidParameterError
 from polyvox.realtime.protocol import ConverseStart, TTSStart
 from polyvox.request import RequestFields, check_rendering

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from tests.conftest import make_settings, pool_drained, read_trace, stream_tasks
 
 from polyvox.errors import BusyError
 from polyvox.request import SynthesisRequest
-from polyvox.scaleout.deadline_pool import DeadlinePool
+from polyvox.runners.deadline_pool import DeadlinePool
 from polyvox.service import Polyvox
 from polyvox.session import (
     SegmentAudio,
@@ -183,3 +184,42 @@ async def test_text_beyond_the_bound_is_refused_and_closing_lets_the_reader_go(t
     await session.aclose()
     await asyncio.wait_for(reader, 10)  # the reader waiting for more is let go at close
     assert tone_polyvox.synthesizer.active_streams == 0
+
+
+LONG_FIRST = (
+    "When the morning came, the travellers gathered their things and walked to the harbour. They left."
+)
+
+
+async def test_a_long_first_sentences_first_phrase_reaches_the_listener_before_the_rest_is_rendered(
+    tone_polyvox: Polyvox, trace_file: Path
+) -> None:
+    """By trace order: the phrase is rendered alone, and the rest starts only once the phrase is in hand."""
+    live = SynthesisRequest(LONG_FIRST, extra={"delay": 0.2}, request_id="live")
+    stream = await tone_polyvox.synthesizer.open(live)  # a listener: LIVE
+    async with stream:
+        chunks = aiter(stream)
+        first = await anext(chunks)
+        in_hand = time.time()
+        rest = [chunk async for chunk in chunks]
+    assert first.text == "When the morning came,"
+    assert [c.text for c in rest] == [
+        "the travellers gathered their things and walked to the harbour.",
+        "They left.",
+    ]
+    session = await tone_polyvox.synthesizer.session(SessionVoice(extra={"delay": 0.2}))
+    async with session:
+        await session.feed(LONG_FIRST)
+        await session.finish()
+        said = [e.text for e in [e async for e in session.events()] if isinstance(e, SegmentEnd)]
+    assert said[:2] == [
+        "When the morning came,",
+        "the travellers gathered their things and walked to the harbour.",
+    ]
+    _, file_chunks = await tone_polyvox.synthesizer.synthesize(
+        SynthesisRequest(LONG_FIRST, request_id="file")
+    )
+    assert file_chunks[0].text.startswith("When the morning came, the travellers")  # a file: whole sentences
+    trace = sorted((r for r in read_trace(trace_file) if r["request_id"] == "live"), key=lambda r: r["start"])
+    assert [r["text"] for r in trace][:2] == ["When the morning came,", rest[0].text]
+    assert trace[0]["end"] <= in_hand <= trace[1]["start"]

@@ -53,3 +53,25 @@ async def test_find_answers_none_and_resolve_names_the_voice(tone_polyvox: Polyv
     with pytest.raises(VoiceNotFoundError) as caught:
         router.resolve("tone", "tone/nobody")
     assert "'nobody'" in caught.value.message  # named without its engine prefix, as before
+
+
+async def test_openai_custom_voice_ids_clone_natively_on_every_cloning_engine(tone_polyvox: Polyvox) -> None:
+    """A ``voice_<hex>`` id (``POST /v1/audio/voices``) is a library voice: engines that clone get its stored
+    sample as their reference, no conversion after (issue 29)."""
+    import numpy as np
+
+    from polyvox.engines.base import ClonedVoice
+
+    router = tone_polyvox.synthesizer.voices
+    t = np.arange(24_000 * 3) / 24_000
+    sample = (0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    stored = router.library.add("Clone", sample, language="en-us", voice_id="voice_0123456789abcdef01234567")
+    cloning = [
+        n for n in router.registry.names(include_hidden=True) if router.registry.info(n).capabilities.cloning
+    ]
+    assert {"xtts", "pocket", "chatterbox"} <= set(cloning)
+    for engine in cloning:
+        voice = router.library_voice(engine, stored.id)
+        assert isinstance(voice, ClonedVoice) and voice.native and voice.target == stored.id, engine
+        assert voice.reference == router.library.path(stored.id) / "reference.wav"
+        assert router.session(voice) is None  # spoken by the engine itself, never converted afterwards

@@ -15,8 +15,8 @@ from tests.conftest import make_settings
 from polyvox.engines.base import SynthesisParams
 from polyvox.errors import EngineFailedError, InvalidParameterError
 from polyvox.request import SynthesisRequest
-from polyvox.scaleout import wire
-from polyvox.scaleout.process import WorkerEngine
+from polyvox.runners import wire
+from polyvox.runners.process import WorkerEngine
 from polyvox.service import Polyvox
 
 

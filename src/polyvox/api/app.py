@@ -21,6 +21,7 @@ from polyvox.api.errors import install_error_handlers
 from polyvox.api.ops.install import install_ops, ops_lifespan
 from polyvox.api.routes import captioned as captioned_routes
 from polyvox.api.routes import (
+    chatterbox_server,
     engines,
     health,
     marytts,
@@ -28,15 +29,18 @@ from polyvox.api.routes import (
     monitor_poll,
     native,
     openai,
+    outputs,
     pulls,
     realtime_openai,
+    synthesis_config,
     voices_library,
     ws_converse,
     ws_tts,
 )
+from polyvox.api.routes import dialogue as dialogue_routes
 from polyvox.api.routes import lexicon as lexicon_routes
 from polyvox.api.routes import monitor as monitor_routes
-from polyvox.api.routes import seed as seed_routes
+from polyvox.api.routes import openai_voices as openai_voice_routes
 from polyvox.api.routes import transcriptions as transcription_routes
 from polyvox.api.routes import web as web_routes
 from polyvox.config import Settings, get_settings
@@ -126,10 +130,14 @@ def create_app(
     app.include_router(ws_converse.router)
     app.include_router(realtime_openai.router)
     app.include_router(captioned_routes.router)
+    app.include_router(dialogue_routes.router)
     app.include_router(lexicon_routes.router)
     app.include_router(voices_library.router)
     app.include_router(transcription_routes.router)
+    app.include_router(openai_voice_routes.router)
     app.include_router(marytts.router)
-    app.include_router(seed_routes.router)
+    app.include_router(chatterbox_server.router)
+    app.include_router(outputs.router)
+    app.include_router(synthesis_config.router)
     app.include_router(monitor_poll.router)
     return app

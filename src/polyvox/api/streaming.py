@@ -30,13 +30,8 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Send
 
-from polyvox.audio.encode import (
-    MEDIA_TYPES,
-    AudioFormat,
-    StreamEncoder,
-    encoded_rate,
-    validate_output,
-)
+from polyvox.audio.encode import StreamEncoder
+from polyvox.audio.formats import MEDIA_TYPES, AudioFormat, encoded_rate, validate_output
 from polyvox.errors import PolyvoxError
 from polyvox.request import SynthesisRequest
 from polyvox.stream import SynthesisStream

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -33,8 +33,6 @@ class AudioChunk:
     sample_rate: int
     text: str = ""
     """The text this audio speaks (the segment that produced it), empty for silence."""
-    words: tuple[WordTiming, ...] = field(default=())
-    """Word timings when the engine reports them."""
 
     @property
     def seconds(self) -> float:

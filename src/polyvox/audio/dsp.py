@@ -146,6 +146,21 @@ def time_stretch(samples: FloatArray, sample_rate: int, factor: float) -> FloatA
     return result
 
 
+SILENCE_LEVEL = 0.01
+"""Amplitude under which a sample counts as silence (about -40 dBFS)."""
+
+
+def trim_edge(samples: FloatArray, sample_rate: int, keep: float, *, tail: bool) -> FloatArray:
+    """``samples`` with the silence at its start (or, ``tail``, its end) cut to at most ``keep`` seconds."""
+    loud = np.flatnonzero(np.abs(samples) > SILENCE_LEVEL)
+    if not len(loud):
+        return samples
+    kept = round(keep * sample_rate)
+    if tail:
+        return samples[: min(len(samples), int(loud[-1]) + 1 + kept)]
+    return samples[max(0, int(loud[0]) - kept) :]
+
+
 def apply_gain(samples: FloatArray, volume: float) -> FloatArray:
     """Scale by a linear ``volume`` in [0.0, 4.0] and clip to [-1, 1] so loud settings never wrap."""
     if not 0.0 <= volume <= MAX_VOLUME:

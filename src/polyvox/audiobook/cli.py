@@ -18,7 +18,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from polyvox.audio.encode import parse_format
+from polyvox.audio.formats import parse_format
 from polyvox.audiobook.render import (
     RenderedBook,
     RenderOptions,

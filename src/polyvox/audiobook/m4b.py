@@ -21,7 +21,8 @@ import av
 import numpy as np
 
 from polyvox.audio.chunk import FloatArray
-from polyvox.audio.encode import AudioFormat, encode_file, encoded_rate
+from polyvox.audio.encode import encode_file
+from polyvox.audio.formats import AudioFormat, encoded_rate
 
 _BLOCK = 1 << 16  # samples per frame handed to the encoder; PyAV re-chunks to AAC's 1024 itself
 AAC_BIT_RATE = 64_000

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from polyvox.audio.chunk import FloatArray
-from polyvox.audio.encode import AudioFormat, encode_file, encoded_rate, format_from_filename
+from polyvox.audio.encode import encode_file
+from polyvox.audio.formats import AudioFormat, encoded_rate, format_from_filename
 from polyvox.audiobook.m4b import ChapterMark, write_m4b, write_mp3
 from polyvox.audiobook.sources import Book, Chapter
 from polyvox.errors import InvalidParameterError

@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from polyvox.config.asr import AsrSettings
+from polyvox.config.dialogue import DialogueSettings
 from polyvox.config.monitor import MonitorSettings
 from polyvox.config.ops import AuthSettings, LimitSettings, LoggingSettings, StorageSettings
 from polyvox.config.ray import RaySettings
@@ -262,10 +263,16 @@ class Settings(BaseSettings):
     voices: VoiceLibrarySettings = Field(default_factory=VoiceLibrarySettings)
     ray: RaySettings = Field(default_factory=RaySettings)
     asr: AsrSettings = Field(default_factory=AsrSettings)
+    dialogue: DialogueSettings = Field(default_factory=DialogueSettings)
 
     @property
     def resolved_voices_dir(self) -> Path:
         return self.voices_dir or self.data_dir / "voices"
+
+    @property
+    def resolved_asr_models_dir(self) -> Path:
+        """The local Whisper models' folder: ``asr.models_dir`` or ``DATA_DIR/models/whisper``."""
+        return self.asr.models_dir or self.data_dir / "models" / "whisper"
 
     @classmethod
     def settings_customise_sources(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from polyvox.audio.chunk import AudioChunk
@@ -29,8 +30,6 @@ class Capabilities:
     """Accepts phoneme input: ``[[ phonemes ]]`` blocks in the text, which text preparation then keeps."""
     ssml: bool = False
     """Accepts SSML markup."""
-    alignment: bool = False
-    """Reports word or phoneme timings."""
     blending: bool = False
     """Its voices can be mixed: a voice id written as a blend (``a(2)+b(1)``, polyvox.engines.blend)."""
 
@@ -79,6 +78,10 @@ class EngineInfo:
     Engines with a high fixed cost per call (Kokoro) are faster on fewer, longer segments; the first
     segment stays one sentence so the first audio is not delayed.
     """
+    phrase_first: bool = False
+    """A listener's long first sentence is rendered as its first phrase, then the rest (polyvox.text.phrases):
+    for engines that render a sentence whole before any of it can be heard (piper, Kokoro), where first
+    audio then comes in a phrase's time. Engines that stream within a sentence need not."""
     isolation: str = "thread"
     """Where the engine runs unless ``engines.isolation`` says otherwise: ``thread`` (this process's worker
     pool; ONNX engines release the GIL) or ``process`` (a worker process of its own; torch engines)."""
@@ -112,6 +115,21 @@ class Voice:
     """Speaker names of a multi-speaker voice (empty for single-speaker voices)."""
     languages: tuple[str, ...] = ()
     """Other languages the voice can speak (for engines whose voices are language-independent)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClonedVoice(Voice):
+    """An engine voice standing in for a library voice (polyvox.voice_router builds it): the engine speaks as
+    ``id``, then it is converted, or, when ``native``, clones ``reference`` itself."""
+
+    target: str = ""
+    """The library voice id to sound like."""
+    reference: Path | None = None
+    """The target's normalized reference recording (for engines that clone natively)."""
+    native: bool = False
+    """The engine clones from ``reference`` itself; no conversion afterwards."""
+    transcript: str = ""
+    """What is said in ``reference`` (engines that condition on it: XTTS ignores it, others use it)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -178,6 +178,7 @@ class KokoroEngine:
         speed_range=(0.5, 2.0),
         # Each call costs a fixed ~0.3 s on two cores: fewer, longer segments after the first one.
         batch_chars=300,
+        phrase_first=True,
     )
 
     def __init__(self, settings: Settings) -> None:

@@ -106,8 +106,9 @@ class PiperEngine:
         languages=("en-us",),
         sample_rate=22050,
         # phonemes: piper itself speaks [[ ... ]] blocks as raw phonemes, and we pass text through untouched.
-        capabilities=Capabilities(streaming=True, phonemes=True, alignment=False),
+        capabilities=Capabilities(streaming=True, phonemes=True),
         speed_range=SPEED_RANGE,
+        phrase_first=True,
         parameters=(
             Param("noise_scale", 0.0, 2.0, 0.667, description="Phoneme noise (variety of delivery)."),
             Param("noise_w", 0.0, 2.0, 0.8, description="Duration noise.", aliases=("noise_w_scale",)),

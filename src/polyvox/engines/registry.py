@@ -12,16 +12,17 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
 from polyvox.engines.base import Engine, EngineFactory, EngineInfo, SynthesisParams, Voice
 from polyvox.engines.memory import release_memory, rss_bytes
 from polyvox.engines.neural.pulls import PullManager
+from polyvox.engines.pool import WorkerPool
 from polyvox.engines.readiness import Readiness, readiness
+from polyvox.engines.status import EngineState, EngineStatus, RunsElsewhere
 from polyvox.errors import (
     EngineFailedError,
     EngineNotFoundError,
@@ -34,79 +35,11 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor
 
     from polyvox.config import Settings
-    from polyvox.engines.neural.weights import WeightsStatus
 
 log = structlog.get_logger(__name__)
 
 ENTRY_POINT_GROUP = "polyvox.engines"
 SELF_TEST_TEXT = "The quick brown fox jumps over the lazy dog."
-
-
-@dataclass
-class EngineState:
-    """Book-keeping for one engine: its instance, users and measured figures."""
-
-    factory: EngineFactory
-    instance: Engine | None = None
-    loaded: bool = False
-    users: int = 0
-    load_count: int = 0
-    unload_count: int = 0
-    rss_added: int = 0
-    load_seconds: float = 0.0
-    rtf: float | None = None
-    """Measured real-time factor (synthesis seconds / audio seconds): self-test, then a running average."""
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    unload_timer: asyncio.TimerHandle | None = None
-    healthy: bool = True
-    """False after the engine failed; it is reloaded on its next use (polyvox.engines.isolation)."""
-    last_error: str | None = None
-    failures: int = 0
-    retries: int = 0
-
-
-@runtime_checkable
-class RunsElsewhere(Protocol):
-    """An engine proxy whose model lives in another process (polyvox.scaleout.process)."""
-
-    load_rtf: float | None
-    """The real-time factor measured where the engine runs, at load."""
-
-    def process_status(self) -> tuple[int, int] | None:
-        """That process's pid and RSS now, or None when none runs."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class EngineStatus:
-    """A snapshot of one engine for listings and health checks."""
-
-    info: EngineInfo
-    loaded: bool
-    users: int
-    load_count: int
-    unload_count: int
-    rss_added: int
-    load_seconds: float
-    rtf: float | None
-    healthy: bool = True
-    last_error: str | None = None
-    failures: int = 0
-    retries: int = 0
-    weights: WeightsStatus | None = None
-    """For engines that load weights from a folder (polyvox.engines.neural): what that folder holds."""
-    pid: int | None = None
-    """The engine's worker process (``process`` isolation), when one runs."""
-    worker_rss: int = 0
-    """Resident memory (bytes) of that worker process now."""
-    isolation: str = "thread"
-    """Where the engine runs: ``thread`` or ``process`` (a factory's ``runs_in`` says which)."""
-    readiness: Readiness = field(default_factory=lambda: Readiness("ready"))
-    """The engine's one state (``needs_package``, ``needs_weights``, ``failed``, ``ready``) and next step."""
-
-    @property
-    def state(self) -> str:
-        return self.readiness.state
 
 
 def self_test(engine: Engine) -> float | None:
@@ -134,7 +67,7 @@ def discover_factories() -> dict[str, EngineFactory]:
 
 
 class EngineRegistry:
-    """Loads, shares and unloads engines; owns the worker pool that runs their blocking calls."""
+    """Loads, shares and unloads engines; their blocking calls run on ``pool``."""
 
     def __init__(
         self,
@@ -143,7 +76,8 @@ class EngineRegistry:
         factories: dict[str, EngineFactory] | None = None,
     ) -> None:
         self._settings = settings
-        self._executor = executor
+        self.pool = WorkerPool(executor)
+        """Where the engines' blocking calls run (load, synthesize, unload), never on the event loop."""
         found = factories if factories is not None else discover_factories()
         self._states = {name: EngineState(factory=f) for name, f in sorted(found.items())}
         self._default = settings.engines.default
@@ -291,16 +225,11 @@ class EngineRegistry:
             self._schedule_unload(previous, self._states[previous])
 
     # -- lifetime ----------------------------------------------------------------------------------
-    async def run_blocking(self, func: Callable[..., Any], *args: Any) -> Any:
-        """Run a blocking engine call on the worker pool, never on the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
-
-    async def run_due(self, due: float | None, func: Callable[..., Any], *args: Any) -> Any:
-        """``run_blocking`` with a deadline, when the pool orders by deadline (else it is plain FIFO)."""
-        submit_due = getattr(self._executor, "submit_due", None)
-        if due is None or submit_due is None:
-            return await self.run_blocking(func, *args)
-        return await asyncio.wrap_future(submit_due(due, func, *args))
+    @staticmethod
+    async def _off_pool(func: Callable[..., Any], *args: Any) -> Any:
+        """Loads, self-tests and unloads run in a thread of their own, never on the worker pool: a load
+        (seconds) must not hold a worker that a listener's first segment is due on."""
+        return await asyncio.to_thread(func, *args)
 
     async def load(self, name: str) -> None:
         state = self._state(name)
@@ -315,20 +244,20 @@ class EngineRegistry:
             started = time.perf_counter()
             timeout = self._settings.limits.engine_load_timeout
             try:
-                await asyncio.wait_for(self.run_blocking(engine.load), timeout or None)
+                await asyncio.wait_for(self._off_pool(engine.load), timeout or None)
             except TimeoutError:
                 state.instance = None  # the load may still finish in its thread: forget that object
                 raise EngineFailedError(f"engine {name!r} did not load within {timeout} s") from None
             except PolyvoxError:  # the engine's own verdict (engine_unavailable: unreadable weights)
-                await self.run_blocking(engine.unload)
+                await self._off_pool(engine.unload)
                 raise
             except Exception as exc:
-                await self.run_blocking(engine.unload)
+                await self._off_pool(engine.unload)
                 raise EngineFailedError(f"engine {name!r} failed to load: {exc}") from exc
             try:
-                rtf = await self.run_blocking(self._self_test, engine)
+                rtf = await self._off_pool(self._self_test, engine)
             except Exception as exc:
-                await self.run_blocking(engine.unload)
+                await self._off_pool(engine.unload)
                 raise EngineFailedError(f"engine {name!r} failed to load: {exc}") from exc
             state.load_seconds = time.perf_counter() - started
             state.rss_added = max(0, rss_bytes() - before)
@@ -358,12 +287,12 @@ class EngineRegistry:
         """Unload and forget the instance (the caller holds ``state.lock``)."""
         self._cancel_timer(state)
         engine = self.instance(name)
-        await self.run_blocking(engine.unload)
+        await self._off_pool(engine.unload)
         # Drop the instance too: whatever it still references is freed with it.
         state.instance = None
         state.loaded = False
         state.unload_count += 1
-        await self.run_blocking(release_memory)
+        await self._off_pool(release_memory)
         log.info(reason, engine=name)
 
     def record(self, name: str, synthesis_seconds: float, audio_seconds: float) -> None:

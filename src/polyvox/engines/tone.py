@@ -76,6 +76,7 @@ class ToneEngine:
         sample_rate=SAMPLE_RATE,
         capabilities=Capabilities(streaming=True),
         speed_range=(1.0, 1.0),
+        phrase_first=True,
         for_tests=True,
         parameters=(
             Param("delay", 0.0, 60.0, 0.0, description="Seconds slept per engine call."),

@@ -27,7 +27,8 @@ import numpy as np
 import structlog
 
 from polyvox.audio.chunk import FloatArray
-from polyvox.audio.encode import AudioFormat, encode_whole
+from polyvox.audio.encode import encode_whole
+from polyvox.audio.formats import AudioFormat
 from polyvox.config import MonitorSettings
 from polyvox.errors import PolyvoxError
 from polyvox.monitor.watcher import FileWatcher

@@ -1,4 +1,5 @@
-"""Word timings for a spoken chunk: the engine's own when it has them, the ASR back end's otherwise."""
+"""Word timings for a spoken chunk, by the speech recognizer over the audio as delivered (no engine reports
+its own)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ from polyvox.stt.recognizer import SpeechRecognizer
 
 async def word_timings(chunk: AudioChunk, transcriber: SpeechRecognizer) -> tuple[str, list[dict[str, Any]]]:
     """``(source, [{"word", "start", "end"}])`` with times in seconds from the start of ``chunk``."""
-    if chunk.words:
-        return "engine", [{"word": w.word, "start": w.start, "end": w.end} for w in chunk.words]
     # The recognizer's own thread and slots: alignment never holds an engine worker.
     transcript = await transcriber.listen(chunk.samples, chunk.sample_rate, word_timestamps=True)
     words = [

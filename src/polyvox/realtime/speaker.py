@@ -23,7 +23,8 @@ import structlog
 from starlette.websockets import WebSocket
 
 from polyvox.audio.chunk import AudioChunk
-from polyvox.audio.encode import AudioFormat, StreamEncoder, encoded_rate, parse_format, validate_output
+from polyvox.audio.encode import StreamEncoder
+from polyvox.audio.formats import AudioFormat, encoded_rate, parse_format, validate_output
 from polyvox.realtime.align import word_timings
 from polyvox.realtime.protocol import VoiceOptions, error_message, ms
 from polyvox.request import SynthesisRequest, check_rendering

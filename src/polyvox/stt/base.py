@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 from polyvox.audio.chunk import FloatArray
-from polyvox.errors import NotFoundError, PolyvoxError
+from polyvox.errors import InvalidParameterError, NotFoundError, PolyvoxError
 
 if TYPE_CHECKING:
     from polyvox.config import Settings
@@ -26,6 +26,12 @@ class ModelNotFoundError(NotFoundError):
     """The request named a transcription model this back end does not have."""
 
     code = "model_not_found"
+
+
+class TranslationModelMissingError(InvalidParameterError):
+    """Translation asked for, and no multilingual model to do it (English-only models cannot translate)."""
+
+    code = "translation_model_missing"
 
 
 class AsrFailedError(PolyvoxError):
@@ -77,6 +83,8 @@ class TranscribeOptions:
     prompt: str | None = None
     temperature: float = 0.0
     word_timestamps: bool = False
+    task: Literal["transcribe", "translate"] = "transcribe"
+    """``translate``: English text of speech in any language (``/v1/audio/translations``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,9 @@ first use), resamples input to 16 kHz, and bounds how many transcriptions run at
 ``/v1/ws/converse``, ``/v1/ws/tts`` alignment, long-form validation and captions.
 
 ``listen`` is the one way the service's own features transcribe (async, under the slots, off the
-synthesis pool). ``transcribe`` keeps the signature of :meth:`polyvox.asr.Transcriber.transcribe`
-(blocking, returns a :class:`~polyvox.asr.Transcript`) for the callers that only need text and words;
+synthesis pool). ``transcribe`` keeps the signature of
+:meth:`polyvox.stt.transcriber.Transcriber.transcribe` (blocking, returns a
+:class:`~polyvox.stt.transcriber.Transcript`) for the callers that only need text and words;
 ``recognize`` returns the full :class:`~polyvox.stt.base.Transcription`.
 """
 
@@ -21,10 +22,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from polyvox.asr import Transcript
 from polyvox.audio.chunk import FloatArray
 from polyvox.errors import BusyError, InvalidParameterError
 from polyvox.stt.base import ASR_RATE, AsrBackend, Segment, TranscribeOptions, Transcription
+from polyvox.stt.transcriber import Transcript
 
 if TYPE_CHECKING:
     from polyvox.config import Settings
@@ -76,7 +77,7 @@ class SpeechRecognizer:
     ) -> tuple[str, Iterator[Segment]]:
         """Language and lazily decoded segments of mono ``samples`` at ``rate``."""
         audio = np.asarray(samples, dtype=np.float32).reshape(-1)
-        if rate != ASR_RATE:  # soxr's default quality, as polyvox.asr.Transcriber resamples
+        if rate != ASR_RATE:  # soxr's default quality, as polyvox.stt.transcriber.Transcriber resamples
             import soxr
 
             audio = soxr.resample(audio, rate, ASR_RATE).astype(np.float32)
@@ -98,7 +99,8 @@ class SpeechRecognizer:
         language: str = "en",
         temperature: float = 0.0,
     ) -> Transcript:
-        """What :meth:`polyvox.asr.Transcriber.transcribe` returns, from the configured back end."""
+        """What :meth:`polyvox.stt.transcriber.Transcriber.transcribe` returns, from the configured back
+        end."""
         options = TranscribeOptions(
             language=language, temperature=temperature, word_timestamps=word_timestamps
         )

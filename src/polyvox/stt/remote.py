@@ -1,4 +1,4 @@
-"""The ``openai`` ASR back end: any OpenAI-compatible ``/audio/transcriptions`` endpoint.
+"""The ``openai`` ASR back end: any OpenAI-compatible ``/audio/transcriptions`` (and ``/audio/translations``).
 
 vLLM serving Voxtral or Whisper, speaches, OpenAI itself, or another Polyvox. The audio goes up as a 16-bit
 WAV in a multipart form (OpenAI's fields); the reply is read as ``verbose_json`` when the caller needs word
@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx
 
 from polyvox.audio.chunk import FloatArray
-from polyvox.audio.encode import AudioFormat, encode_whole
+from polyvox.audio.encode import encode_whole
+from polyvox.audio.formats import AudioFormat
 from polyvox.stt.base import (
     ASR_RATE,
     AsrFailedError,
@@ -50,7 +51,12 @@ class OpenAIBackend:
 
     @property
     def url(self) -> str:
-        return self._settings.base_url.rstrip("/") + "/audio/transcriptions"
+        return self.url_for("transcribe")
+
+    def url_for(self, task: str) -> str:
+        """The upstream route of ``task``: ``/audio/transcriptions`` or ``/audio/translations``."""
+        route = "/audio/translations" if task == "translate" else "/audio/transcriptions"
+        return self._settings.base_url.rstrip("/") + route
 
     def _http(self) -> httpx.Client:
         with self._lock:
@@ -82,7 +88,7 @@ class OpenAIBackend:
         }
         if verbose:
             fields["timestamp_granularities[]"] = ["word", "segment"]
-        if options.language:
+        if options.language and options.task != "translate":  # OpenAI's translations take no language
             fields["language"] = options.language
         if options.prompt:
             fields["prompt"] = options.prompt
@@ -90,12 +96,13 @@ class OpenAIBackend:
 
     def _post(self, audio: FloatArray, options: TranscribeOptions) -> dict[str, Any]:
         files = {"file": ("audio.wav", wav_bytes(audio), "audio/wav")}
+        url = self.url_for(options.task)
         try:
-            response = self._http().post(self.url, data=self._form(options), files=files)
+            response = self._http().post(url, data=self._form(options), files=files)
         except httpx.TimeoutException as exc:
-            raise AsrUnavailableError(f"transcription service at {self.url} timed out: {exc!r}") from exc
+            raise AsrUnavailableError(f"transcription service at {url} timed out: {exc!r}") from exc
         except httpx.TransportError as exc:
-            raise AsrUnavailableError(f"transcription service at {self.url} is unreachable: {exc!r}") from exc
+            raise AsrUnavailableError(f"transcription service at {url} is unreachable: {exc!r}") from exc
         if response.status_code != 200:
             raise AsrFailedError(
                 f"transcription service answered HTTP {response.status_code}: {response.text[:300]}"

@@ -14,6 +14,7 @@ import unicodedata
 import pysbd
 
 from polyvox.language import primary_language
+from polyvox.text.phrases import phrase_first
 
 MAX_SEGMENT_CHARS = 400
 MAX_WORD_CHARS = 100
@@ -146,14 +147,15 @@ def _split_long(sentence: str, limit: int) -> list[str]:
     return pieces
 
 
-def join_after_first(segments: list[str], batch_chars: int) -> list[str]:
+def join_after_first(segments: list[str], batch_chars: int, *, keep_first: bool = False) -> list[str]:
     """Keep the first segment alone (fast first audio); join the rest up to ``batch_chars`` characters.
 
-    A text that fits in one batch altogether is one segment.
+    A text that fits in one batch altogether is one segment, unless ``keep_first`` (a listener waits for
+    its first audio: the first segment stays alone whatever the total).
     """
     if batch_chars <= 0 or len(segments) < 2:
         return segments
-    if sum(len(s) + 1 for s in segments) <= batch_chars:
+    if not keep_first and sum(len(s) + 1 for s in segments) <= batch_chars:
         return [" ".join(segments)]  # a short text costs one call: as fast as the raw engine in total
     joined = [segments[0]]
     current = ""
@@ -175,8 +177,32 @@ def segment_text(
     max_chars: int = MAX_SEGMENT_CHARS,
     batch_chars: int = 0,
     max_word_chars: int = MAX_WORD_CHARS,
+    *,
+    phrase: bool = False,
 ) -> list[str]:
-    """The segments a request is synthesized in: sentences, over-long ones split, later ones batched."""
+    """The segments a request is synthesized in: sentences, over-long ones split, later ones batched.
+
+    ``phrase``: a listener waits for the first audio (see :func:`listener_segments`).
+    """
+    return listener_segments(text, language, max_chars, batch_chars, max_word_chars, phrase=phrase)[0]
+
+
+def listener_segments(
+    text: str,
+    language: str | None = None,
+    max_chars: int = MAX_SEGMENT_CHARS,
+    batch_chars: int = 0,
+    max_word_chars: int = MAX_WORD_CHARS,
+    *,
+    phrase: bool = True,
+) -> tuple[list[str], bool]:
+    """:func:`segment_text`'s segments, and whether the first is a phrase cut from its sentence: with
+    ``phrase``, a long first sentence is cut after its first phrase (polyvox.text.phrases) and the first
+    segment is never batched with the rest."""
     text = split_long_words(text, max_word_chars)
     pieces = [piece for s in split_sentences(text, language) for piece in _split_long(s, max_chars)]
-    return join_after_first(pieces, batch_chars)
+    cut = False
+    if phrase:
+        cut_pieces = phrase_first(pieces, language)
+        cut, pieces = len(cut_pieces) > len(pieces), cut_pieces
+    return join_after_first(pieces, batch_chars, keep_first=phrase), cut

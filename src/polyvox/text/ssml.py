@@ -47,6 +47,9 @@ class Piece:
     text: str = ""
     pause: float = 0.0
     rate: float = 1.0
+    joins_next: bool = False
+    """This text and the next piece's are one sentence cut after its first phrase (polyvox.text.phrases): the
+    silence between them is trimmed to a breath."""
 
 
 def is_ssml(text: str) -> bool:

@@ -1,7 +1,8 @@
 """Stored voices: ``DATA_DIR/voices/library/<slug>/`` holding ``reference.wav`` and ``voice.json``.
 
-A voice's id is a slug derived from its name (``"Ada Lovelace"`` -> ``ada-lovelace``); only slugs that match
-``SLUG`` are ever joined to a path, so a name can never escape the library. A voice is written into a hidden
+A voice's id is a slug derived from its name (``"Ada Lovelace"`` -> ``ada-lovelace``), or one given by the
+caller (OpenAI's ``voice_<hex>``); only ids that match ``SLUG`` are ever joined to a path, so a name can never
+escape the library. A voice is written into a hidden
 temporary folder and renamed into place in one step, so a failure (or a crash) never leaves a partial voice,
 and deletion renames it away before removing it.
 """
@@ -23,14 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from polyvox.audio.chunk import FloatArray
-from polyvox.audio.encode import AudioFormat, encode_whole
+from polyvox.audio.encode import encode_whole
+from polyvox.audio.formats import AudioFormat
 from polyvox.audio.pcm import int16_to_float
 from polyvox.errors import InvalidParameterError, PayloadTooLargeError, PolyvoxError, VoiceNotFoundError
 from polyvox.language import language_tag
 from polyvox.voices.analysis import VoiceAnalysis, analyze_voice
 from polyvox.voices.decode import LIBRARY_RATE, normalize_reference
 
-SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
 REFERENCE_FILE = "reference.wav"
 META_FILE = "voice.json"
 
@@ -153,12 +155,17 @@ class VoiceLibrary:
         transcript: str = "",
         blend: str | None = None,
         extra: dict[str, Any] | None = None,
+        voice_id: str | None = None,
     ) -> LibraryVoice:
-        """Normalize, analyze and store a reference (mono at ``LIBRARY_RATE``); blocking, run in a thread."""
+        """Normalize, analyze and store a reference (mono at ``LIBRARY_RATE``); blocking, run in a thread.
+
+        The id is ``voice_id`` when given (it must match ``SLUG``), else the slug of ``name``."""
         name = name.strip()
         if not name:
             raise InvalidParameterError("name is empty", param="name")
-        voice_id = slugify(name)
+        if voice_id is not None and not SLUG.match(voice_id):
+            raise InvalidParameterError(f"malformed voice id {voice_id!r}", param="voice")
+        voice_id = voice_id or slugify(name)
         if self.exists(voice_id):
             raise VoiceExistsError(f"a voice named {name!r} exists already (id {voice_id!r})", param="name")
         audio = normalize_reference(samples, LIBRARY_RATE)

@@ -23,14 +23,9 @@ from polyvox.api.deps import RegistryDep, RequestIdDep, SynthesizerDep, limit_lo
 from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine
 from polyvox.api.streaming import open_stream, sse_event, unless_abandoned
 from polyvox.audio.chunk import WordTiming
-from polyvox.audio.encode import (
-    MEDIA_TYPES,
-    AudioFormat,
-    encode_whole,
-    encoded_rate,
-    parse_format,
-)
-from polyvox.audio.encode import validate_output as check_output
+from polyvox.audio.encode import encode_whole
+from polyvox.audio.formats import MEDIA_TYPES, AudioFormat, encoded_rate, parse_format
+from polyvox.audio.formats import validate_output as check_output
 from polyvox.longform import LongformResult, synthesize_long
 from polyvox.request import RequestFields, SynthesisRequest
 from polyvox.stream import SynthesisStream

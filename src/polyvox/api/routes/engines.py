@@ -26,7 +26,8 @@ from polyvox.api.schemas import (
 )
 from polyvox.engines.base import Voice
 from polyvox.engines.neural.sources import source_of
-from polyvox.engines.registry import EngineRegistry, EngineStatus
+from polyvox.engines.registry import EngineRegistry
+from polyvox.engines.status import EngineStatus
 from polyvox.language import Match, speaks
 from polyvox.synthesis import Synthesizer
 from polyvox.voice_router import LIBRARY_ENGINE, cloning_mode, library_voices
@@ -53,7 +54,6 @@ def engine_out(registry: EngineRegistry, name: str) -> EngineOut:
             cloning=caps.cloning,
             phonemes=caps.phonemes,
             ssml=caps.ssml,
-            alignment=caps.alignment,
             blending=caps.blending,
             cloning_mode=cloning_mode(registry, name),
         ),

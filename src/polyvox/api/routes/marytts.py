@@ -29,7 +29,8 @@ from fastapi.responses import PlainTextResponse, Response
 from polyvox import __version__
 from polyvox.api.deps import get_service, limit_body
 from polyvox.audio.chunk import FloatArray
-from polyvox.audio.encode import AudioFormat, encode_whole
+from polyvox.audio.encode import encode_whole
+from polyvox.audio.formats import AudioFormat
 from polyvox.audio.pcm import float_to_int16
 from polyvox.errors import (
     EmptyTextError,

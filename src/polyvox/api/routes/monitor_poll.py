@@ -18,9 +18,8 @@ from pydantic import BaseModel, Field
 from polyvox.api.deps import RegistryDep, SettingsDep, SynthesizerDep
 from polyvox.api.routes.common import VALIDATION_RESPONSE, check_engine
 from polyvox.api.routes.monitor import get_manager
-from polyvox.api.routes.seed import _render as render_whole
-from polyvox.api.routes.seed import _store as store_output
-from polyvox.audio.encode import parse_format
+from polyvox.api.routes.outputs import render_whole, store_output
+from polyvox.audio.formats import parse_format
 from polyvox.config import Settings
 from polyvox.errors import BusyError, NotFoundError, PayloadTooLargeError, PolyvoxError
 from polyvox.monitor.manager import resolve_allowed

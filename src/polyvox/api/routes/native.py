@@ -21,9 +21,9 @@ from polyvox.api.deps import (
 )
 from polyvox.api.routes.captioned import longform_response
 from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine
-from polyvox.api.schemas import SynthesizeRequest
+from polyvox.api.speech_requests import SynthesizeRequest
 from polyvox.api.streaming import audio_response, open_stream, unless_abandoned, whole_response
-from polyvox.audio.encode import parse_format
+from polyvox.audio.formats import parse_format
 from polyvox.errors import InvalidParameterError
 from polyvox.stream_mode import StreamMode
 

@@ -9,10 +9,12 @@ from starlette.responses import Response
 
 from polyvox.api.deps import RegistryDep, RequestIdDep, SettingsDep, SynthesizerDep, limit_body, require_json
 from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine, ignored_header
-from polyvox.api.schemas import SpeechRequest
+from polyvox.api.routes.dialogue import tagged_speech
+from polyvox.api.speech_requests import SpeechRequest
 from polyvox.api.streaming import audio_response, open_stream, sse_response
-from polyvox.audio.encode import AudioFormat, parse_format
+from polyvox.audio.formats import AudioFormat, parse_format
 from polyvox.config import Settings
+from polyvox.dialogue.script import has_voice_tags
 from polyvox.engines.registry import EngineRegistry
 from polyvox.errors import InvalidParameterError
 from polyvox.openai_names import openai_voice
@@ -129,6 +131,17 @@ async def create_speech(
         extra=extra,
         request_id=request_id,
     )
+    tags = settings.dialogue.voice_tags if body.voice_tags is None else body.voice_tags
+    if tags and has_voice_tags(body.input):  # opted in: several voices, one stream (polyvox.dialogue)
+        return await tagged_speech(
+            synthesizer,
+            body.input,
+            request,
+            fmt,
+            request_id,
+            bit_depth=body.bit_depth,
+            stream_format=body.stream_format,
+        )
     stream = await open_stream(synthesizer, request, fmt, body.bit_depth)
     if body.stream_format == "sse":
         response = sse_response(stream, fmt, body.bit_depth, body.input, request_id)

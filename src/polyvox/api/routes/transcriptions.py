@@ -1,4 +1,7 @@
-"""``POST /v1/audio/transcriptions``: OpenAI's speech-to-text, served by the configured ASR back end.
+"""``POST /v1/audio/transcriptions`` and ``/v1/audio/translations``: OpenAI's speech-to-text, served by the
+configured ASR back end. A translation is the same request with ``task="translate"`` (English text of speech
+in any language, on a multilingual model; none installed: 422 ``translation_model_missing`` saying how to get
+one).
 
 Multipart fields as OpenAI's: ``file``, ``model``, ``language``, ``prompt``, ``response_format`` (json, text,
 srt, vtt, verbose_json), ``timestamp_granularities[]`` (word, segment; with verbose_json), ``temperature`` and
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from starlette.datastructures import FormData, UploadFile
@@ -22,12 +26,14 @@ from polyvox.api.routes.common import VALIDATION_RESPONSE, _error
 from polyvox.api.routes.voices_library import read_form
 from polyvox.api.streaming import sse_event
 from polyvox.errors import InvalidParameterError, PayloadTooLargeError, PolyvoxError, UnsupportedMediaError
+from polyvox.service import Polyvox
 from polyvox.stt import formats
 from polyvox.stt.base import ASR_RATE, AsrFailedError, Segment, TranscribeOptions
 from polyvox.stt.recognizer import SpeechRecognizer
 from polyvox.voices.decode import decode_audio
 
 router = APIRouter(tags=["Speech to text"], responses=VALIDATION_RESPONSE)
+Task = Literal["transcribe", "translate"]
 
 RESPONSES: dict[int | str, dict[str, object]] = {
     200: {"description": "The transcription in the asked `response_format`, or server-sent events."},
@@ -128,6 +134,42 @@ _FORM_SCHEMA = {
 )
 async def create_transcription(request: Request, service: ServiceDep, request_id: RequestIdDep) -> Response:
     """Speech to text in OpenAI's shape (see the module docstring for the fields)."""
+    return await _recognize(request, service, request_id, "transcribe")
+
+
+_TRANSLATION_SCHEMA = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        name: _FORM_SCHEMA["properties"][name]  # type: ignore[index]
+        for name in ("file", "model", "prompt", "response_format", "temperature")
+    },
+}
+
+
+@router.post(
+    "/v1/audio/translations",
+    summary="Translate speech to English text",
+    responses={
+        **RESPONSES,
+        422: _error(
+            "Bad field (`invalid_parameter`), undecodable audio (`undecodable_audio`), or no multilingual "
+            "Whisper model to translate with (`translation_model_missing`)."
+        ),
+    },
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _TRANSLATION_SCHEMA}}}
+    },
+)
+async def create_translation(request: Request, service: ServiceDep, request_id: RequestIdDep) -> Response:
+    """English text of speech in any language, in OpenAI's shape: `file`, `model`, `prompt`,
+    `response_format` (json, text, srt, verbose_json, vtt), `temperature`. Needs a multilingual Whisper
+    model in `asr.models_dir` (`polyvox models pull whisper/base`)."""
+    return await _recognize(request, service, request_id, "translate")
+
+
+async def _recognize(request: Request, service: Polyvox, request_id: str, task: Task) -> Response:
+    """Read, check, decode and recognize one upload (see the module docstring)."""
     settings = service.settings.asr
     if media_type(request) not in ("multipart/form-data", "application/x-www-form-urlencoded"):
         raise UnsupportedMediaError("expected Content-Type multipart/form-data", param="content-type")
@@ -145,6 +187,7 @@ async def create_transcription(request: Request, service: ServiceDep, request_id
             prompt=_text(form, "prompt") or None,
             temperature=_temperature(form),
             word_timestamps=fmt is formats.ResponseFormat.VERBOSE_JSON and "word" in granularities,
+            task=task,
         )
         data = await upload.read()
         if len(data) > settings.max_upload_bytes:  # the form cap allows for the fields around the file

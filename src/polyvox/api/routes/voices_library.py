@@ -23,7 +23,8 @@ from polyvox.api.deps import RequestIdDep, SettingsDep, SynthesizerDep, media_ty
 from polyvox.api.routes.common import VALIDATION_RESPONSE
 from polyvox.api.streaming import encode_off_loop, finish_off_loop
 from polyvox.audio.chunk import FloatArray
-from polyvox.audio.encode import MEDIA_TYPES, StreamEncoder, parse_format
+from polyvox.audio.encode import StreamEncoder
+from polyvox.audio.formats import MEDIA_TYPES, parse_format
 from polyvox.config import Settings
 from polyvox.errors import InvalidParameterError, PayloadTooLargeError, UnsupportedMediaError
 from polyvox.language import primary_language

@@ -1,11 +1,12 @@
-"""The web page (``/``), the OBS audio source (``/obs``) and their static files, shipped as package data."""
+"""The web page (``/``, and ``/ui`` sends there), the OBS audio source (``/obs``) and their static files,
+shipped as package data."""
 
 from __future__ import annotations
 
 from importlib import resources
 
 from fastapi import APIRouter
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from polyvox.errors import NotFoundError
 
@@ -28,6 +29,7 @@ FILES = frozenset(
         "monitor.js",
         "voices.js",
         "voices-record-blend.js",
+        "dialogue.js",
         "style.css",
         "obs.html",
         "obs.js",
@@ -60,3 +62,8 @@ async def obs() -> Response:
 @router.get("/web/{name}")
 async def static(name: str) -> Response:
     return _file(name)
+
+
+@router.get("/ui")
+async def ui() -> RedirectResponse:
+    return RedirectResponse("/", status_code=307)

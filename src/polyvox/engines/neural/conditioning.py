@@ -1,7 +1,7 @@
 """Native cloning from the voice library: a library voice's reference becomes engine conditioning once.
 
 A library voice reaches an engine that clones natively as a voice carrying ``reference`` (the normalized
-``reference.wav``) and ``transcript`` (``polyvox.voice_router.ClonedVoice``). Computing the conditioning
+``reference.wav``) and ``transcript`` (``polyvox.engines.base.ClonedVoice``). Computing the conditioning
 (XTTS speaker latents, Chatterbox conds, a Pocket voice state...) costs a forward pass, so each engine keeps a
 :class:`ConditioningCache` keyed by the reference's content (audio bytes + transcript + the engine's own
 variant, e.g. ``gpt_cond_len``): a re-recorded voice with the same name gets new conditioning, and entries of

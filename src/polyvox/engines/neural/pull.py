@@ -68,7 +68,10 @@ Report = Callable[[PullProgress], None]
 
 
 def target_dir(settings: Settings, source: WeightsSource) -> Path:
-    """Where a pull puts its files: the engine's folder, or the voices folder for voice files."""
+    """Where a pull puts its files: the engine's folder, the voices folder for voice files, or a folder of
+    ``asr.models_dir`` for a Whisper model."""
+    if source.asr_model:
+        return settings.resolved_asr_models_dir / source.asr_model
     return settings.resolved_voices_dir if source.into_voices else model_dir(settings, source.engine)
 
 
@@ -93,7 +96,9 @@ def require_source(engine: str) -> WeightsSource:
     if source is None:
         raise NotFoundError(
             f"nothing to pull for {engine!r}: pull xtts, pocket, chatterbox, chatterbox-multilingual, "
-            "piper/<voice id> or kokoro/<voice> (kokoro/english for its English voices); other engines' "
+            "piper/<voice id>, kokoro/<voice> (kokoro/english for its English voices) or whisper/<size> "
+            "(tiny, base, small, medium: a multilingual Whisper model for speech recognition); other "
+            "engines' "
             "files go in their folder by hand (README, Engines)",
             param="engine",
         )

@@ -57,6 +57,8 @@ class WeightsSource:
     folder before it is moved into place."""
     into_voices: bool = False
     """Voice files: they go to the voices folder (``POLYVOX_VOICES_DIR``), not an engine's folder."""
+    asr_model: str = ""
+    """A Whisper model for speech recognition: its files go to ``asr.models_dir`` in a folder of this name."""
 
 
 def _pocket_config(folder: Path) -> None:
@@ -177,6 +179,26 @@ def voice_source(spec: str) -> WeightsSource | None:
     return None
 
 
+WHISPER_SIZES = {"tiny": 75_000_000, "base": 145_000_000, "small": 484_000_000, "medium": 1_530_000_000}
+"""Multilingual Whisper models as CTranslate2 files (Systran's conversions) and their download sizes."""
+
+
+def whisper_source(spec: str) -> WeightsSource | None:
+    """``whisper/<size>``: the multilingual Whisper model that translations (and other languages) need.
+
+    Pinned to the repositories' ``main`` as the voice files are; each file is still verified against the
+    hash the hub announces."""
+    kind, _, size = spec.partition("/")
+    if kind != "whisper" or size not in WHISPER_SIZES:
+        return None
+    repo = f"Systran/faster-whisper-{size}"
+    names = ("config.json", "model.bin", "tokenizer.json", "vocabulary.txt")
+    files = tuple(HubFile(repo, "main", name) for name in names)
+    licence = Licence("MIT", f"https://huggingface.co/{repo}")
+    return WeightsSource(spec, files, licence, size_bytes=WHISPER_SIZES[size], asr_model=size)
+
+
 def source_of(name: str) -> WeightsSource | None:
-    """An engine's weights (``xtts``), or voice files (``piper/<id>``, ``kokoro/<voice>``)."""
-    return SOURCES.get(name) or voice_source(name)
+    """An engine's weights (``xtts``), voice files (``piper/<id>``, ``kokoro/<voice>``) or a Whisper model
+    (``whisper/base``)."""
+    return SOURCES.get(name) or voice_source(name) or whisper_source(name)

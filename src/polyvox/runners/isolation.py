@@ -7,7 +7,8 @@ Policy (runs in the worker thread, around one segment's engine call):
 * any other exception is unexpected and taken as possibly transient: the call is retried once; if the retry
   fails too, the engine is marked unhealthy and the request fails with ``engine_failed``.
 
-A segment's audio is collected whole before it is used, so a retried call never duplicates audio.
+A call is retried only while none of its audio has gone out (polyvox.runners.runner), so a listener never
+hears a part twice.
 """
 
 from __future__ import annotations

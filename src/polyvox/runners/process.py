@@ -2,7 +2,7 @@
 
 An engine whose isolation is ``process`` is replaced in the registry by a :class:`WorkerEngine` proxy.
 Constructing the proxy builds the real engine class locally too, for its voice list only (constructing
-loads no model). ``load()`` starts ``python -m polyvox.scaleout.worker`` (``engines.interpreters`` names
+loads no model). ``load()`` starts ``python -m polyvox.runners.worker`` (``engines.interpreters`` names
 another Python per engine) and waits for the engine to load there; ``unload()`` ends the process, so the
 model's memory returns to the system. A watchdog thread kills a worker whose RSS passes
 ``engines.worker_memory_limit``; a dead worker fails its calls in flight with ``engine_failed`` and the
@@ -30,8 +30,8 @@ import structlog
 from polyvox.audio.chunk import AudioChunk
 from polyvox.engines.base import Engine, EngineFactory, EngineInfo, SynthesisParams, Voice
 from polyvox.errors import EngineFailedError, PolyvoxError
-from polyvox.scaleout import wire
-from polyvox.scaleout.segment import RawSegment, SegmentCall
+from polyvox.runners import wire
+from polyvox.runners.segment import RawSegment, SegmentCall
 
 if TYPE_CHECKING:
     from polyvox.config import Settings
@@ -60,7 +60,7 @@ class WorkerProcess:
         python = settings.engines.interpreters.get(engine, sys.executable)
         self._limit = settings.engines.worker_memory_limit
         self._process = subprocess.Popen(
-            [python, "-m", "polyvox.scaleout.worker"],
+            [python, "-m", "polyvox.runners.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             bufsize=0,  # unbuffered: the reader gets each answer as soon as it is written

@@ -1,7 +1,7 @@
 """Choosing the scale-out mode at startup: this process's runner, or Ray Serve when ``ray.address`` is set.
 
-Apart from :mod:`polyvox.scaleout.runner` so that the local runner (which Ray replicas run themselves, see
-:mod:`polyvox.scaleout.deployment`) never imports the Ray runner.
+Apart from :mod:`polyvox.runners.runner` so that the local runner (which Ray replicas run themselves, see
+:mod:`polyvox.runners.deployment`) never imports the Ray runner.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from polyvox.config import Settings
     from polyvox.engines.base import EngineFactory
-    from polyvox.scaleout.segment import SegmentRunner
+    from polyvox.runners.segment import SegmentRunner
 
 
 def scale_out(
@@ -26,7 +26,7 @@ def scale_out(
     if not settings.ray.enabled:
         return None, factories
     from polyvox.engines.registry import discover_factories
-    from polyvox.scaleout.ray_runner import RayRunner  # imports ray: only in Ray mode
+    from polyvox.runners.ray_runner import RayRunner  # imports ray: only in Ray mode
 
     runner = RayRunner(settings, factories if factories is not None else discover_factories())
     return runner, runner.proxy_factories()

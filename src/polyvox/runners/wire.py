@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 
 from polyvox.audio.chunk import AudioChunk
-from polyvox.engines.base import SynthesisParams, Voice
+from polyvox.engines.base import ClonedVoice, SynthesisParams, Voice
 from polyvox.errors import EngineFailedError, PolyvoxError
-from polyvox.voice_router import ClonedVoice
 
 
 def voice_to_wire(voice: Voice) -> dict[str, Any]:

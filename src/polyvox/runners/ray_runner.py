@@ -31,8 +31,8 @@ from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 from polyvox.audio.chunk import AudioChunk
 from polyvox.engines.base import Engine, EngineFactory, EngineInfo, SynthesisParams, Voice
 from polyvox.errors import BusyError, EngineFailedError, PolyvoxError
-from polyvox.scaleout.deployment import SegmentResult, build_app
-from polyvox.scaleout.segment import RawSegment, SegmentCall
+from polyvox.runners.deployment import SegmentResult, build_app
+from polyvox.runners.segment import RawSegment, SegmentCall
 
 if TYPE_CHECKING:
     from polyvox.config import Settings
@@ -43,7 +43,7 @@ _RETRYABLE = (RayActorError, DeploymentUnavailableError)
 
 
 class RayRunner:
-    """A :class:`~polyvox.scaleout.runner.SegmentRunner` whose engine calls are Serve handle calls."""
+    """A :class:`~polyvox.runners.runner.SegmentRunner` whose engine calls are Serve handle calls."""
 
     def __init__(self, settings: Settings, factories: dict[str, EngineFactory]) -> None:
         self._settings = settings

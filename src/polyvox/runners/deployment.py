@@ -3,7 +3,7 @@
 A replica builds its registry from the front door's settings (sent with the deployment), so engines load
 lazily on a replica's first segment and unload after ``engines.ttl`` idle seconds exactly as in one
 process. ``synthesize`` renders one segment through the replica's own
-:class:`~polyvox.scaleout.runner.LocalRunner` (the same segment call as one process: worker pool or worker
+:class:`~polyvox.runners.runner.LocalRunner` (the same segment call as one process: worker pool or worker
 process, with its retry-once policy) and returns the raw samples and native rate; the front door
 post-processes (speed, resampling, volume) as it does for local segments. Engine errors that are part of
 the contract (``PolyvoxError``) come back as values, so they keep their type and code.
@@ -25,9 +25,9 @@ from polyvox.config import RaySettings, Settings
 from polyvox.engines.base import SynthesisParams, Voice
 from polyvox.engines.registry import EngineRegistry, discover_factories
 from polyvox.errors import PolyvoxError
-from polyvox.scaleout.process import isolate
-from polyvox.scaleout.runner import LocalRunner
-from polyvox.scaleout.segment import SegmentCall
+from polyvox.runners.process import isolate
+from polyvox.runners.runner import LocalRunner
+from polyvox.runners.segment import SegmentCall
 
 
 @dataclass(frozen=True, slots=True)

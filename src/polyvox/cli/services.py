@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from polyvox.cli_output import fail as _exit_for
+from polyvox.cli.output import fail as _exit_for
 from polyvox.config import get_settings
 from polyvox.config.wyoming import check_uri
 from polyvox.errors import CannotListenError, InvalidSettingError, PolyvoxError

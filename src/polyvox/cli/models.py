@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from polyvox.cli_output import err, fail, listing
+from polyvox.cli.output import err, fail, listing
 from polyvox.config import get_settings
 from polyvox.engines.neural.pull import PullProgress, check_licence, pull, remove, require_source
 from polyvox.engines.neural.sources import SOURCES
@@ -31,7 +31,8 @@ EngineArgument = Annotated[
     str,
     typer.Argument(
         help="xtts, pocket, chatterbox or chatterbox-multilingual; or voice files: piper/<voice id> "
-        "(e.g. piper/en_GB-alan-medium), kokoro/<voice> (e.g. kokoro/af_heart), kokoro/english."
+        "(e.g. piper/en_GB-alan-medium), kokoro/<voice> (e.g. kokoro/af_heart), kokoro/english; or a "
+        "multilingual Whisper model (speech recognition, translation): whisper/<size> (e.g. whisper/base)."
     ),
 ]
 

@@ -1,9 +1,9 @@
 """Where engine calls run when this process renders them: the worker pool, or an engine's worker process.
 
-:class:`LocalRunner` implements the one segment call (polyvox.scaleout.segment): an engine with
+:class:`LocalRunner` implements the one segment call (polyvox.runners.segment): an engine with
 ``thread`` isolation runs in this process's bounded worker pool, with the retry-once policy of
-polyvox.engines.isolation; an engine with ``process`` isolation is a
-:class:`~polyvox.scaleout.process.WorkerEngine` proxy and runs in its worker process. Either way a
+polyvox.runners.isolation; an engine with ``process`` isolation is a
+:class:`~polyvox.runners.process.WorkerEngine` proxy and runs in its worker process. Either way a
 failure of the engine (a crash, a dead worker) marks it unhealthy, so the registry reloads it (starts a fresh
 worker) on its next use.
 """
@@ -17,10 +17,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
-from polyvox.engines.isolation import run_isolated
 from polyvox.errors import EngineFailedError, PolyvoxError
-from polyvox.scaleout.process import WorkerEngine
-from polyvox.scaleout.segment import RawSegment, SegmentCall, SegmentRunner
+from polyvox.runners.isolation import run_isolated
+from polyvox.runners.process import WorkerEngine
+from polyvox.runners.segment import RawSegment, SegmentCall, SegmentRunner
 
 if TYPE_CHECKING:
     from polyvox.engines.base import Engine
@@ -60,7 +60,9 @@ class LocalRunner:
             with contextlib.suppress(RuntimeError):  # the loop closed (server shutdown): nobody waits
                 loop.call_soon_threadsafe(arrived.put_nowait, part)
 
-        done = asyncio.ensure_future(registry.run_due(call.due, self.run_in_thread, engine, call, push, stop))
+        done = asyncio.ensure_future(
+            registry.pool.run_due(call.due, self.run_in_thread, engine, call, push, stop)
+        )
         try:
             while (arrival := await arrived.get()) is not None:
                 yield arrival
@@ -77,7 +79,7 @@ class LocalRunner:
         push: Callable[[RawSegment | None], None],
         stop: threading.Event,
     ) -> None:
-        """The engine call itself (blocking), with the retry-once policy of polyvox.engines.isolation (no
+        """The engine call itself (blocking), with the retry-once policy of polyvox.runners.isolation (no
         retry once a chunk went out: the listener already has it)."""
         sent = 0
 

@@ -1,11 +1,9 @@
-"""The API shapes of the servers Polyvox replaces, so their clients work unchanged; one pipeline behind all.
+"""The Chatterbox-server API shape (``/api/v1/...``), so its clients work unchanged; one pipeline behind it.
 
-* Chatterbox-server style ``/api/v1/...``: ``tts`` (JSON; audio back, or with ``"response": "url"`` a file in
-  the bounded output directory, served by ``GET /api/v1/outputs/{name}`` and cleaned by the storage policy),
-  ``vc``, ``health``, ``voices`` and ``config`` (the same handlers as ``/v1/vc``, ``/health``,
-  ``/v1/audio/voices``, ``/v1/config``).
-* The polling file monitor lives in :mod:`polyvox.api.routes.monitor_poll`.
-* ``GET /v1/synthesis-config`` (defaults and limits) and ``GET /ui`` (the web page).
+``POST /api/v1/tts`` takes JSON, or multipart with a ``reference_audio`` file, and answers with the audio or,
+with ``"response": "url"``, a file in the bounded output directory (polyvox.api.routes.outputs).
+``vc``, ``health``, ``voices`` and ``config`` are the same handlers as ``/v1/vc``, ``/health``,
+``/v1/audio/voices`` and ``/v1/config``.
 """
 
 from __future__ import annotations
@@ -13,45 +11,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import uuid
 from typing import Any, Literal
 
-import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import Response
 
 from polyvox import jsontext
 from polyvox.api.deps import JSON_TYPES, RegistryDep, RequestIdDep, SettingsDep, SynthesizerDep, media_type
-from polyvox.api.ops.storage import Storage
 from polyvox.api.routes.common import ERROR_RESPONSES, VALIDATION_RESPONSE, check_engine, ignored_header
 from polyvox.api.routes.config import get_config
 from polyvox.api.routes.engines import list_audio_voices
 from polyvox.api.routes.health import health
-from polyvox.api.routes.openai import HOSTED_MODELS
+from polyvox.api.routes.outputs import render_whole, store_output
 from polyvox.api.routes.voices_library import convert_voice, read_form, reference_voice
-from polyvox.audio.encode import (
-    FILE_EXTENSIONS,
-    MEDIA_TYPES,
-    encode_whole,
-    encoded_rate,
-    parse_format,
-    supported_formats,
-)
-from polyvox.audio.encode import validate_output as check_output
+from polyvox.audio.formats import MEDIA_TYPES, parse_format
 from polyvox.config import Settings
-from polyvox.errors import InvalidParameterError, NotFoundError, PayloadTooLargeError, UnsupportedMediaError
-from polyvox.openai_names import OPENAI_VOICES
-from polyvox.request import (
-    MAX_RATE,
-    MAX_SPEED,
-    MIN_RATE,
-    MIN_SPEED,
-    RequestFields,
-    SynthesisRequest,
-)
+from polyvox.errors import InvalidParameterError, PayloadTooLargeError, UnsupportedMediaError
+from polyvox.request import RequestFields
 from polyvox.synthesis import Synthesizer
 from polyvox.voice_router import LIBRARY_PREFIX
 from polyvox.voices.fetch import fetch_bytes
@@ -168,37 +147,6 @@ async def _reference(
     return f"{LIBRARY_PREFIX}{voice_id}"
 
 
-async def _render(
-    synthesizer: Synthesizer, request: SynthesisRequest, fmt_name: str
-) -> tuple[bytes, dict[str, str]]:
-    """The whole file in ``fmt_name``, and the headers describing it."""
-    fmt = parse_format(fmt_name, "format")
-    check_output(
-        fmt, request.sample_rate or encoded_rate(fmt, 24000), 16, exact=request.sample_rate is not None
-    )
-    stream = await synthesizer.open(request, rate_for=lambda rate: encoded_rate(fmt, rate))
-    async with stream:
-        chunks = [chunk.samples async for chunk in stream]
-    samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
-    data = await asyncio.to_thread(encode_whole, samples, fmt, stream.sample_rate)
-    headers = {
-        "X-Engine": stream.engine_name,
-        "X-Voice": stream.voice.id,
-        "X-Audio-Seconds": str(round(stream.stats.audio_seconds, 4)),
-        "X-Request-ID": request.request_id,
-    }
-    return data, headers
-
-
-def _store(request: Request, data: bytes, fmt_name: str) -> str:
-    """Write into the output directory; the name to fetch it by."""
-    storage: Storage = request.app.state.storage
-    fmt = parse_format(fmt_name, "format")
-    name = f"{uuid.uuid4().hex}{(*FILE_EXTENSIONS[fmt], '.wav')[0]}"
-    storage.write(name, [data])
-    return name
-
-
 @router.post(
     "/api/v1/tts",
     summary="Speak text (Chatterbox-server shape)",
@@ -225,54 +173,14 @@ async def seed_tts(
         reference = await _reference(body, upload, synthesizer, settings, held)
         voice = reference or body.voice
         speech = body.to_request(engine=engine, voice=voice, extra=extra, request_id=request_id)
-        data, headers = await _render(synthesizer, speech, body.format)
+        data, headers = await render_whole(synthesizer, speech, body.format)
     if ignored:
         headers["X-Polyvox-Ignored"] = ignored_header(ignored)
     fmt = parse_format(body.format, "format")
     if body.response == "audio":
         return Response(data, media_type=MEDIA_TYPES[fmt], headers=headers)
-    name = await asyncio.to_thread(_store, request, data, body.format)
+    name = await asyncio.to_thread(store_output, request, data, body.format)
     payload: dict[str, object] = {"url": f"/api/v1/outputs/{name}", "file": name}
     payload |= {"engine": headers["X-Engine"], "voice": headers["X-Voice"]}
     payload["duration"] = float(headers["X-Audio-Seconds"])
     return Response(json.dumps(payload), media_type="application/json", headers=headers)
-
-
-@router.get("/api/v1/outputs/{name}", summary="A file written by `response: url`")
-async def seed_output(name: str, request: Request) -> FileResponse:
-    """The audio file `POST /api/v1/tts` (or `process-queue`) wrote; 404 once storage cleanup removed it."""
-    storage: Storage = request.app.state.storage
-    folder = storage.dirs["output"].resolve()
-    # A NUL byte cannot name a file (resolve would raise): no such file, like a hidden one.
-    path = None if "\x00" in name or name.startswith(".") else (folder / name).resolve()
-    if path is None or path.parent != folder or not path.is_file():
-        raise NotFoundError(
-            f"no output file {name!r} (files are removed by the storage policy)", param="name"
-        )
-    media = next((MEDIA_TYPES[f] for f, exts in FILE_EXTENSIONS.items() if path.suffix in exts), None)
-    return FileResponse(path, media_type=media or "application/octet-stream")
-
-
-# -- defaults and the page ------------------------------------------------------------------------------
-@router.get("/v1/synthesis-config", summary="Synthesis defaults and limits", tags=["Engines and voices"])
-async def synthesis_config(settings: SettingsDep, registry: RegistryDep) -> dict[str, object]:
-    """What a request gets when it names nothing, and the bounds it must stay within."""
-    default = registry.default
-    return {
-        "engine": default,
-        "voice": registry.resolve_voice(default, None).id,
-        "sample_rate": registry.info(default).sample_rate,
-        "formats": supported_formats(),
-        "speed": {"min": MIN_SPEED, "max": MAX_SPEED, "default": 1.0},
-        "sample_rate_range": {"min": MIN_RATE, "max": MAX_RATE},
-        "max_text_length": settings.max_text_length,
-        "longform_max_chars": settings.longform.max_chars,
-        "engines": registry.names(),
-        "openai_models": list(HOSTED_MODELS),
-        "openai_voices": list(OPENAI_VOICES),
-    }
-
-
-@router.get("/ui", include_in_schema=False)
-async def ui() -> RedirectResponse:
-    return RedirectResponse("/", status_code=307)

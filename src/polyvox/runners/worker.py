@@ -1,7 +1,7 @@
-"""An engine worker process: ``python -m polyvox.scaleout.worker`` (started by polyvox.scaleout.process).
+"""An engine worker process: ``python -m polyvox.runners.worker`` (started by polyvox.runners.process).
 
 The worker builds one engine from its entry-point name and the server's settings, loads it, and answers
-calls read from stdin (see polyvox.scaleout.wire). Each ``synth`` runs in a thread of its own pool and
+calls read from stdin (see polyvox.runners.wire). Each ``synth`` runs in a thread of its own pool and
 sends the engine's chunks back one by one as they are produced; a ``cancel`` stops it before its next
 chunk. The engine writes whatever it prints to stderr: fd 1 is kept for the protocol alone.
 """
@@ -23,11 +23,11 @@ import structlog
 
 from polyvox.config import Settings
 from polyvox.engines.base import Engine, EngineFactory
-from polyvox.engines.isolation import RETRIES
 from polyvox.engines.memory import release_memory, rss_bytes
 from polyvox.engines.registry import ENTRY_POINT_GROUP, self_test
 from polyvox.errors import EngineNotFoundError, PolyvoxError
-from polyvox.scaleout import wire
+from polyvox.runners import wire
+from polyvox.runners.isolation import RETRIES
 
 log = structlog.get_logger(__name__)
 
@@ -94,7 +94,7 @@ class Worker:
                     return {"seconds": time.perf_counter() - started, "rss": rss_bytes()}
                 except PolyvoxError:
                     raise
-                except Exception as exc:  # polyvox.engines.isolation's policy: one retry if nothing was sent
+                except Exception as exc:  # polyvox.runners.isolation's policy: one retry if nothing was sent
                     if sent or attempt >= RETRIES:
                         raise
                     attempt += 1

@@ -1,0 +1,1 @@
+"""Runners: where segments are rendered (worker pool, engine worker processes or Ray Serve replicas)."""

@@ -1,1 +1,0 @@
-"""Scale-out: where segments are rendered (worker pool, engine worker processes or Ray Serve replicas)."""
