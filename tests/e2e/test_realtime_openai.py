@@ -25,8 +25,8 @@ from tests.e2e.test_hostile import HealthWatch
 from tests.e2e.test_ws_converse import NO_NOISE, QUESTION, REPLY, ScriptedLLM
 from websockets.asyncio.client import connect
 
-from polyvox.asr import word_error_rate
 from polyvox.realtime.g711 import ulaw_encode
+from polyvox.stt.metrics import word_error_rate
 
 pytestmark = pytest.mark.slow
 
