@@ -20,7 +20,7 @@ import numpy as np
 import structlog
 
 from polyvox.errors import PolyvoxError
-from polyvox.realtime.llm import ChatClient, ChatOptions, LLMError, ToolCallDelta
+from polyvox.realtime.llm import ChatClient, ChatOptions, ToolCallDelta
 from polyvox.realtime.openai_audio import encode_audio
 from polyvox.realtime.openai_config import SessionConfig, chat_tool_choice, chat_tools
 from polyvox.realtime.openai_events import new_id, server_event
@@ -175,7 +175,10 @@ class Response:
                 await player
             await self._close_items("completed")
             self.status = "completed"
-        except (LLMError, PolyvoxError) as exc:
+        except Exception as exc:  # said in-band like any failure after the response started
+            if not isinstance(exc, PolyvoxError):
+                log.exception("realtime_response_failed", response=self.id)
+                exc = PolyvoxError(f"the response failed: {type(exc).__name__}")
             await self.send(
                 server_event(
                     "error",

@@ -222,7 +222,8 @@ class RealtimeSession:
             "content": [{"type": "input_audio", "transcript": None}],
         }
         previous = self.conversation.add(item)
-        self.conversation.audio[item_id] = audio
+        if self.llm_settings.audio_input:  # kept only where the model hears it (up to max_turn_seconds each)
+            self.conversation.audio[item_id] = audio
         await self.send(
             server_event("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id)
         )
@@ -252,8 +253,10 @@ class RealtimeSession:
             samples = decode_audio(pcm, self.config.input_format)
             turn = InputBuffer(self.config.input_format.rate, self.limits.max_turn_seconds)
             turn.append(samples)
-            self.conversation.audio[item["id"]] = turn.take()
-            task = asyncio.create_task(self._transcribe(item, self.conversation.audio[item["id"]]))
+            audio = turn.take()
+            if self.llm_settings.audio_input:
+                self.conversation.audio[item["id"]] = audio
+            task = asyncio.create_task(self._transcribe(item, audio))
             self.conversation.transcripts[item["id"]] = task
         await self.send(server_event("conversation.item.added", previous_item_id=previous, item=item))
         await self.send(server_event("conversation.item.done", previous_item_id=previous, item=item))

@@ -91,6 +91,9 @@ async def realtime(websocket: WebSocket) -> None:
         except PolyvoxError as exc:
             event_id = event_id or peek_event_id(raw.get("text") or "")
             await send(error_event(exc.code, exc.message, param=exc.param, event_id=event_id))
+        except Exception:  # a fault of ours: said in-band, the connection goes on
+            log.exception("realtime_event_failed", event_id=event_id)
+            await send(error_event("internal_error", "the event could not be handled", event_id=event_id))
 
     try:
         await receive_until_stopped(websocket, idle, handle, lambda: False)
