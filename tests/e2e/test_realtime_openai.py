@@ -367,10 +367,23 @@ async def test_beta_client_names_text_replies_and_an_unreachable_model(
         try:
             await ws.send(json.dumps({"type": "response.create"}))
             spoken = await until_done()
+            # The client played 300 ms of it: the item keeps the words of those.
+            item_id = spoken[-1]["response"]["output"][0]["id"]
+            truncate = {
+                "type": "conversation.item.truncate",
+                "item_id": item_id,
+                "content_index": 0,
+                "audio_end_ms": 300,
+            }
+            await ws.send(json.dumps(truncate))
+            assert json.loads(await ws.recv())["type"] == "conversation.item.truncated"
+            await ws.send(json.dumps({"type": "conversation.item.retrieve", "item_id": item_id}))
+            kept = json.loads(await ws.recv())["item"]["content"][0]["transcript"]
             await ws.send(json.dumps({"type": "response.create", "response": {"modalities": ["text"]}}))
             written = await until_done()
         finally:
             llm.stop()
+    assert kept and WEATHER_REPLY.startswith(kept) and len(kept) < len(WEATHER_REPLY), kept
     kinds = {e["type"] for e in spoken}
     assert {"response.audio.delta", "response.audio_transcript.delta", "response.audio.done"} <= kinds
     assert not any(k.startswith("response.output_audio") for k in kinds)
