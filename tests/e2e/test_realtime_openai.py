@@ -393,3 +393,32 @@ async def test_beta_client_names_text_replies_and_an_unreachable_model(
         "type": "output_text",
         "text": WEATHER_REPLY,
     }
+
+
+async def test_push_to_talk_commit_then_text_reply(
+    realtime_server: Server, question: bytes, llm_port: int
+) -> None:
+    """No server VAD: the client commits the turn itself and asks for a text-only response."""
+    llm = ScriptedLLM(llm_port, REPLY, tokens_per_second=200).start()
+    try:
+        client = AsyncOpenAI(base_url=f"{realtime_server.url}/v1", api_key="unused")
+        async with client.realtime.connect(model="gpt-realtime") as conn:
+            session: Any = {
+                "type": "realtime",
+                "output_modalities": ["text"],
+                "audio": {"input": {"turn_detection": None}},
+            }
+            await conn.session.update(session=session)
+            for piece in chunks(question):
+                await conn.input_audio_buffer.append(audio=piece)
+            await conn.input_audio_buffer.commit()
+            await conn.response.create()
+            events = [e async for e in until(conn, "response.done")]
+    finally:
+        llm.stop()
+    kinds = [e.type for e in events]
+    assert "input_audio_buffer.committed" in kinds and "input_audio_buffer.speech_started" not in kinds
+    assert "conversation.item.input_audio_transcription.completed" not in kinds  # not asked for
+    assert word_error_rate(QUESTION, llm.requests[0]["messages"][-1]["content"]) <= 0.10
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == REPLY
+    assert events[-1].response.status == "completed"
