@@ -111,6 +111,7 @@ MODULE_SECONDS: dict[str, float] = {
     "tests/e2e/test_conformance_edges.py": 40,
     "tests/e2e/test_workers.py": 35,
     "tests/e2e/test_ws_converse.py": 35,
+    "tests/e2e/test_realtime_openai.py": 30,
     "tests/e2e/test_part_streaming.py": 30,
 }
 """Seconds per test module (the sum of its ``--durations`` entries, setup included, on the two-core machine
