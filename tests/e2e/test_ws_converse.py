@@ -42,10 +42,14 @@ class ScriptedLLM:
         reply: str,
         tokens_per_second: float = 30.0,
         check: Callable[[dict[str, Any]], str | None] | None = None,
+        tool_call: tuple[str, str] | None = None,
     ) -> None:
         self.port = port
         self.check = check
         """Called with each request body; a returned message is answered HTTP 400 with it."""
+        self.tool_call = tool_call
+        """``(name, arguments)``: a request whose last message is not a tool result is answered with this
+        call (its arguments streamed in pieces) instead of ``reply``."""
         self.reply = reply
         self.tokens_per_second = tokens_per_second
         self.requests: list[dict[str, Any]] = []
@@ -54,6 +58,17 @@ class ScriptedLLM:
 
     def tokens(self) -> list[str]:
         return re.findall(r"\s*\S+", self.reply)
+
+    def deltas(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The ``choices[0].delta`` objects that answer ``body``."""
+        if self.tool_call is None or body["messages"][-1]["role"] == "tool":
+            return [{"content": token} for token in self.tokens()]
+        name, arguments = self.tool_call
+        first = {"index": 0, "id": "call_1", "type": "function", "function": {"name": name, "arguments": ""}}
+        pieces = [arguments[i : i + 8] for i in range(0, len(arguments), 8)]
+        return [{"tool_calls": [first]}] + [
+            {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]} for piece in pieces
+        ]
 
     def start(self) -> ScriptedLLM:
         scripted = self
@@ -74,9 +89,9 @@ class ScriptedLLM:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
-                for token in scripted.tokens():
+                for delta in scripted.deltas(body):
                     time.sleep(1.0 / scripted.tokens_per_second)
-                    event = {"object": "chat.completion.chunk", "choices": [{"delta": {"content": token}}]}
+                    event = {"object": "chat.completion.chunk", "choices": [{"delta": delta}]}
                     self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
                     self.wfile.flush()
                     scripted.token_times.append(time.perf_counter())

@@ -31,6 +31,7 @@ from polyvox.api.routes import (
     openai,
     outputs,
     pulls,
+    realtime_openai,
     synthesis_config,
     voices_library,
     ws_converse,
@@ -127,6 +128,7 @@ def create_app(
     app.include_router(web_routes.router)
     app.include_router(ws_tts.router)
     app.include_router(ws_converse.router)
+    app.include_router(realtime_openai.router)
     app.include_router(captioned_routes.router)
     app.include_router(dialogue_routes.router)
     app.include_router(lexicon_routes.router)

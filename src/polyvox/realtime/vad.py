@@ -21,6 +21,10 @@ class VadResult:
     """Speech has been heard in this turn."""
     ended: bool
     """Speech was followed by enough silence: the turn is over."""
+    start: int = 0
+    """Sample where the turn's speech began (when ``speech``)."""
+    end: int = 0
+    """Sample where its last speech ended so far."""
 
 
 class TurnDetector:
@@ -35,6 +39,10 @@ class TurnDetector:
     def due(self, buffered: int) -> bool:
         """Whether ``buffered`` samples hold enough new audio for another look."""
         return buffered - self._checked >= self._step
+
+    def backlog(self, buffered: int) -> int:
+        """Samples of ``buffered`` not looked at yet."""
+        return buffered - self._checked
 
     def reset(self) -> None:
         self._checked = 0
@@ -51,4 +59,5 @@ class TurnDetector:
         if not spans:
             return VadResult(speech=False, ended=False)
         silence = len(audio) - int(spans[-1]["end"])
-        return VadResult(speech=True, ended=silence >= VAD_RATE * self.silence_ms // 1000)
+        ended = silence >= VAD_RATE * self.silence_ms // 1000
+        return VadResult(speech=True, ended=ended, start=int(spans[0]["start"]), end=int(spans[-1]["end"]))
