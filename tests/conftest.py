@@ -109,7 +109,8 @@ MODULE_SECONDS: dict[str, float] = {
     "tests/e2e/test_conformance_edges.py": 40,
     "tests/e2e/test_workers.py": 35,
     "tests/e2e/test_ws_converse.py": 35,
-    "tests/e2e/test_realtime_openai.py": 30,
+    "tests/e2e/test_realtime_openai.py": 35,
+    "tests/integration/test_phrase_seam.py": 60,
     "tests/e2e/test_part_streaming.py": 30,
     "tests/e2e/test_voices_api.py": 27,
 }

@@ -46,6 +46,14 @@ class RealtimeSettings(BaseModel):
         description="Largest message (text, or binary audio on /v1/ws/converse) a client may send; a larger "
         "one is answered with a `message_too_large` error and dropped, the socket stays open.",
     )
+    max_event_bytes: int = Field(
+        8 * 2**20,
+        ge=64 * 1024,
+        le=16 * 2**20,
+        description="Largest client event on /v1/realtime: clients append whole utterances of base64 audio "
+        "in one `input_audio_buffer.append` (the Agents SDK does); a larger one is answered with a "
+        "`message_too_large` error and dropped. Audio kept per turn is bounded by `max_turn_seconds` anyway.",
+    )
     idle_timeout: float = Field(
         300.0,
         ge=0,

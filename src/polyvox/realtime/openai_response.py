@@ -211,7 +211,6 @@ class Response:
     async def _open_message(self) -> None:
         if self.message is not None:
             return
-        kind = "output_audio" if self.audio else "output_text"
         self.message = {
             "id": new_id("item"),
             "type": "message",
@@ -221,7 +220,8 @@ class Response:
             "content": [],
         }
         await self._add_item(self.message)
-        part = {"type": kind, "transcript": ""} if self.audio else {"type": kind, "text": ""}
+        part = {"type": "audio", "transcript": ""} if self.audio else {"type": "text", "text": ""}
+        # The part events name the kind "audio"/"text"; the item's content "output_audio"/"output_text".
         await self.send(server_event("response.content_part.added", **self._part(), part=part))
 
     async def _play(self) -> None:
@@ -299,7 +299,8 @@ class Response:
                 part = {"type": "output_text", "text": text}
                 await self.send(server_event("response.output_text.done", **self._part(), text=text))
             self.message["content"] = [part]
-            await self.send(server_event("response.content_part.done", **self._part(), part=part))
+            event_part = {**part, "type": "audio" if self.audio else "text"}
+            await self.send(server_event("response.content_part.done", **self._part(), part=event_part))
             await self._done_item(self.message, status)
         for item in self.calls.values():
             if item["status"] == "in_progress":

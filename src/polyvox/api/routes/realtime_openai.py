@@ -81,7 +81,7 @@ async def realtime(websocket: WebSocket) -> None:
     async def handle(raw: Message) -> None:
         event_id = None
         try:
-            check_size(raw, limits.max_message_bytes)
+            check_size(raw, limits.max_event_bytes)
             data = raw.get("text")
             if data is None:
                 data = (raw.get("bytes") or b"").decode("utf-8", errors="replace")
