@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -117,6 +118,25 @@ async def stream_once(port: int, voice: str) -> tuple[Timing, float]:
     return Timing(first or total, total), samples / rate
 
 
+async def synthesize_once(port: int, voice: str) -> tuple[Timing, float]:
+    """One plain ``synthesize`` of the paragraph (what Home Assistant sends without streaming)."""
+    async with AsyncTcpClient("127.0.0.1", port) as client:
+        start = now()
+        await client.write_event(Synthesize(text=PARAGRAPH, voice=SynthesizeVoice(name=voice)).event())
+        first: float | None = None
+        samples, rate = 0, 1
+        while (event := await client.read_event()) is not None:
+            if AudioChunk.is_type(event.type):
+                chunk = AudioChunk.from_event(event)
+                first = first if first is not None else now() - start
+                samples, rate = samples + chunk.samples, chunk.rate
+            elif event.type in ("audio-stop", "error"):
+                break
+        total = now() - start
+    assert event is not None and event.type == "audio-stop", event
+    return Timing(first or total, total), samples / rate
+
+
 def median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
 
@@ -124,6 +144,9 @@ def median(values: list[float]) -> float:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--before", help="interpreter of an older checkout: its Polyvox runs too, as 'before'"
+    )
     parser.add_argument(
         "--set", action="append", default=[], metavar="POLYVOX_X=Y", help="server settings (repeatable)"
     )
@@ -136,39 +159,47 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ports = {"polyvox": free_port(), "wyoming-piper": free_port()}
         voices = {"polyvox": "piper/joe", "wyoming-piper": "en_US-joe-medium"}
+        if args.before:
+            ports["polyvox-before"], voices["polyvox-before"] = free_port(), "piper/joe"
         polyvox_env = env | {"POLYVOX_DATA_DIR": tmp, "POLYVOX_ENGINES__TTL": "-1"}
         polyvox_env |= dict(setting.split("=", 1) for setting in args.set)
         polyvox_cmd = [sys.executable, "-c", POLYVOX_SERVER, f"tcp://127.0.0.1:{ports['polyvox']}"]
         piper_cmd = [sys.executable, "-m", "wyoming_piper", "--voice", "en_US-joe-medium"]
         piper_cmd += ["--uri", f"tcp://127.0.0.1:{ports['wyoming-piper']}", "--data-dir", voice_dir]
         piper_cmd += ["--download-dir", tmp]
-        with server(polyvox_cmd, polyvox_env) as ours, server(piper_cmd, env) as theirs:
-            await wait_ready(ports["polyvox"], ours)
-            await wait_ready(ports["wyoming-piper"], theirs)
-            runs: dict[str, list[tuple[Timing, float]]] = {name: [] for name in ports}
+        commands = {"polyvox": (polyvox_cmd, polyvox_env), "wyoming-piper": (piper_cmd, env)}
+        if args.before:
+            before_cmd = [args.before, "-c", POLYVOX_SERVER, f"tcp://127.0.0.1:{ports['polyvox-before']}"]
+            commands["polyvox-before"] = (before_cmd, polyvox_env | {"POLYVOX_DATA_DIR": tmp + "/before"})
+        with contextlib.ExitStack() as stack:
+            for name, (command, environment) in commands.items():
+                await wait_ready(ports[name], stack.enter_context(server(command, environment)))
+            streamed: dict[str, list[tuple[Timing, float]]] = {name: [] for name in ports}
+            plain: dict[str, list[tuple[Timing, float]]] = {name: [] for name in ports}
             for name in ports:  # warm-up: model load, caches
                 await stream_once(ports[name], voices[name])
-            for _ in range(args.repeats):  # interleaved, so load on the host hits both alike
+                await synthesize_once(ports[name], voices[name])
+            for _ in range(args.repeats):  # interleaved, so load on the host hits every server alike
                 for name in ports:
-                    runs[name].append(await stream_once(ports[name], voices[name]))
-    results = {
-        name: (
-            Timing(median([t.first for t, _ in r]), median([t.total for t, _ in r])),
-            r[0][1],
-        )
-        for name, r in runs.items()
-    }
-
+                    streamed[name].append(await stream_once(ports[name], voices[name]))
+                    plain[name].append(await synthesize_once(ports[name], voices[name]))
     words = len(PARAGRAPH.split())
-    print(f"Wyoming streaming, {words}-word paragraph fed word by word, median of {args.repeats} (1 warm-up)")
-    print(f"{'server':<15}{'first audio s':>15}{'total s':>10}{'audio s':>10}")
-    for name, (timing, audio) in results.items():
-        print(f"{name:<15}{timing.first:>15.3f}{timing.total:>10.3f}{audio:>10.2f}")
-    polyvox, piper = results["polyvox"][0], results["wyoming-piper"][0]
-    print(
-        f"ratio polyvox / wyoming-piper: first audio {polyvox.first / piper.first:.2f}, "
-        f"total {polyvox.total / piper.total:.2f}"
-    )
+    for title, runs in (("streaming, fed word by word", streamed), ("plain synthesize", plain)):
+        results = {
+            name: (Timing(median([t.first for t, _ in r]), median([t.total for t, _ in r])), r[0][1])
+            for name, r in runs.items()
+        }
+        print(f"Wyoming {title}, {words}-word paragraph, median of {args.repeats} (1 warm-up)")
+        print(f"{'server':<16}{'first audio s':>15}{'total s':>10}{'audio s':>10}")
+        for name, (timing, audio) in results.items():
+            print(f"{name:<16}{timing.first:>15.3f}{timing.total:>10.3f}{audio:>10.2f}")
+        piper = results["wyoming-piper"][0]
+        for name in (n for n in results if n.startswith("polyvox")):
+            ours = results[name][0]
+            print(
+                f"ratio {name} / wyoming-piper: first audio {ours.first / piper.first:.2f}, "
+                f"total {ours.total / piper.total:.2f}"
+            )
 
 
 if __name__ == "__main__":
