@@ -147,10 +147,8 @@ def test_sync_client_full_spoken_turn(realtime_server: Server, question: bytes, 
 
 
 async def test_async_client_tool_call_round_trip(realtime_server: Server, llm_port: int) -> None:
-    # A reply of some length: the SDK cannot ask for piper without its sampled noise (the other tests do),
-    # and Whisper tiny then mishears a word or three of it now and then ("in Paris is" as "impairs the").
     llm = ScriptedLLM(
-        llm_port, AGENT_REPLY, tokens_per_second=100, tool_call=("get_weather", '{"city": "Paris"}')
+        llm_port, WEATHER_REPLY, tokens_per_second=100, tool_call=("get_weather", '{"city": "Paris"}')
     )
     llm.start()
     try:
