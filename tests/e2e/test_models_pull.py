@@ -318,11 +318,9 @@ def test_a_pulled_piper_voice_speaks_without_a_restart(hub: Hub, site: tuple[Ser
         assert time.monotonic() < deadline, "the pulled voice was never listed"
         time.sleep(0.1)
     text = "The pulled voice reads this sentence aloud."
-    speech = httpx.post(
-        f"{server.url}/v1/audio/speech",
-        json={"model": "piper", "voice": "en_GB-alan-medium", "input": text, "response_format": "wav"},
-        timeout=WAIT,
-    )
+    # Without piper's sampled noise: Whisper tiny once heard "sentence aloud" as "in and it's allowed".
+    body = {"engine": "piper", "voice": "en_GB-alan-medium", "text": text, "format": "wav", "noise_scale": 0}
+    speech = httpx.post(f"{server.url}/v1/synthesize", json=body | {"noise_w": 0}, timeout=WAIT)
     assert speech.status_code == 200 and speech.headers["X-Voice"] == "en_GB-alan-medium", speech.text
     heard = httpx.post(
         f"{server.url}/v1/audio/transcriptions",
