@@ -2,6 +2,7 @@
 import { api, apiJson } from "./api.js";
 import { renderDownload, startDownload } from "./download.js";
 import { $ } from "./dom.js";
+import { playPcm } from "./pcm_player.js";
 import { save, state } from "./store.js";
 
 const HISTORY_SIZE = 8;
@@ -220,40 +221,15 @@ async function speak() {
     setText(player, error.message, true);
     return;
   }
-  const rate = Number(response.headers.get("X-Sample-Rate"));
-  const reader = response.body.getReader();
-  let carry = new Uint8Array(0);
-  let next = ctx.currentTime + 0.05;
   player.dataset.state = "streaming";
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      const bytes = new Uint8Array(carry.length + value.length);
-      bytes.set(carry);
-      bytes.set(value, carry.length);
-      const even = bytes.length - (bytes.length % 2);
-      carry = bytes.slice(even);
-      const count = even / 2;
-      if (!count) continue;
-      const view = new DataView(bytes.buffer, 0, even);
-      const samples = new Float32Array(count);
-      for (let i = 0; i < count; i++) samples[i] = view.getInt16(i * 2, true) / 32768;
-      const buffer = ctx.createBuffer(1, count, rate);
-      buffer.copyToChannel(samples, 0);
-      const source = ctx.createBufferSource();
-      source.buffer = buffer;
-      source.connect(ctx.destination);
-      next = Math.max(next, ctx.currentTime + 0.02);
-      source.start(next);
-      next += count / rate;
-      mine.sources.push(source);
+    await playPcm(response, ctx, mine, (count, rate) => {
       if (!counters.chunks) player.dataset.firstAudioMs = Math.round(performance.now() - started);
       counters.samples += count;
       counters.seconds += count / rate;
       counters.chunks += 1;
       show(`Playing… ${counters.seconds.toFixed(1)} s received`);
-    }
+    });
   } catch (error) {
     if (mine.controller.signal.aborted) { player.dataset.state = "stopped"; show("Stopped."); return; }
     player.dataset.state = "error";

@@ -2,6 +2,7 @@
 // by POST /v1/audio/dialogue as one stream of 16-bit PCM, turn by turn, scheduled into Web Audio as it comes.
 import { api } from "./api.js";
 import { $ } from "./dom.js";
+import { playPcm } from "./pcm_player.js";
 
 let playing = null;
 
@@ -54,40 +55,16 @@ async function play() {
     show(player, counters, error.message, true);
     return;
   }
-  const rate = Number(response.headers.get("X-Sample-Rate"));
   const turns = response.headers.get("X-Dialogue-Turns");
-  const reader = response.body.getReader();
-  let carry = new Uint8Array(0);
-  let next = ctx.currentTime + 0.05;
   player.dataset.state = "streaming";
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      const bytes = new Uint8Array(carry.length + value.length);
-      bytes.set(carry);
-      bytes.set(value, carry.length);
-      const even = bytes.length - (bytes.length % 2);
-      carry = bytes.slice(even);
-      if (!even) continue;
-      const view = new DataView(bytes.buffer, 0, even);
-      const samples = new Float32Array(even / 2);
-      for (let i = 0; i < samples.length; i++) samples[i] = view.getInt16(i * 2, true) / 32768;
-      const buffer = ctx.createBuffer(1, samples.length, rate);
-      buffer.copyToChannel(samples, 0);
-      const source = ctx.createBufferSource();
-      source.buffer = buffer;
-      source.connect(ctx.destination);
-      next = Math.max(next, ctx.currentTime + 0.02);
-      source.start(next);
-      next += samples.length / rate;
-      mine.sources.push(source);
+    await playPcm(response, ctx, mine, (count, rate) => {
       if (!counters.chunks) player.dataset.firstAudioMs = Math.round(performance.now() - started);
-      counters.samples += samples.length;
-      counters.seconds += samples.length / rate;
+      counters.samples += count;
+      counters.seconds += count / rate;
       counters.chunks += 1;
       show(player, counters, `Playing… ${counters.seconds.toFixed(1)} s of ${turns} turns received`);
-    }
+    });
   } catch (error) {
     player.dataset.state = mine.controller.signal.aborted ? "stopped" : "error";
     show(player, counters, mine.controller.signal.aborted ? "Stopped." : "stream ended early: " + error.message,

@@ -30,6 +30,7 @@ FILES = frozenset(
         "voices.js",
         "voices-record-blend.js",
         "dialogue.js",
+        "pcm_player.js",
         "style.css",
         "obs.html",
         "obs.js",
