@@ -171,7 +171,10 @@ class SegmentRenderer:
             if resampler is None:
                 resampler = Resampler(part.sample_rate, self.sample_rate)
                 if planned.seam_before:  # the rest of a phrase's sentence: no pause of its own at the seam
-                    samples = trim_edge(samples, part.sample_rate, SEAM_HEAD, tail=False)
+                    # (a scan of the part: it grows with it, so off the event loop)
+                    samples = await asyncio.to_thread(
+                        trim_edge, samples, part.sample_rate, SEAM_HEAD, tail=False
+                    )
             if resampler.is_identity and self.request.volume == 1.0:
                 chunk = self._part(samples, planned.text, resampler)
             else:  # grows with the part (one part may be the whole segment): off the event loop
