@@ -3,10 +3,10 @@
     python bench/bench_phrase.py --before /path/to/older/checkout/python [--repeats 9]
 
 One run, one machine: raw piper (in this process, onnxruntime's default threads) renders each paragraph's
-first sentence; then each server — the older checkout's (``--before``: an interpreter whose ``polyvox`` is
+first sentence; each server — the older checkout's (``--before``: an interpreter whose ``polyvox`` is
 that checkout) and this one — answers the paragraph on ``/v1/synthesize`` (streamed raw PCM), and the time to
 its first audio byte is taken (median over the repeats, after warm-ups; both servers run at once and their
-requests alternate, so this machine's drift in speed reaches both alike). The same for Kokoro (its int8
+requests alternate with the raw engine's runs, so this machine's drift in speed reaches all alike). The same for Kokoro (its int8
 model, one of its voices speaking English) against Kokoro's raw first sentence. Ratios are to the raw
 engine's first sentence: the issue's targets are <= 0.6x for a long first sentence, <= 1.05x for a short
 one, and Kokoro's paragraph first audio <= 0.8 s on two cores.
@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -25,7 +26,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_http import raw_piper_runner
 from bench_paced import polyvox
-from common import median_timing, now
+from common import now
 
 PARAGRAPHS = {
     "first sentence 15 words, a comma after 4": (
@@ -61,20 +62,20 @@ def first_byte(url: str, text: str, voice: dict[str, str]) -> float:
     raise AssertionError("no audio")
 
 
-def interleaved(urls: list[str], text: str, voice: dict[str, str], repeats: int) -> list[float]:
-    """Median first audio per server, their requests alternating (this machine's speed drifts: a drift
-    reaches every server alike)."""
-    for url in urls:
+def interleaved(runs: list[Callable[[], float]], repeats: int) -> list[float]:
+    """Median of each run (the raw engine's first sentence, then each server's first audio), alternating
+    (this machine's speed drifts: a drift reaches the raw engine and every server alike)."""
+    for run in runs:
         for _ in range(2):
-            first_byte(url, text, voice)
-    samples: list[list[float]] = [[] for _ in urls]
+            run()
+    samples: list[list[float]] = [[] for _ in runs]
     for _ in range(repeats):
-        for index, url in enumerate(urls):
-            samples[index].append(first_byte(url, text, voice))
+        for index, run in enumerate(runs):
+            samples[index].append(run())
     return [statistics.median(xs) for xs in samples]
 
 
-def raw_kokoro_first(text: str, repeats: int) -> float:
+def raw_kokoro_first(text: str) -> Callable[[], float]:
     import asyncio
     from importlib.resources import files
 
@@ -94,8 +95,7 @@ def raw_kokoro_first(text: str, repeats: int) -> float:
         asyncio.run(first())
         return now() - started
 
-    run()
-    return statistics.median(run() for _ in range(repeats))
+    return run
 
 
 def main() -> None:
@@ -103,34 +103,36 @@ def main() -> None:
     parser.add_argument("--before", help="interpreter of an older checkout, run as 'before'")
     parser.add_argument("--repeats", type=int, default=9)
     args = parser.parse_args()
-    run, _voice = raw_piper_runner(0)
-    raw = {}
-    for name, text in PARAGRAPHS.items():
-        sentence = first_sentence(text)
-        run(sentence)
-        raw[name] = median_timing(lambda: run(sentence), args.repeats).first  # noqa: B023 (called at once)
-    raw_kokoro = raw_kokoro_first(first_sentence(next(iter(PARAGRAPHS.values()))), max(3, args.repeats // 3))
+    piper, _voice = raw_piper_runner(0)
     servers = ([("before", args.before)] if args.before else []) + [("after", sys.executable)]
+    raw: dict[str, float] = {}
     results: dict[str, dict[str, float]] = {label: {} for label, _ in servers}
     with contextlib.ExitStack() as stack:
         urls = [stack.enter_context(polyvox(python, {})) for _, python in servers]
         for name, text in PARAGRAPHS.items():
-            for (label, _), value in zip(servers, interleaved(urls, text, PIPER, args.repeats), strict=True):
+            sentence = first_sentence(text)
+            runs = [lambda s=sentence: piper(s).first] + [  # type: ignore[misc]
+                lambda u=url, t=text: first_byte(u, t, PIPER)
+                for url in urls  # type: ignore[misc]
+            ]
+            raw[name], *values = interleaved(runs, args.repeats)
+            for (label, _), value in zip(servers, values, strict=True):
                 results[label][name] = value
         kokoro_text = next(iter(PARAGRAPHS.values()))
-        kokoro_repeats = max(3, args.repeats // 3)
-        for (label, _), value in zip(
-            servers, interleaved(urls, kokoro_text, KOKORO, kokoro_repeats), strict=True
-        ):
+        runs = [raw_kokoro_first(first_sentence(kokoro_text))] + [
+            lambda u=url: first_byte(u, kokoro_text, KOKORO)
+            for url in urls  # type: ignore[misc]
+        ]
+        raw["kokoro"], *values = interleaved(runs, max(3, args.repeats // 3))
+        for (label, _), value in zip(servers, values, strict=True):
             results[label]["kokoro"] = value
     header = " | ".join(f"{label} first audio (x raw)" for label, _ in servers)
-    print(f"| paragraph (piper) | raw first sentence | {header} |")
+    print(f"| paragraph | raw first sentence | {header} |")
     print("|---|---|" + "---|" * len(servers))
-    for name in PARAGRAPHS:
+    for name in [*PARAGRAPHS, "kokoro"]:
         cells = [f"{results[s][name]:.3f} s ({results[s][name] / raw[name]:.2f}x)" for s, _ in servers]
-        print(f"| {name} | {raw[name]:.3f} s | " + " | ".join(cells) + " |")
-    cells = [f"{results[s]['kokoro']:.3f} s ({results[s]['kokoro'] / raw_kokoro:.2f}x)" for s, _ in servers]
-    print(f"| Kokoro, the first paragraph | {raw_kokoro:.3f} s | " + " | ".join(cells) + " |")
+        label = "Kokoro, the first paragraph" if name == "kokoro" else f"piper: {name}"
+        print(f"| {label} | {raw[name]:.3f} s | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

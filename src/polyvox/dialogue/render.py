@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
+import anyio
 import structlog
 
 from polyvox.audio.chunk import FloatArray
@@ -82,8 +83,9 @@ class DialogueRender:
             for _ in range(self.lookahead):
                 start_next()
             while pending:
-                turn, task = pending.popleft()
-                result = await task
+                turn, task = pending[0]
+                result = await task  # still in ``pending`` while awaited: a cancellation here cancels it too
+                pending.popleft()
                 start_next()
                 seconds = len(result.audio.samples) / self.rate
                 timing = TurnTiming(
@@ -105,7 +107,9 @@ class DialogueRender:
             for _, task in pending:
                 task.cancel()
             # Wait for them: a cancelled turn releases its lease and spill files before the request ends.
-            await asyncio.gather(*(task for _, task in pending), return_exceptions=True)
+            # Shielded: a client that leaves cancels this task, and anyio re-cancels every await after that.
+            with anyio.CancelScope(shield=True):
+                await asyncio.gather(*(task for _, task in pending), return_exceptions=True)
             if pending:
                 log.info(
                     "dialogue_cancelled",
