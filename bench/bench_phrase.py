@@ -3,13 +3,13 @@
     python bench/bench_phrase.py --before /path/to/older/checkout/python [--repeats 9]
 
 One run, one machine: raw piper (in this process, onnxruntime's default threads) renders each paragraph's
-first sentence; each server — the older checkout's (``--before``: an interpreter whose ``polyvox`` is
-that checkout) and this one — answers the paragraph on ``/v1/synthesize`` (streamed raw PCM), and the time to
-its first audio byte is taken (median over the repeats, after warm-ups; both servers run at once and their
-requests alternate with the raw engine's runs, so this machine's drift in speed reaches all alike). The same for Kokoro (its int8
-model, one of its voices speaking English) against Kokoro's raw first sentence. Ratios are to the raw
-engine's first sentence: the issue's targets are <= 0.6x for a long first sentence, <= 1.05x for a short
-one, and Kokoro's paragraph first audio <= 0.8 s on two cores.
+first sentence; each server — the older checkout's (``--before``: an interpreter whose ``polyvox`` is that
+checkout) and this one — answers the paragraph on ``/v1/synthesize`` (streamed raw PCM), and the time to its
+first audio byte is taken (median over the repeats, after warm-ups; both servers run at once and their
+requests alternate with the raw engine's runs, so this machine's drift in speed reaches all alike). The same
+for Kokoro (its int8 model, one of its voices speaking English) against Kokoro's raw first sentence. Ratios
+are to the raw engine's first sentence: the issue's targets are <= 0.6x for a long first sentence, <= 1.05x
+for a short one, and Kokoro's paragraph first audio <= 0.8 s on two cores.
 """
 
 from __future__ import annotations
