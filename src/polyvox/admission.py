@@ -9,6 +9,13 @@ on first audio alone, see :func:`first_audio_estimate`). When that estimate pass
 ``server.first_audio_bound`` the request is answered 429 ``busy`` with ``Retry-After`` (when enough of the
 playing streams will have finished synthesizing), instead of slowing every listener down.
 
+That is the steady state. A burst is judged by deadlines too (:meth:`Admission._burst_fits`): each playing
+stream's next segment must be rendered before the audio it holds runs out, and a newcomer's first segment
+within the bound; if, taken earliest deadline first, the work due by some deadline passes what the workers
+can do by then, someone would run dry, and the newcomer is refused (``Retry-After`` 1 s: a burst clears in
+seconds). Twelve listeners arriving within two seconds each hold only their first phrase when their next
+segments all fall due together, which the steady-state sum does not see (bench/bench_paced.py).
+
 An idle server never refuses: if the first segment alone takes longer than the bound, waiting would not
 help. Long-form jobs and other background streams are due "eventually" and yield to listeners: they are
 not counted as demand.
@@ -26,6 +33,8 @@ UTILIZATION = 0.75
 """The share of the workers' time listeners may fill: the event loop, encoding and the OS need the rest, and
 queueing delay grows steeply beyond it (bench/bench_paced.py: at 90 % of the measured demand, listeners ran
 dry)."""
+HORIZON = 10.0
+"""Seconds ahead the burst check looks: a listener's segments needed sooner are counted."""
 MAX_RETRY_AFTER = 300
 """Seconds: the longest Retry-After we announce (streams of many minutes are rare, and clients cap it)."""
 
@@ -38,6 +47,10 @@ class Demand:
     """Worker seconds per second of its audio (its engine's measured real-time factor)."""
     seconds_left: float
     """Roughly how long until it has synthesized everything (audio seconds still to come)."""
+    upcoming: tuple[tuple[float | None, float], ...] = ()
+    """Its segments still to render that its listener needs within :data:`HORIZON`: seconds until each is
+    needed (None: it has not started playing, its first audio is due within the bound) and its audio
+    seconds."""
 
 
 def first_audio_estimate(
@@ -80,7 +93,13 @@ class Admission:
             return  # idle, or too slow even alone: refusing would not make it faster
         estimate = self._estimate(first_engine_seconds, rtf, others)
         if estimate <= self.bound:
-            return
+            if self._burst_fits(first_engine_seconds, others):
+                return
+            raise BusyError(
+                f"{len(others)} streams are playing and their next segments are due within seconds; this "
+                "one's first audio would make one of them run dry; try again in 1 s",
+                retry_after=1,
+            )
         retry = self._retry_after(first_engine_seconds, rtf, others)
         shown = "more than the workers can give" if math.isinf(estimate) else f"about {estimate:.1f} s"
         raise BusyError(
@@ -88,6 +107,25 @@ class Admission:
             f"(server.first_audio_bound is {self.bound:g} s); try again in {retry} s",
             retry_after=retry,
         )
+
+    def _burst_fits(self, first_engine_seconds: float, others: list[Demand]) -> bool:
+        """Whether every next segment, the newcomer's first among them, can be rendered by its deadline.
+
+        Earliest deadline first is optimal on one worker: the schedule fits if, for every deadline, the
+        work due by it is at most what the workers can do by then (at :data:`UTILIZATION`).
+        """
+        due = [(self.bound, first_engine_seconds)]
+        due += [
+            (self.bound if due_in is None else due_in, d.rtf * seconds)
+            for d in others
+            for due_in, seconds in d.upcoming
+        ]
+        work = 0.0
+        for deadline, seconds in sorted(due):
+            work += seconds
+            if work > self.workers * UTILIZATION * max(deadline, 0.0):
+                return False
+        return True
 
     def _estimate(self, first_engine_seconds: float, rtf: float, others: list[Demand]) -> float:
         others_demand = sum(d.rtf for d in others)

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from polyvox.audio.chunk import AudioChunk
+from polyvox.bounds import SECONDS_PER_CHAR
 from polyvox.engines.base import EngineInfo, Voice
 from polyvox.errors import AudioTooLongError, PolyvoxError, RequestTimeoutError
 from polyvox.request import SynthesisRequest
@@ -146,6 +147,29 @@ class SynthesisStream(SegmentRenderer):
         if self._closed or (self._next_index >= len(self.segments) and self._segment_done):
             return 0.0
         return max(self.estimated_seconds - self.stats.audio_seconds, 0.1)
+
+    def upcoming(self, horizon: float) -> list[tuple[float | None, float]]:
+        """The segments still to render whose audio is needed within ``horizon`` seconds: for each, seconds
+        until the listener needs it (None: not playing yet, its first audio is due) and its estimated audio
+        seconds. Admission's burst check reads it."""
+        # A segment in flight whose audio the consumer has begun to take is (nearly) rendered: not counted.
+        in_flight = self.producing and self._taken_segment != self._producing
+        first = self._producing if in_flight else self._next_index
+        if self._closed or first >= len(self.segments):
+            return []
+        playing = self._playing_since
+        due_in = None if playing is None else playing + self.stats.audio_seconds - time.monotonic()
+        speed = max(self.request.speed, 0.25)
+        found: list[tuple[float | None, float]] = []
+        for segment in self.segments[first:]:
+            if due_in is not None and due_in > horizon:
+                break
+            seconds = len(segment) * SECONDS_PER_CHAR / speed
+            found.append((due_in, seconds))
+            due_in = None if due_in is None else due_in + seconds
+            if due_in is None:  # not playing yet: only its first segment is known to be due
+                break
+        return found
 
     async def render_all(self, work: Callable[[int], Awaitable[T]]) -> list[T]:
         """LONGFORM mode: ``work(i)`` for every segment, up to ``workers`` at once; results in order.

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from polyvox.admission import Admission, Demand
+from polyvox.admission import HORIZON, Admission, Demand
 from polyvox.audio.chunk import AudioChunk
 from polyvox.bounds import check_audio_seconds, check_extra, check_text, estimated_seconds
 from polyvox.engines.base import Voice
@@ -130,7 +130,8 @@ class Synthesizer:
         for stream in self._active:
             rtf = self.registry.rtf(stream.engine_name)
             if not stream.background and rtf is not None:
-                demand.append(Demand(rtf, stream.audio_left))
+                upcoming = tuple(stream.upcoming(HORIZON))
+                demand.append(Demand(rtf, stream.audio_left, upcoming))
         return demand
 
     def mode_for(

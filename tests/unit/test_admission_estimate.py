@@ -63,3 +63,25 @@ def test_retry_after_is_capped() -> None:
     with pytest.raises(BusyError) as refused:
         admission.check(first_audio_seconds=1.0, rtf=0.5, playing=[Demand(rtf=0.6, seconds_left=3600.0)])
     assert refused.value.retry_after == MAX_RETRY_AFTER
+
+
+def test_a_burst_whose_next_segments_fall_due_together_refuses_the_newcomer() -> None:
+    """Eleven listeners that each hold 1.5 s of audio and need a 6 s sentence next (0.3 s of work each):
+    the steady-state sum fits (0.55 of 0.75), but 3.3 s of work due within 1.5 s cannot be done."""
+    admission = Admission(bound=2.0, workers=1)
+    burst = [Demand(rtf=0.05, seconds_left=25.0, upcoming=((1.5, 6.0),))] * 11
+    with pytest.raises(BusyError) as refused:
+        admission.check(first_audio_seconds=2.0, rtf=0.05, playing=burst)
+    assert refused.value.retry_after == 1 and "run dry" in refused.value.message
+    # The same listeners a little later, 8 s of audio in hand each: the work is spread, the newcomer fits.
+    spread = [Demand(rtf=0.05, seconds_left=20.0, upcoming=((8.0 + n, 6.0),)) for n in range(11)]
+    admission.check(first_audio_seconds=2.0, rtf=0.05, playing=spread)
+
+
+def test_while_a_listener_is_running_dry_nobody_new_is_admitted() -> None:
+    admission = Admission(bound=2.0, workers=2)
+    late = [Demand(rtf=0.05, seconds_left=20.0, upcoming=((-0.2, 3.0),))]
+    with pytest.raises(BusyError):
+        admission.check(first_audio_seconds=2.0, rtf=0.05, playing=late)
+    waiting = [Demand(rtf=0.05, seconds_left=20.0, upcoming=((None, 3.0),))]  # its first audio, due in the bound
+    admission.check(first_audio_seconds=2.0, rtf=0.05, playing=waiting)

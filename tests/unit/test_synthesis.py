@@ -160,3 +160,20 @@ async def test_busy_beyond_capacity(tmp_path: Path) -> None:
             await stream.aclose()
         again = await polyvox.synthesizer.open(SynthesisRequest(text=SIX))
         await again.aclose()
+
+
+async def test_a_stream_tells_admission_which_segments_its_listener_needs_and_when(tone_polyvox: Polyvox) -> None:
+    request = SynthesisRequest(text=SIX)
+    stream = await tone_polyvox.synthesizer.open(request)
+    async with stream:
+        chunk = await anext(aiter(stream))  # the first segment is in hand: the listener's clock runs
+        upcoming = stream.upcoming(horizon=60.0)
+        assert [seconds for _, seconds in upcoming] == [len("Second one.") / 15] + [
+            len(s) / 15 for s in ("Third one.", "Fourth one.", "Fifth one.", "Sixth one.")
+        ]
+        dues = [due for due, _ in upcoming]
+        assert all(due is not None for due in dues)
+        # The next is needed when the audio delivered runs out, each later one a segment's audio after.
+        assert dues[0] is not None and dues[0] <= chunk.seconds
+        assert dues == sorted(dues)  # type: ignore[type-var]
+        assert len(stream.upcoming(horizon=0.0)) <= 1  # only what is needed now
