@@ -37,7 +37,7 @@ from common import PARAGRAPH, Timing, now
 POLYVOX_SERVER = """
 import asyncio, sys
 from polyvox.config import Settings
-from polyvox.interop.wyoming import run_wyoming
+from polyvox.wyoming.server import run_wyoming
 from polyvox.service import Polyvox
 
 async def main() -> None:

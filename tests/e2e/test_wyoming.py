@@ -35,10 +35,10 @@ from wyoming.tts import (
 
 from polyvox.engines.tone import SAMPLE_RATE as TONE_RATE
 from polyvox.engines.tone import WORD_SECONDS
-from polyvox.interop.wyoming import WyomingServer, run_wyoming
 from polyvox.service import Polyvox
 from polyvox.stt.metrics import word_error_rate
 from polyvox.stt.transcriber import Transcriber
+from polyvox.wyoming.server import WyomingServer, run_wyoming
 
 SPEECH = [
     "The quick brown fox jumps over the lazy dog.",

@@ -38,9 +38,9 @@ from polyvox.engines.piper import PiperEngine
 from polyvox.engines.readiness import weights_status
 from polyvox.engines.registry import discover_factories
 from polyvox.engines.wyoming_remote import wyoming_engines
-from polyvox.interop.wyoming import run_wyoming
 from polyvox.service import Polyvox
 from polyvox.voices.decode import LIBRARY_RATE
+from polyvox.wyoming.server import run_wyoming
 
 pytestmark = pytest.mark.slow
 

@@ -83,5 +83,7 @@ def test_while_a_listener_is_running_dry_nobody_new_is_admitted() -> None:
     late = [Demand(rtf=0.05, seconds_left=20.0, upcoming=((-0.2, 3.0),))]
     with pytest.raises(BusyError):
         admission.check(first_audio_seconds=2.0, rtf=0.05, playing=late)
-    waiting = [Demand(rtf=0.05, seconds_left=20.0, upcoming=((None, 3.0),))]  # its first audio, due in the bound
+    waiting = [
+        Demand(rtf=0.05, seconds_left=20.0, upcoming=((None, 3.0),))
+    ]  # its first audio, due in the bound
     admission.check(first_audio_seconds=2.0, rtf=0.05, playing=waiting)

@@ -23,7 +23,6 @@ from polyvox.errors import (
     InvalidTextError,
     PayloadTooLargeError,
 )
-from polyvox.interop.wyoming_read import read_event
 from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
 from polyvox.text import normalize, segment
@@ -32,6 +31,7 @@ from polyvox.text.normalize import normalize_text
 from polyvox.text.segment import segment_text, split_long_words
 from polyvox.text.ssml import parse_ssml
 from polyvox.voices.decode import UndecodableAudioError, decode_audio
+from polyvox.wyoming.read import read_event
 
 INFO = EngineInfo(
     name="x",

@@ -15,10 +15,10 @@ ARCHITECTURE = Path(__file__).parents[2] / "docs" / "architecture.md"
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [  # top to bottom; a module may import its own layer and below
     ("front doors", ("api", "cli")),
-    ("features", ("interop", "realtime", "monitor", "audiobook", "dialogue")),
+    ("features", ("wyoming", "realtime", "monitor", "audiobook", "dialogue")),
     ("service", ("service", "longform", "doctor")),
     ("pipeline", ("synthesis", "session", "stream", "segment_render", "stream_mode", "runners")),
-    ("requests", ("request", "bounds", "admission", "voice_router", "openai_names")),
+    ("requests", ("request", "bounds", "admission", "voice_router", "voice_names", "openai_names")),
     ("engines", ("engines", "stt")),
     ("helpers", ("voices", "audio", "text", "cache", "postprocess", "captions", "spill")),
     ("ground", ("config", "errors", "logs", "tasks", "language", "jsontext")),

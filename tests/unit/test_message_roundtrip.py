@@ -2,8 +2,8 @@
 
 The types are read from the code, not listed here: the client messages from the discriminated unions of
 :mod:`polyvox.realtime.protocol` (and checked against the type tables that refuse unknown types and
-dispatch known ones), the Wyoming events from the event classes :mod:`polyvox.interop.wyoming_handler` and
-:mod:`polyvox.interop.wyoming_info` use (and checked against the handler's dispatch table). A message type
+dispatch known ones), the Wyoming events from the event classes :mod:`polyvox.wyoming.handler` and
+:mod:`polyvox.wyoming.info` use (and checked against the handler's dispatch table). A message type
 added later is round-tripped without touching this file; one the samples below cannot fill fails loudly.
 """
 
@@ -24,12 +24,13 @@ from tests.conftest import make_settings
 from wyoming.event import Event, Eventable, async_read_event, write_event
 
 from polyvox.api.routes.ws_tts import TTSSession
-from polyvox.interop import wyoming_handler, wyoming_info
-from polyvox.interop.wyoming_handler import PolyvoxEventHandler
-from polyvox.interop.wyoming_info import build_info
-from polyvox.interop.wyoming_read import read_event
 from polyvox.realtime import protocol
 from polyvox.service import Polyvox
+from polyvox.wyoming import handler as wyoming_handler
+from polyvox.wyoming import info as wyoming_info
+from polyvox.wyoming.handler import PolyvoxEventHandler
+from polyvox.wyoming.info import build_info
+from polyvox.wyoming.read import read_event
 
 SAMPLES: dict[str, Any] = {
     "text": "Hello there.",

@@ -162,7 +162,9 @@ async def test_busy_beyond_capacity(tmp_path: Path) -> None:
         await again.aclose()
 
 
-async def test_a_stream_tells_admission_which_segments_its_listener_needs_and_when(tone_polyvox: Polyvox) -> None:
+async def test_a_stream_tells_admission_which_segments_its_listener_needs_and_when(
+    tone_polyvox: Polyvox,
+) -> None:
     request = SynthesisRequest(text=SIX)
     stream = await tone_polyvox.synthesizer.open(request)
     async with stream:

@@ -46,8 +46,8 @@ from polyvox.api.routes import web as web_routes
 from polyvox.config import Settings, get_settings
 from polyvox.engines.base import EngineFactory
 from polyvox.errors import PolyvoxError
-from polyvox.interop.wyoming import wyoming_alongside
 from polyvox.service import Polyvox
+from polyvox.wyoming.server import wyoming_alongside
 
 log = structlog.get_logger(__name__)
 

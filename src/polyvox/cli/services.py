@@ -38,8 +38,8 @@ def wyoming(
     zeroconf: Annotated[bool, typer.Option(help="Announce the server over mDNS for Home Assistant.")] = False,
 ) -> None:
     """Run only the Wyoming server (Home Assistant), with the default engine loaded."""
-    from polyvox.interop.wyoming import run_wyoming
     from polyvox.service import Polyvox
+    from polyvox.wyoming.server import run_wyoming
 
     try:
         check_uri(uri)

@@ -41,10 +41,10 @@ from polyvox.errors import (
     UnsupportedFormatError,
     VoiceNotFoundError,
 )
-from polyvox.interop.voices import find_voice, language_tag, locale_of, speaks, voice_for_language
 from polyvox.openai_names import openai_voice
 from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
+from polyvox.voice_names import find_voice, language_tag, locale_of, speaks, voice_for_language
 
 log = structlog.get_logger(__name__)
 

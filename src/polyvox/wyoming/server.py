@@ -3,9 +3,9 @@
 ``run_wyoming(polyvox, "tcp://0.0.0.0:10200")`` serves until cancelled, sharing the process's
 :class:`Polyvox` with the HTTP server in the same event loop (it installs no signal handlers).
 ``handler_factory(polyvox)`` is what ``wyoming.server.AsyncServer`` takes, for embedding it elsewhere.
-What each event does is in :mod:`polyvox.interop.wyoming_handler`, the ``describe`` answer in
-:mod:`polyvox.interop.wyoming_info`, the optional mDNS announcement in
-:mod:`polyvox.interop.wyoming_zeroconf`.
+What each event does is in :mod:`polyvox.wyoming.handler`, the ``describe`` answer in
+:mod:`polyvox.wyoming.info`, the optional mDNS announcement in
+:mod:`polyvox.wyoming.zeroconf`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import structlog
 from wyoming.server import AsyncServer, HandlerFactory
 
 from polyvox.config import WyomingSettings
-from polyvox.interop.wyoming_handler import DEFAULT_SAMPLES_PER_CHUNK, PolyvoxEventHandler
-from polyvox.interop.wyoming_zeroconf import Announcement
 from polyvox.service import Polyvox
 from polyvox.tasks import cancel_and_wait
+from polyvox.wyoming.handler import DEFAULT_SAMPLES_PER_CHUNK, PolyvoxEventHandler
+from polyvox.wyoming.zeroconf import Announcement
 
 __all__ = [
     "PolyvoxEventHandler",

@@ -1,6 +1,6 @@
-"""One Wyoming connection: the events Polyvox answers and how (see :mod:`polyvox.interop.wyoming`).
+"""One Wyoming connection: the events Polyvox answers and how (see :mod:`polyvox.wyoming.server`).
 
-``describe`` answers with every engine as a TTS program (:mod:`polyvox.interop.wyoming_info`).
+``describe`` answers with every engine as a TTS program (:mod:`polyvox.wyoming.info`).
 ``synthesize`` speaks one text: ``audio-start``, ``audio-chunk`` events sentence by sentence as the pipeline
 produces them, ``audio-stop``.
 
@@ -44,13 +44,13 @@ from wyoming.tts import (
 from polyvox.audio.chunk import AudioChunk
 from polyvox.engines.base import Voice
 from polyvox.errors import InvalidParameterError, LanguageNotSupportedError, PolyvoxError, VoiceNotFoundError
-from polyvox.interop.voices import find_voice, language_tag, voice_for_language
-from polyvox.interop.wyoming_info import build_info
-from polyvox.interop.wyoming_read import read_event
 from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
 from polyvox.session import SegmentAudio, SegmentEnd, SpeechSession
 from polyvox.tasks import cancel_and_wait
+from polyvox.voice_names import find_voice, language_tag, voice_for_language
+from polyvox.wyoming.info import build_info
+from polyvox.wyoming.read import read_event
 
 log = structlog.get_logger(__name__)
 

@@ -1,7 +1,7 @@
 """The Wyoming ``info`` Polyvox answers ``describe`` with: one TTS program per engine, default engine first.
 
 Home Assistant offers the voices of the first installed TTS program, so the default engine leads. Voices are
-named ``engine/voice`` (see :mod:`polyvox.interop.voices`), which is also what ``synthesize`` accepts.
+named ``engine/voice`` (see :mod:`polyvox.voice_names`), which is also what ``synthesize`` accepts.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from wyoming.info import Attribution, Info, TtsProgram, TtsVoice, TtsVoiceSpeake
 from polyvox import __version__
 from polyvox.engines.base import EngineInfo, Voice
 from polyvox.engines.registry import EngineRegistry
-from polyvox.interop.voices import locale_of, qualified_name, voice_languages
+from polyvox.voice_names import locale_of, qualified_name, voice_languages
 
 log = structlog.get_logger(__name__)
 
