@@ -118,6 +118,7 @@ class Admission:
         due += [
             (self.bound if due_in is None else due_in, d.rtf * seconds)
             for d in others
+            if d.rtf < 1.0  # slower than real time: never kept fed, judged on first audio alone (above)
             for due_in, seconds in d.upcoming
         ]
         work = 0.0

@@ -51,7 +51,7 @@ def test_an_idle_server_a_slow_engine_and_an_unmeasured_engine_are_never_refused
 
 
 def test_an_engine_slower_than_real_time_is_judged_on_first_audio_alone() -> None:
-    admission = Admission(bound=4.0, workers=2)
+    admission = Admission(bound=4.0, workers=4)  # the steady-state sum fits: 2.55 of 3
     slow = [Demand(rtf=2.5, seconds_left=5.0)] * 2  # e.g. a neural engine on the CPU: nobody keeps up
     admission.check(first_audio_seconds=0.5, rtf=2.5, playing=slow)  # 1.25 s x (1 + 2 / 2) = 2.5 s: admitted
     with pytest.raises(BusyError):
@@ -87,3 +87,11 @@ def test_while_a_listener_is_running_dry_nobody_new_is_admitted() -> None:
         Demand(rtf=0.05, seconds_left=20.0, upcoming=((None, 3.0),))
     ]  # its first audio, due in the bound
     admission.check(first_audio_seconds=2.0, rtf=0.05, playing=waiting)
+
+
+def test_a_stream_slower_than_real_time_does_not_block_the_burst_check() -> None:
+    """A neural engine on the CPU (rtf 2.5) is always behind its listener; it is judged on first audio alone,
+    so a piper listener beside it is still admitted."""
+    admission = Admission(bound=4.0, workers=4)  # the steady-state sum fits: 2.55 of 3
+    slow = [Demand(rtf=2.5, seconds_left=30.0, upcoming=((0.5, 4.0),))]
+    admission.check(first_audio_seconds=2.0, rtf=0.05, playing=slow)
