@@ -116,7 +116,8 @@ def test_piper_worker_killed_mid_stream_then_speaks_again(server: Server) -> Non
 def test_worker_over_its_memory_limit_is_killed_and_reported(server: Server) -> None:
     loaded_worker(server, "tone")
     grow = 2 * MEMORY_LIMIT // 2**20
-    data, complete = stream_pcm(server, tone(delay=30, grow_at=1, grow_mb=grow))
+    # Segment 0 at once; segment 1 grows and holds its memory up to 30 s: the watchdog ends it first.
+    data, complete = stream_pcm(server, tone(delay=0, grow_at=1, grow_mb=grow, grow_hold=30))
     assert not complete and len(data) == SEGMENT_BYTES  # segment 0 delivered, segment 1 killed
     assert "engines.worker_memory_limit" in server.log()
     status = engine(server, "tone")

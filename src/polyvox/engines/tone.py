@@ -63,7 +63,8 @@ class ToneEngine:
 
     Parameters in ``SynthesisParams.extra``: ``delay`` (seconds slept per call) and ``fail_at`` (segment index
     that raises ``EngineFailedError``), both defaulting to ``settings.tone``; ``grow_mb`` MiB allocated at
-    segment ``grow_at`` and held through its delay (memory-limit tests of worker processes); ``parts``: the
+    segment ``grow_at`` and held through its delay, or ``grow_hold`` seconds if longer (memory-limit tests of
+    worker processes); ``parts``: the
     segment comes as that many chunks, each after its own ``delay`` and traced with its ``part`` index (tests
     of part-by-part streaming).
     """
@@ -83,6 +84,7 @@ class ToneEngine:
             Param("fail_at", -1, 1_000_000, -1, integer=True, description="Segment index that fails."),
             Param("grow_at", -1, 1_000_000, -1, integer=True, description="Segment index that grows."),
             Param("grow_mb", 0, 4096, 0, integer=True, description="MiB that segment holds while it sleeps."),
+            Param("grow_hold", 0.0, 60.0, 0.0, description="Seconds the growing segment sleeps at least."),
             Param("parts", 1, 1000, 1, integer=True, description="Chunks per segment, each after `delay`."),
         ),
     )
@@ -136,6 +138,7 @@ class ToneEngine:
         held = None
         if params.segment_index == int(_number(params.extra, "grow_at", -1)):
             held = np.ones(int(_number(params.extra, "grow_mb", 0)) * 2**20, dtype=np.uint8)  # touched pages
+            delay = max(delay, _number(params.extra, "grow_hold", 0.0))
         samples = self.render(text, voice.id)
         bounds = np.linspace(0, len(samples), parts + 1).round().astype(int)
         try:
