@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import statistics
 import sys
 from collections.abc import Callable
@@ -26,7 +27,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_http import raw_piper_runner
 from bench_paced import polyvox
-from common import now
+from common import Timing, now
 
 PARAGRAPHS = {
     "first sentence 15 words, a comma after 4": (
@@ -60,6 +61,10 @@ def first_byte(url: str, text: str, voice: dict[str, str]) -> float:
         for _ in response.iter_raw():
             return now() - started
     raise AssertionError("no audio")
+
+
+def raw_first(run: Callable[[str], Timing], sentence: str) -> float:
+    return run(sentence).first
 
 
 def interleaved(runs: list[Callable[[], float]], repeats: int) -> list[float]:
@@ -111,18 +116,14 @@ def main() -> None:
         urls = [stack.enter_context(polyvox(python, {})) for _, python in servers]
         for name, text in PARAGRAPHS.items():
             sentence = first_sentence(text)
-            runs = [lambda s=sentence: piper(s).first] + [  # type: ignore[misc]
-                lambda u=url, t=text: first_byte(u, t, PIPER)
-                for url in urls  # type: ignore[misc]
-            ]
+            runs: list[Callable[[], float]] = [functools.partial(raw_first, piper, sentence)]
+            runs += [functools.partial(first_byte, url, text, PIPER) for url in urls]
             raw[name], *values = interleaved(runs, args.repeats)
             for (label, _), value in zip(servers, values, strict=True):
                 results[label][name] = value
         kokoro_text = next(iter(PARAGRAPHS.values()))
-        runs = [raw_kokoro_first(first_sentence(kokoro_text))] + [
-            lambda u=url: first_byte(u, kokoro_text, KOKORO)
-            for url in urls  # type: ignore[misc]
-        ]
+        runs = [raw_kokoro_first(first_sentence(kokoro_text))]
+        runs += [functools.partial(first_byte, url, kokoro_text, KOKORO) for url in urls]
         raw["kokoro"], *values = interleaved(runs, max(3, args.repeats // 3))
         for (label, _), value in zip(servers, values, strict=True):
             results[label]["kokoro"] = value
