@@ -107,7 +107,7 @@ MODULE_SECONDS: dict[str, float] = {
     "tests/integration/test_engine_kokoro.py": 43,
     "tests/integration/test_world_vc.py": 40,
     "tests/e2e/test_conformance_edges.py": 40,
-    "tests/e2e/test_workers.py": 35,
+    "tests/e2e/test_workers.py": 15,
     "tests/e2e/test_ws_converse.py": 35,
     "tests/e2e/test_realtime_openai.py": 35,
     "tests/integration/test_phrase_seam.py": 60,
