@@ -161,7 +161,8 @@ class SynthesisStream(SegmentRenderer):
         due_in = None if playing is None else playing + self.stats.audio_seconds - time.monotonic()
         speed = max(self.request.speed, 0.25)
         found: list[tuple[float | None, float]] = []
-        for segment in self.segments[first:]:
+        for index in range(first, len(self.segments)):  # stops at the horizon: never the whole text
+            segment = self.segments[index]
             if due_in is not None and due_in > horizon:
                 break
             seconds = len(segment) * SECONDS_PER_CHAR / speed
