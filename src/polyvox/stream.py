@@ -102,6 +102,8 @@ class SynthesisStream(SegmentRenderer):
         """The index of the segment whose part the consumer took last."""
         self._first_in_hand = False
         """The consumer holds the stream's first chunk and has not come back for more: nothing is started."""
+        self._untaken = 0
+        """Parts rendered and not yet taken by the consumer."""
         self.segments_started = 0
         """Segments handed to the runner so far (the scheduling tests read it)."""
         self._next_index = 0
@@ -152,6 +154,10 @@ class SynthesisStream(SegmentRenderer):
         """The segments still to render whose audio is needed within ``horizon`` seconds: for each, seconds
         until the listener needs it (None: not playing yet, its first audio is due) and its estimated audio
         seconds. Admission's burst check reads it."""
+        if self._first_in_hand or self._untaken:
+            # Audio waits for the consumer (a client that reads slowly or not at all): the listener is not
+            # waiting on the workers, whatever its playback clock says.
+            return []
         # A segment in flight whose audio the consumer has begun to take is (nearly) rendered: not counted.
         in_flight = self.producing and self._taken_segment != self._producing
         first = self._producing if in_flight else self._next_index
@@ -265,6 +271,7 @@ class SynthesisStream(SegmentRenderer):
             pending.cancel()
         while not self._arrived.empty():
             self._arrived.get_nowait()
+        self._untaken = 0
         self._end_queued = False
         del self.segments[self._next_index :]
         if self.plan is not None:
@@ -284,6 +291,7 @@ class SynthesisStream(SegmentRenderer):
         """Segment ``index``'s parts into the stream's queue, then its end (or the error that ended it)."""
         try:
             async for part in self.render_parts(index, due):
+                self._untaken += 1
                 self._arrived.put_nowait(part)
         except Exception as exc:
             self._arrived.put_nowait(exc)
@@ -334,6 +342,7 @@ class SynthesisStream(SegmentRenderer):
             raise item
         assert isinstance(item, AudioChunk)
         chunk = item
+        self._untaken -= 1
         limit = 0.0 if self.open_ended else self._context.max_audio_seconds  # a session: bounded by its text
         if limit > 0 and self.stats.audio_seconds + chunk.seconds > limit:
             # The estimate let it through but the audio says otherwise: stop here, in-band.

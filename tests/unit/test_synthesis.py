@@ -168,14 +168,30 @@ async def test_a_stream_tells_admission_which_segments_its_listener_needs_and_wh
     request = SynthesisRequest(text=SIX)
     stream = await tone_polyvox.synthesizer.open(request)
     async with stream:
-        chunk = await anext(aiter(stream))  # the first segment is in hand: the listener's clock runs
+        parts = aiter(stream)
+        first = await anext(parts)  # the listener's clock runs from here
+        assert stream.upcoming(horizon=60.0) == []  # the first chunk is still in the consumer's hands
+        second = await anext(parts)  # it came back: the third segment was handed to the pool just now
         upcoming = stream.upcoming(horizon=60.0)
-        assert [seconds for _, seconds in upcoming] == [len("Second one.") / 15] + [
-            len(s) / 15 for s in ("Third one.", "Fourth one.", "Fifth one.", "Sixth one.")
-        ]
+        texts = ("Third one.", "Fourth one.", "Fifth one.", "Sixth one.")
+        assert [seconds for _, seconds in upcoming] == [len(s) / 15 for s in texts]
         dues = [due for due, _ in upcoming]
         assert all(due is not None for due in dues)
-        # The next is needed when the audio delivered runs out, each later one a segment's audio after.
-        assert dues[0] is not None and dues[0] <= chunk.seconds
+        # The next is needed when the audio taken runs out, each later one a segment's audio after.
+        assert dues[0] is not None and dues[0] <= first.seconds + second.seconds
         assert dues == sorted(dues)  # type: ignore[type-var]
         assert len(stream.upcoming(horizon=0.0)) <= 1  # only what is needed now
+
+
+async def test_a_consumer_that_stops_reading_asks_nothing_of_admission(tone_polyvox: Polyvox) -> None:
+    """A client that reads slowly or not at all: the rendered audio waits for it, so however far its playback
+    clock has run, its listener is not waiting on the workers (else one paused client would refuse all)."""
+    request = SynthesisRequest(text=SIX)
+    stream = await tone_polyvox.synthesizer.open(request)
+    async with stream:
+        parts = aiter(stream)
+        await anext(parts)
+        await anext(parts)  # the consumer came back once: the next segment is rendered for it
+        await asyncio.gather(*stream_tasks())  # ... and its parts wait in the stream; the consumer stops
+        assert not stream.producing
+        assert stream.upcoming(horizon=60.0) == []
