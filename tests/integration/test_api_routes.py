@@ -202,7 +202,7 @@ async def test_engine_listing(client: httpx.AsyncClient) -> None:
     assert tone["default"] is True and tone["loaded"] is True
     assert tone["sample_rate"] == 16000
     assert tone["capabilities"]["streaming"] is True
-    assert tone["parameters"] == ["delay", "fail_at", "grow_at", "grow_mb", "parts"]
+    assert tone["parameters"] == ["delay", "fail_at", "grow_at", "grow_mb", "grow_hold", "parts"]
     assert engines["piper"]["default"] is False
     assert engines["kokoro"]["sample_rate"] == 24000
     for engine in engines.values():
