@@ -139,9 +139,11 @@ class SpeechSession:
         max_chars: int = 250,
         max_wait: float = 0.0,
         max_queued: int = MAX_QUEUED_CHARS,
+        phrase_first: bool = False,
     ) -> None:
         self.stream = stream
         self.audio = audio
+        self._phrase_first = phrase_first
         self._prepare = prepare
         self._admit = admit
         self._admitted = False
@@ -195,6 +197,11 @@ class SpeechSession:
             else:
                 sentences = await run_text_work(self._segmenter.feed, text)
             await self._add(sentences)
+            # A listener waiting on a long sentence that is still arriving (an LLM's tokens): its first
+            # phrase starts now, not when the sentence's full stop comes.
+            waiting = self._phrase_first and self.audio and self.stream.caught_up
+            if waiting and (phrase := self._segmenter.take_first_phrase()):
+                await self._add([phrase], phrase=True)
 
     async def flush(self) -> int:
         """Speak what is buffered now and close the utterance; returns the number of the one closed."""
@@ -248,7 +255,8 @@ class SpeechSession:
     def _last_audible(self) -> int:
         return max(self._spans) if self._spans else -1
 
-    async def _add(self, sentences: list[str]) -> None:
+    async def _add(self, sentences: list[str], *, phrase: bool = False) -> None:
+        """Queue sentences (``phrase``: the one given is the first phrase of a sentence still arriving)."""
         entries: list[_Entry] = []
         segments: list[str] = []
         joins: set[int] = set()  # a first phrase: the segment after it continues its sentence
@@ -259,10 +267,12 @@ class SpeechSession:
                 continue
             # Lexicon, normalization and the engine's own segment length: bounded by the segmenter's size.
             # A listener with nothing left to hear gets a long sentence phrase first.
-            waiting = self.stream.caught_up and not segments
+            waiting = self.stream.caught_up and not segments and not phrase
             pieces, cut = await run_text_work(self._prepare, sentence, waiting)
             if cut:
                 joins.add(len(segments))
+            elif phrase and pieces:
+                joins.add(len(segments) + len(pieces) - 1)  # the rest of its sentence comes next
             for piece in pieces:
                 entries.append(_Entry("speech", self._utterance, piece))
                 segments.append(piece)

@@ -445,6 +445,7 @@ class Synthesizer:
             max_chars=max_chars,
             max_wait=max_wait,
             max_queued=max_queued,
+            phrase_first=info.phrase_first,
         )
 
     def _admit_session(self, stream: SynthesisStream, first: str) -> None:

@@ -223,3 +223,25 @@ async def test_a_long_first_sentences_first_phrase_reaches_the_listener_before_t
     trace = sorted((r for r in read_trace(trace_file) if r["request_id"] == "live"), key=lambda r: r["start"])
     assert [r["text"] for r in trace][:2] == ["When the morning came,", rest[0].text]
     assert trace[0]["end"] <= in_hand <= trace[1]["start"]
+
+
+async def test_a_long_sentence_still_arriving_starts_with_its_first_phrase(tone_polyvox: Polyvox) -> None:
+    """An LLM's tokens: once the sentence has the words of a long one and a boundary, its first phrase is
+    rendering before the sentence's full stop has arrived; the rest follows it, joined."""
+    session = await tone_polyvox.synthesizer.session(SessionVoice())
+    async with session:
+        words = LONG_FIRST.split(" ")
+        for word in words[:9]:  # "When the morning came, the travellers gathered their things"
+            await session.feed(word + " ")
+            assert not session.stream.segments  # too short to know it is a long sentence
+        await session.feed(words[9] + " ")  # "and": ten words, a comma after four
+        assert session.stream.segments == ["When the morning came,"]
+        for word in words[10:]:
+            await session.feed(word + " ")
+        await session.finish()
+        said = [e.text for e in [e async for e in session.events()] if isinstance(e, SegmentEnd)]
+    assert said[:2] == [
+        "When the morning came,",
+        "the travellers gathered their things and walked to the harbour.",
+    ]
+    assert session.stream.plan is not None and session.stream.plan[0].joins_next  # the seam is trimmed

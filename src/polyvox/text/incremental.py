@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 
+from polyvox.text.phrases import first_phrase
 from polyvox.text.segment import MAX_SEGMENT_CHARS, clean_text, split_sentences
 
 # A sentence mark after two lower-case letters or closing quote/bracket ("there.", "done!", 'said."'),
@@ -60,6 +61,18 @@ class IncrementalSegmenter:
             released.append(head.strip())
             self._pending = tail + trailing
         return released
+
+    def take_first_phrase(self) -> str | None:
+        """The first phrase of the sentence still arriving, taken out of the buffer as soon as it is known:
+        the sentence has the words of a long one and a boundary with a few words after it
+        (:func:`polyvox.text.phrases.first_phrase`). The rest of the sentence stays pending."""
+        cut = first_phrase(self._pending, self.language)
+        if cut is None:
+            return None
+        phrase, rest = cut
+        kept = self._pending.rstrip()
+        self._pending = self._pending[len(kept) - len(rest) :]
+        return clean_text(phrase)
 
     def _ends_sentence(self, text: str) -> bool:
         # pysbd splits before the probe only if the text really ends a sentence.
