@@ -54,3 +54,15 @@ def test_max_wait_and_clear() -> None:
     assert segmenter.due(now=segmenter._last_fed + 1.5)
     segmenter.clear()
     assert segmenter.pending == "" and not segmenter.due()
+
+
+def test_the_first_phrase_of_a_sentence_still_arriving_is_taken_out_once_known() -> None:
+    segmenter = IncrementalSegmenter("en-us")
+    assert segmenter.feed("When the morning came, the travellers gathered ") == []
+    assert segmenter.take_first_phrase() is None  # eight words: not yet known to be a long sentence
+    segmenter.feed("their things and walked")
+    assert segmenter.take_first_phrase() == "When the morning came,"
+    assert segmenter.pending == "the travellers gathered their things and walked"
+    assert segmenter.feed(" down to the harbour. ") == [
+        "the travellers gathered their things and walked down to the harbour."
+    ]

@@ -66,6 +66,8 @@ class IncrementalSegmenter:
         """The first phrase of the sentence still arriving, taken out of the buffer as soon as it is known:
         the sentence has the words of a long one and a boundary with a few words after it
         (:func:`polyvox.text.phrases.first_phrase`). The rest of the sentence stays pending."""
+        if len(self._pending) > self.max_chars:  # a run without spaces: not a sentence to cut, and the
+            return None  # scan would grow with it (this runs on the event loop)
         cut = first_phrase(self._pending, self.language)
         if cut is None:
             return None
