@@ -145,8 +145,10 @@ def test_voice_from_sample_speaks_with_the_clone(
     ).content
     plain = client.audio.speech.create(model="piper", voice="joe", input=TEXT, response_format="wav").content
     target = stored["analysis"]["f0_median"]
-    assert abs(_median_f0(cloned) - target) < 0.1 * target
-    assert abs(_median_f0(plain) - target) > 0.2 * target
+    # Within 15 % of the sample's pitch, and the plain voice more than 30 % away (it is about 55 % away):
+    # piper's sampled noise moves the clone's median by a few percent (13 % once in a CI run at a 10 % bound).
+    assert abs(_median_f0(cloned) - target) < 0.15 * target
+    assert abs(_median_f0(plain) - target) > 0.3 * target
     heard = whisper().transcribe(decode_audio(cloned), 24_000).text
     assert word_error_rate(TEXT, heard) <= 0.2, heard
 
