@@ -11,6 +11,11 @@ The door reads one ordered event stream (:meth:`SpeechSession.events`): audio pa
 (:class:`SegmentAudio`), each segment's end (:class:`SegmentEnd`: its text, its seconds, or the error that
 cost it its audio — the words still reach the listener) and each utterance's end (:class:`UtteranceEnd`).
 What was yielded is counted, so a barge-in can say how much was delivered and which words it held.
+
+While a listener's first audio is being rendered, text fed (and flushes) is held as it came and split only
+once that audio is out: splitting an LLM's or a Wyoming client's text word by word as it arrives took the
+cores the first phrase renders on (issue 27: a 119-word paragraph fed word by word over Wyoming delayed its
+first audio by about half again).
 """
 
 from __future__ import annotations
@@ -159,6 +164,12 @@ class SpeechSession:
         self.delivered_seconds = 0.0
         """Audio seconds yielded to the door so far (the whole session)."""
         self.ended = False
+        self._first_due = False
+        """The listener waits for the first audio of speech queued while it had nothing left to hear."""
+        self._held: list[tuple[int, str | None]] = []
+        """What came while that first audio renders: (utterance, fragment), or (utterance, None): a flush."""
+        self._held_chars = 0
+        self._end_held = False
 
     @property
     def sample_rate(self) -> int:
@@ -176,7 +187,7 @@ class SpeechSession:
     @property
     def queued_chars(self) -> int:
         """Text received and not yet spoken."""
-        return self._unspoken + len(self._segmenter.pending)
+        return self._unspoken + len(self._segmenter.pending) + self._held_chars
 
     # -- input ------------------------------------------------------------------------------------------
     async def feed(self, text: str) -> None:
@@ -192,33 +203,68 @@ class SpeechSession:
                 param="text",
             )
         async with self._feeding:
-            if len(self._segmenter.pending) + len(text) <= INLINE_FEED_CHARS:
-                sentences = self._segmenter.feed(text)  # a few milliseconds at most: no thread hop per token
-            else:
-                sentences = await run_text_work(self._segmenter.feed, text)
-            await self._add(sentences)
-            # A listener waiting on a long sentence that is still arriving (an LLM's tokens): its first
-            # phrase starts now, not when the sentence's full stop comes.
-            waiting = self._phrase_first and self.audio and self.stream.caught_up
-            if waiting and (phrase := self._segmenter.take_first_phrase()):
-                await self._add([phrase], phrase=True)
+            if self._holding:
+                self._held.append((self._utterance, text))
+                self._held_chars += len(text)
+                return
+            await self._take(text, self._utterance)
+
+    async def _take(self, text: str, utterance: int) -> None:
+        if len(self._segmenter.pending) + len(text) <= INLINE_FEED_CHARS:
+            sentences = self._segmenter.feed(text)  # a few milliseconds at most: no thread hop per token
+        else:
+            sentences = await run_text_work(self._segmenter.feed, text)
+        await self._add(sentences, utterance)
+        # A listener waiting on a long sentence that is still arriving (an LLM's tokens): its first
+        # phrase starts now, not when the sentence's full stop comes.
+        waiting = self._phrase_first and self.audio and self.stream.caught_up
+        if waiting and (phrase := self._segmenter.take_first_phrase()):
+            await self._add([phrase], utterance, phrase=True)
 
     async def flush(self) -> int:
         """Speak what is buffered now and close the utterance; returns the number of the one closed."""
         async with self._feeding:
-            rest = self._segmenter.flush()
-            await self._add([rest] if rest else [])
             closed = self._utterance
-            self._extend([_Entry("mark", closed, "")], [""])
             self._utterance += 1
+            if self._holding:
+                self._held.append((closed, None))
+            else:
+                await self._close_utterance(closed)
             return closed
+
+    async def _close_utterance(self, utterance: int) -> None:
+        rest = self._segmenter.flush()
+        await self._add([rest] if rest else [], utterance)
+        self._extend([_Entry("mark", utterance, "")], [""])
+
+    @property
+    def _holding(self) -> bool:
+        return self._first_due or bool(self._held)
+
+    async def _take_held(self) -> None:
+        """The first audio is out: split what was held, fragments of one utterance together."""
+        async with self._feeding:
+            held, self._held, self._held_chars = self._held, [], 0
+            fragments: list[str] = []
+            for index, (utterance, text) in enumerate(held):
+                if text is not None:
+                    fragments.append(text)
+                last = index + 1 == len(held) or held[index + 1][0] != utterance or text is None
+                if fragments and last:
+                    await self._take("".join(fragments), utterance)
+                    fragments = []
+                if text is None:
+                    await self._close_utterance(utterance)
+            if self._end_held:
+                self._end_held = False
+                self.stream.end()
 
     async def tick(self) -> None:
         """Called periodically: speaks text that waited ``max_wait`` for more (never during a feed)."""
-        if not self._feeding.locked() and self._segmenter.due():
+        if not self._feeding.locked() and not self._holding and self._segmenter.due():
             async with self._feeding:
                 rest = self._segmenter.flush()
-                await self._add([rest] if rest else [])
+                await self._add([rest] if rest else [], self._utterance)
 
     async def cancel(self) -> float:
         """Barge-in: drop the text not spoken and stop the segment in flight. Returns the audio seconds of
@@ -227,6 +273,7 @@ class SpeechSession:
             spoken = self._spans.get(self._last_audible(), [])
             delivered = spoken[-1].start + spoken[-1].seconds if spoken else 0.0
             self._segmenter.clear()
+            self._held, self._held_chars, self._first_due = [], 0, False
             await self.stream.drop_queued()
             del self._entries[len(self.stream.segments) :]
             self._unspoken = 0
@@ -239,7 +286,10 @@ class SpeechSession:
         if not self.ended:
             await self.flush()
             self.ended = True
-            self.stream.end()
+            if self._held:
+                self._end_held = True  # the stream ends once what was held is queued
+            else:
+                self.stream.end()
 
     async def aclose(self) -> None:
         """Stop everything: the segment in flight is cancelled, the lease and admission released."""
@@ -255,14 +305,15 @@ class SpeechSession:
     def _last_audible(self) -> int:
         return max(self._spans) if self._spans else -1
 
-    async def _add(self, sentences: list[str], *, phrase: bool = False) -> None:
+    async def _add(self, sentences: list[str], utterance: int, *, phrase: bool = False) -> None:
         """Queue sentences (``phrase``: the one given is the first phrase of a sentence still arriving)."""
+        listener_waiting = self.stream.caught_up
         entries: list[_Entry] = []
         segments: list[str] = []
         joins: set[int] = set()  # a first phrase: the segment after it continues its sentence
         for sentence in sentences:
             if not self.audio or not speakable(sentence):  # "..." between sentences: words, no audio
-                entries.append(_Entry("text", self._utterance, sentence))
+                entries.append(_Entry("text", utterance, sentence))
                 segments.append("")
                 continue
             # Lexicon, normalization and the engine's own segment length: bounded by the segmenter's size.
@@ -274,7 +325,7 @@ class SpeechSession:
             elif phrase and pieces:
                 joins.add(len(segments) + len(pieces) - 1)  # the rest of its sentence comes next
             for piece in pieces:
-                entries.append(_Entry("speech", self._utterance, piece))
+                entries.append(_Entry("speech", utterance, piece))
                 segments.append(piece)
         speech = [e for e in entries if e.kind == "speech"]
         if speech and not self._admitted:
@@ -287,6 +338,8 @@ class SpeechSession:
                 speech[0].error = exc
                 segments, joins = ["" for _ in segments], set()
         self._extend(entries, segments, joins)
+        if listener_waiting and any(e.kind == "speech" for e in entries):
+            self._first_due = True
 
     def _extend(
         self, entries: list[_Entry], segments: list[str], joins: frozenset[int] | set[int] = frozenset()
@@ -307,9 +360,13 @@ class SpeechSession:
         """The session's events in order; ends after :meth:`finish` (or :meth:`aclose`). One consumer."""
         stream = self.stream
         while True:
+            if self._held and not self._first_due:
+                await self._take_held()  # after the first audio was handed on, before waiting for more
             try:
                 item = await stream.take()
+                self._first_due = False
             except Exception as exc:  # the segment failed (engine fault, deadline): the session goes on
+                self._first_due = False
                 error = exc if isinstance(exc, PolyvoxError) else PolyvoxError(f"synthesis failed: {exc}")
                 index = stream.stats.segments_done
                 await stream.skip_failed()
@@ -356,7 +413,7 @@ class SpeechSession:
     def segments_after(self, index: int) -> int:
         """Segments with text added after ``index`` (utterance marks aside), plus buffered text."""
         later = sum(1 for e in self._entries[index + 1 :] if e.kind != "mark")
-        return later + (1 if self._segmenter.pending.strip() else 0)
+        return later + (1 if self._segmenter.pending.strip() or self._held_chars else 0)
 
     def delivered_text(self, seconds: float, utterance: int | None = None) -> str:
         """The words heard in the first ``seconds`` of an utterance's delivered audio (default: the last one

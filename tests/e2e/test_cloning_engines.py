@@ -49,8 +49,6 @@ FLOW_STEPS = 2
 STYLE_FAST = {"diffusion_steps": 3}
 CHECKPOINT_FILES = ("ve.safetensors", "t3_cfg.safetensors", "s3gen.safetensors", "tokenizer.json")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-TORCH_THREADS = "1"
-"""torch threads of the server: on a shared 2-core machine two threads stall on each other (4x slower)."""
 LONGFORM_TEXT = "The first sentence of the text is here. And the second one follows it."
 LONGFORM = {"POLYVOX_LONGFORM__CHUNK_CHARS": "50", "POLYVOX_LONGFORM__VALIDATE_RETRIES": "1"}
 """Long-form settings of the server: one chunk per sentence of LONGFORM_TEXT, one retry each."""
@@ -157,7 +155,6 @@ def site(
         MEMORY_LIMIT,
         POLYVOX_ENGINES__MODEL_DIRS=json.dumps(folders),
         POLYVOX_ENGINES__TTL="-1",
-        OMP_NUM_THREADS=TORCH_THREADS,
         POLYVOX_WYOMING__URI=f"tcp://127.0.0.1:{wyoming_port}",
         PYTHONPATH=os.pathsep.join([str(hook_dir), os.getcwd()]),
         SOCKET_AUDIT_LOG=str(log),

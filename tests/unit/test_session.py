@@ -245,3 +245,46 @@ async def test_a_long_sentence_still_arriving_starts_with_its_first_phrase(tone_
         "the travellers gathered their things and walked to the harbour.",
     ]
     assert session.stream.plan is not None and session.stream.plan[0].joins_next  # the seam is trimmed
+
+
+async def test_text_arriving_while_the_first_audio_renders_is_split_once_that_audio_is_out(
+    tone_polyvox: Polyvox, trace_file: Path
+) -> None:
+    """Splitting text word by word as it arrives took the cores the first phrase renders on: what comes
+    while the listener waits for its first audio is held (counted, bounded) and queued once that audio is
+    handed on, in order, its flushes included."""
+    session = await tone_polyvox.synthesizer.session(SessionVoice(extra={"delay": 0.2}), max_queued=400)
+    async with session:
+        events = aiter(session.events())
+        for word in LONG_FIRST.split(" ")[:10]:
+            await session.feed(word + " ")
+        assert session.stream.segments == ["When the morning came,"]  # rendering
+        for word in LONG_FIRST.split(" ")[10:]:
+            await session.feed(word + " ")
+        closed = await session.flush()
+        await session.feed("A second utterance follows.")
+        assert session.stream.segments == ["When the morning came,"]  # held, not split
+        assert session.queued_chars >= len(LONG_FIRST) - len("When the morning came,")
+        with pytest.raises(TextQueueFullError):  # held text counts against the bound
+            await session.feed("x" * 300)
+        first = await anext(events)
+        assert isinstance(first, SegmentAudio) and first.text == "When the morning came,"
+        assert session.stream.segments == ["When the morning came,"]  # handed on before anything is split
+        rest = [first, *await until(events, UtteranceEnd)]
+        assert session.stream.segments[1:3] == [
+            "the travellers gathered their things and walked to the harbour.",
+            "They left.",
+        ]
+        await session.finish()
+        rest += [event async for event in events]
+    said = [(e.utterance, e.text) for e in rest if isinstance(e, SegmentEnd)]
+    assert said == [
+        (0, "When the morning came,"),
+        (0, "the travellers gathered their things and walked to the harbour."),
+        (0, "They left."),
+        (1, "A second utterance follows."),
+    ]
+    assert [e.utterance for e in rest if isinstance(e, UtteranceEnd)] == [closed, closed + 1]
+    session_id = session.stream.request.request_id
+    spoken = [r["text"] for r in read_trace(trace_file) if r["request_id"] == session_id]
+    assert spoken == [text for _, text in said]

@@ -35,10 +35,15 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def cores_per_call(settings: Settings) -> int:
+    """The cores one engine call may compute on: the cores divided by ``engines.workers``, at least 1."""
+    return max(1, usable_cores() // settings.engines.workers)
+
+
 def intra_op_threads(settings: Settings) -> int:
-    """Threads one engine session computes with: ``engines.onnx_threads``, else cores / workers."""
+    """Threads one engine session computes with: ``engines.onnx_threads``, else :func:`cores_per_call`."""
     chosen = settings.engines.onnx_threads
-    return chosen if chosen > 0 else max(1, usable_cores() // settings.engines.workers)
+    return chosen if chosen > 0 else cores_per_call(settings)
 
 
 def cpu_session(model: Path, settings: Settings) -> onnxruntime.InferenceSession:

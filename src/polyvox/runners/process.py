@@ -29,6 +29,7 @@ import structlog
 
 from polyvox.audio.chunk import AudioChunk
 from polyvox.engines.base import Engine, EngineFactory, EngineInfo, SynthesisParams, Voice
+from polyvox.engines.onnx import cores_per_call
 from polyvox.errors import EngineFailedError, PolyvoxError
 from polyvox.runners import wire
 from polyvox.runners.segment import RawSegment, SegmentCall
@@ -59,8 +60,13 @@ class WorkerProcess:
         self.engine = engine
         python = settings.engines.interpreters.get(engine, sys.executable)
         self._limit = settings.engines.worker_memory_limit
+        # The worker's math libraries (torch, OpenBLAS, any OpenMP) get the threads an engine call gets
+        # in the server (cores / engines.workers), unless the user chose: their default, one thread per
+        # core for each concurrent call, made calls on a busy machine spin and stall on each other.
+        threads = {"OMP_NUM_THREADS": str(cores_per_call(settings))}
         self._process = subprocess.Popen(
             [python, "-m", "polyvox.runners.worker"],
+            env=threads | dict(os.environ),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             bufsize=0,  # unbuffered: the reader gets each answer as soon as it is written
