@@ -88,6 +88,10 @@ def test_piper_speaks_from_its_worker_process(server: Server) -> None:
     assert status["pid"] != server.process.pid and os.path.exists(f"/proc/{status['pid']}")
     assert status["worker_rss"] > 50 * 2**20  # the model lives in the worker
     assert status["rtf"] is not None and 0 < status["rtf"] < 5  # measured in the worker
+    # Its math libraries get an engine call's share of the cores (two workers here), not one per core each.
+    with open(f"/proc/{status['pid']}/environ") as variables:
+        environ = dict(line.split("=", 1) for line in variables.read().split("\0") if "=" in line)
+    assert environ["OMP_NUM_THREADS"] == str(max(1, len(os.sched_getaffinity(0)) // 2))
 
 
 def test_sigkill_mid_stream_ends_it_in_band_and_the_next_request_gets_a_fresh_worker(server: Server) -> None:
