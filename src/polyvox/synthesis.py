@@ -28,6 +28,7 @@ from polyvox.errors import (
     EngineNotFoundError,
     InvalidParameterError,
     LanguageNotSupportedError,
+    PolyvoxError,
     TextTooLongError,
 )
 from polyvox.postprocess import Mastering
@@ -96,6 +97,21 @@ class Synthesizer:
         bound = 0.0 if settings.ray.enabled else settings.server.first_audio_bound
         self.admission = Admission(bound, settings.engines.workers)
         """Refuses a listener early (429) when its first audio cannot come in time (polyvox.admission)."""
+        self._check_parameter_defaults()
+
+    def _check_parameter_defaults(self) -> None:
+        """``engines.parameters`` names known engines and values in their ranges: a mistake stops the start,
+        it is not answered to every request as the client's fault."""
+        for engine, defaults in self.settings.engines.parameters.items():
+            try:
+                check_extra(self.registry.info(engine), defaults)
+            except PolyvoxError as exc:
+                raise ValueError(f"engines.parameters[{engine!r}]: {exc}") from exc
+
+    def with_parameter_defaults(self, request: SynthesisRequest, engine: str) -> SynthesisRequest:
+        """``request`` with the engine's configured parameter defaults under its own ``extra``."""
+        defaults = self.settings.engines.parameters.get(engine)
+        return dataclasses.replace(request, extra={**defaults, **request.extra}) if defaults else request
 
     @property
     def active_streams(self) -> int:
@@ -321,6 +337,7 @@ class Synthesizer:
         live = mode is StreamMode.LIVE  # a listener waits for the first audio: phrase first
         max_chars = self.settings.longform.max_chars if mode is StreamMode.LONGFORM else None
         name, voice = self.validate(request, max_chars=max_chars)
+        request = self.with_parameter_defaults(request, name)
         if self._admitted >= self.capacity:
             raise BusyError(f"{self._admitted} syntheses are running or queued; try again shortly")
         self._admitted += 1
@@ -412,6 +429,7 @@ class Synthesizer:
         )
         language = template.language or resolved.language
         request = dataclasses.replace(template, engine=name, voice=resolved.id)
+        request = self.with_parameter_defaults(request, name)
         lease = contextlib.AsyncExitStack()
         info = self.registry.info(name)
         try:

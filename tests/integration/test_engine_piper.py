@@ -106,3 +106,26 @@ def test_unload_then_load_again(settings: Settings) -> None:
     engine.load()
     assert join(engine.synthesize("Again.", voice(engine, "joe"), SynthesisParams())).seconds > 0.2
     engine.unload()
+
+
+async def test_configured_parameter_defaults_apply_where_a_request_gives_none(tmp_path: Path) -> None:
+    """``engines.parameters``: piper without its sampled noise by default renders the same audio twice; a
+    request that asks for the noise gets it (two renders differ); a default out of range stops the start."""
+    from tests.conftest import make_settings
+
+    from polyvox.request import SynthesisRequest
+    from polyvox.service import Polyvox
+
+    quiet = {"piper": {"noise_scale": 0.0, "noise_w": 0.0}}
+    async with Polyvox(make_settings(tmp_path, engines={"parameters": quiet})) as polyvox:
+
+        async def render(**extra: float) -> bytes:
+            request = SynthesisRequest("The lights in the kitchen are now off.", engine="piper", extra=extra)
+            _, chunks = await polyvox.synthesizer.synthesize(request)
+            return b"".join(chunk.samples.tobytes() for chunk in chunks)
+
+        assert await render() == await render()  # the configured default: no sampled noise
+        assert await render(noise_scale=0.667, noise_w=0.8) != await render(noise_scale=0.667, noise_w=0.8)
+    with pytest.raises(ValueError, match=r"engines.parameters\['piper'\].*noise_scale"):
+        async with Polyvox(make_settings(tmp_path, engines={"parameters": {"piper": {"noise_scale": 5}}})):
+            pass

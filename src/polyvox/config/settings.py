@@ -73,6 +73,12 @@ class EngineSettings(BaseModel):
         description="onnxruntime intra-op threads per engine session (0: the cores divided by "
         "engines.workers, at least 1, so workers x threads never oversubscribes the cores).",
     )
+    parameters: dict[str, dict[str, float | int | bool | str]] = Field(
+        default_factory=dict,
+        description="Per-engine defaults of its parameters where a request gives none (engine name -> "
+        "{parameter: value}), checked against the engine's ranges at start-up, e.g. "
+        'POLYVOX_ENGINES__PARAMETERS=\'{"piper": {"noise_scale": 0.333, "length_scale": 1.1}}\'.',
+    )
     enable_test_engines: bool = Field(
         False, description="List the deterministic 'tone' test engine alongside the real ones."
     )
