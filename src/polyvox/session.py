@@ -27,6 +27,7 @@ from typing import Literal
 
 from polyvox.audio.chunk import AudioChunk
 from polyvox.bounds import estimated_seconds
+from polyvox.delivered import DeliveredAudio
 from polyvox.errors import PolyvoxError
 from polyvox.request import SynthesisRequest, speakable
 from polyvox.stream import StreamEnd, SynthesisStream
@@ -38,8 +39,6 @@ MAX_QUEUED_CHARS = 100_000
 """Default bound on the text one session holds not yet spoken (``realtime.max_queued_chars``)."""
 INLINE_FEED_CHARS = 2000
 """Buffers up to this long are split on the event loop (milliseconds); longer ones in the text pool."""
-KEPT_UTTERANCES = 4
-"""Utterances whose delivered segments are remembered for :meth:`SpeechSession.delivered_text`."""
 
 
 class TextQueueFullError(PolyvoxError):
@@ -123,13 +122,6 @@ class _Entry:
     error: PolyvoxError | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Span:
-    text: str
-    start: float
-    seconds: float
-
-
 class SpeechSession:
     """See the module docstring. Built by :meth:`polyvox.synthesis.Synthesizer.session`; always close it."""
 
@@ -160,7 +152,7 @@ class SpeechSession:
         """Characters of segments added and not yet ended."""
         self._utterance = 0
         self._segment_seconds = 0.0
-        self._spans: dict[int, list[_Span]] = {}
+        self._delivered = DeliveredAudio()
         self.delivered_seconds = 0.0
         """Audio seconds yielded to the door so far (the whole session)."""
         self.ended = False
@@ -270,8 +262,7 @@ class SpeechSession:
         """Barge-in: drop the text not spoken and stop the segment in flight. Returns the audio seconds of
         the cancelled utterance that were delivered; the next text starts a new utterance."""
         async with self._feeding:
-            spoken = self._spans.get(self._last_audible(), [])
-            delivered = spoken[-1].start + spoken[-1].seconds if spoken else 0.0
+            delivered = self._delivered.seconds(self._delivered.last_audible())
             self._segmenter.clear()
             self._held, self._held_chars, self._first_due = [], 0, False
             await self.stream.drop_queued()
@@ -301,9 +292,6 @@ class SpeechSession:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-    def _last_audible(self) -> int:
-        return max(self._spans) if self._spans else -1
 
     async def _add(self, sentences: list[str], utterance: int, *, phrase: bool = False) -> None:
         """Queue sentences (``phrase``: the one given is the first phrase of a sentence still arriving)."""
@@ -392,16 +380,9 @@ class SpeechSession:
             yield SegmentAudio(entry.utterance, index, entry.text, item, first)
 
     def _note_delivered(self, entry: _Entry, seconds: float, first: bool) -> None:
-        spans = self._spans.setdefault(entry.utterance, [])
-        if first:
-            start = spans[-1].start + spans[-1].seconds if spans else 0.0
-            spans.append(_Span(entry.text, start, 0.0))
-        last = spans[-1]
-        spans[-1] = _Span(last.text, last.start, last.seconds + seconds)
+        self._delivered.note(entry.utterance, entry.text, seconds, first=first)
         self._segment_seconds += seconds
         self.delivered_seconds += seconds
-        for old in [u for u in self._spans if u <= entry.utterance - KEPT_UTTERANCES]:
-            del self._spans[old]
 
     def _segment_end(self, index: int, error: PolyvoxError | None) -> SegmentEnd:
         entry = self._entries[index]
@@ -418,14 +399,6 @@ class SpeechSession:
     def delivered_text(self, seconds: float, utterance: int | None = None) -> str:
         """The words heard in the first ``seconds`` of an utterance's delivered audio (default: the last one
         that had audio): whole segments, then the played share of the one cut off, by its words."""
-        spans = self._spans.get(self._last_audible() if utterance is None else utterance, [])
-        words: list[str] = []
-        for span in spans:
-            if span.start + span.seconds <= seconds + 1e-6:
-                words += span.text.split()
-            elif span.start < seconds and span.seconds > 0:
-                said = span.text.split()
-                words += said[
-                    : int(len(said) * (seconds - span.start) / span.seconds)
-                ]  # the ones heard whole
-        return " ".join(words)
+        return self._delivered.text(
+            seconds, self._delivered.last_audible() if utterance is None else utterance
+        )

@@ -17,7 +17,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [  # top to bottom; a module may imp
     ("front doors", ("api", "cli")),
     ("features", ("wyoming", "realtime", "monitor", "audiobook", "dialogue")),
     ("service", ("service", "longform", "doctor")),
-    ("pipeline", ("synthesis", "session", "stream", "segment_render", "stream_mode", "runners")),
+    ("pipeline", ("synthesis", "session", "delivered", "stream", "segment_render", "stream_mode", "runners")),
     ("requests", ("request", "bounds", "admission", "voice_router", "voice_names", "openai_names")),
     ("engines", ("engines", "stt")),
     ("helpers", ("voices", "audio", "text", "cache", "postprocess", "captions", "spill")),
