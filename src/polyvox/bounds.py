@@ -10,11 +10,17 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from polyvox.engines.base import EngineInfo, Param
-from polyvox.errors import AudioTooLongError, InvalidParameterError, InvalidTextError
+from polyvox.errors import (
+    AudioTooLongError,
+    InvalidParameterError,
+    InvalidSettingError,
+    InvalidTextError,
+    PolyvoxError,
+)
 from polyvox.text.ssml import Piece
 
 SECONDS_PER_CHAR = 1 / 15
@@ -63,6 +69,19 @@ def check_extra(info: EngineInfo, extra: Mapping[str, Any]) -> None:
         param = info.parameter(name)
         if param is not None and value is not None:
             check_param(param, name, value)
+
+
+def check_parameter_defaults(
+    parameters: Mapping[str, Mapping[str, Any]], info_of: Callable[[str], EngineInfo]
+) -> None:
+    """``engines.parameters``: every engine known (``info_of`` raises for one that is not) and every default
+    in its engine's range, else :class:`InvalidSettingError` naming the engine's entry: a mistake stops the
+    start, it is not answered to every request as the client's fault."""
+    for engine, defaults in parameters.items():
+        try:
+            check_extra(info_of(engine), defaults)
+        except PolyvoxError as exc:
+            raise InvalidSettingError(str(exc), param=f"engines.parameters.{engine}") from None
 
 
 def estimated_seconds(

@@ -20,7 +20,13 @@ import structlog
 
 from polyvox.admission import HORIZON, Admission, Demand
 from polyvox.audio.chunk import AudioChunk
-from polyvox.bounds import check_audio_seconds, check_extra, check_text, estimated_seconds
+from polyvox.bounds import (
+    check_audio_seconds,
+    check_extra,
+    check_parameter_defaults,
+    check_text,
+    estimated_seconds,
+)
 from polyvox.engines.base import Voice
 from polyvox.errors import (
     BusyError,
@@ -28,7 +34,6 @@ from polyvox.errors import (
     EngineNotFoundError,
     InvalidParameterError,
     LanguageNotSupportedError,
-    PolyvoxError,
     TextTooLongError,
 )
 from polyvox.postprocess import Mastering
@@ -97,16 +102,7 @@ class Synthesizer:
         bound = 0.0 if settings.ray.enabled else settings.server.first_audio_bound
         self.admission = Admission(bound, settings.engines.workers)
         """Refuses a listener early (429) when its first audio cannot come in time (polyvox.admission)."""
-        self._check_parameter_defaults()
-
-    def _check_parameter_defaults(self) -> None:
-        """``engines.parameters`` names known engines and values in their ranges: a mistake stops the start,
-        it is not answered to every request as the client's fault."""
-        for engine, defaults in self.settings.engines.parameters.items():
-            try:
-                check_extra(self.registry.info(engine), defaults)
-            except PolyvoxError as exc:
-                raise ValueError(f"engines.parameters[{engine!r}]: {exc}") from exc
+        check_parameter_defaults(settings.engines.parameters, registry.info)
 
     def with_parameter_defaults(self, request: SynthesisRequest, engine: str) -> SynthesisRequest:
         """``request`` with the engine's configured parameter defaults under its own ``extra``."""

@@ -92,8 +92,20 @@ def error_line(result: subprocess.CompletedProcess[str]) -> str:
             "(POLYVOX_CONFIG)",
             "'/nope.yaml', which is not",
         ),
+        (
+            ("serve", "--port", "0"),
+            {"POLYVOX_ENGINES__PARAMETERS": '{"piper": {"noise_scale": 5}}'},
+            "(engines.parameters.piper)",
+            "between 0 and 2, got 5",
+        ),
+        (
+            ("serve", "--port", "0"),
+            {"POLYVOX_ENGINES__PARAMETERS": '{"pipr": {"noise_scale": 0}}'},
+            "(engines.parameters.pipr)",
+            "unknown engine 'pipr'",
+        ),
     ],
-    ids=["wyoming-uri", "workers", "openai-voices", "missing-config"],
+    ids=["wyoming-uri", "workers", "openai-voices", "missing-config", "parameter-range", "parameter-engine"],
 )
 def test_a_bad_setting_is_one_line_naming_it(
     args: tuple[str, ...], environment: dict[str, str], setting: str, problem: str, env: dict[str, str]

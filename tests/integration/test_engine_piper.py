@@ -14,7 +14,7 @@ from tests.integration.speech import PASSAGE, SpeechCheck, join, voice
 from polyvox.config import Settings
 from polyvox.engines.base import SynthesisParams
 from polyvox.engines.piper import PiperEngine
-from polyvox.errors import InvalidParameterError
+from polyvox.errors import InvalidParameterError, InvalidSettingError
 
 pytestmark = pytest.mark.slow
 
@@ -126,6 +126,7 @@ async def test_configured_parameter_defaults_apply_where_a_request_gives_none(tm
 
         assert await render() == await render()  # the configured default: no sampled noise
         assert await render(noise_scale=0.667, noise_w=0.8) != await render(noise_scale=0.667, noise_w=0.8)
-    with pytest.raises(ValueError, match=r"engines.parameters\['piper'\].*noise_scale"):
+    with pytest.raises(InvalidSettingError, match="noise_scale must be between 0 and 2") as refused:
         async with Polyvox(make_settings(tmp_path, engines={"parameters": {"piper": {"noise_scale": 5}}})):
             pass
+    assert refused.value.param == "engines.parameters.piper"

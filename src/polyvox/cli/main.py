@@ -126,6 +126,10 @@ def serve(
             raise fail(error) from None
     if ray:
         settings = settings.model_copy(update={"ray": settings.ray.model_copy(update={"address": ray})})
+    try:  # here, not in the server's startup (a traceback there)
+        cli_services.check_engine_parameters(settings)
+    except PolyvoxError as error:
+        raise fail(error) from None
     run_server(settings)
 
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import socket
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import urlsplit
 
 import typer
@@ -14,8 +14,12 @@ import typer
 from polyvox.cli.output import fail as _exit_for
 from polyvox.config import get_settings
 from polyvox.config.wyoming import check_uri
-from polyvox.errors import CannotListenError, InvalidSettingError, PolyvoxError
+from polyvox.errors import CannotListenError, EngineNotFoundError, InvalidSettingError, PolyvoxError
 from polyvox.logs import configure_logging
+
+if TYPE_CHECKING:
+    from polyvox.config import Settings
+    from polyvox.engines.base import EngineInfo
 
 
 def check_listen(uri: str, param: str) -> None:
@@ -29,6 +33,24 @@ def check_listen(uri: str, param: str) -> None:
             pass
     except OSError as error:
         raise CannotListenError(f"cannot listen on {uri}: {error.strerror or error}", param=param) from None
+
+
+def check_engine_parameters(settings: Settings) -> None:
+    """``engines.parameters`` checked as the server will check it at start-up, but as one line now. A remote
+    Wyoming engine's parameters are known only once the server reaches it: the server checks those."""
+    from polyvox.bounds import check_parameter_defaults
+    from polyvox.engines.registry import discover_factories
+
+    infos = {name: factory.info for name, factory in discover_factories().items()}
+    local = {k: v for k, v in settings.engines.parameters.items() if k not in settings.engines.wyoming}
+
+    def info_of(engine: str) -> EngineInfo:
+        if engine not in infos:
+            known = ", ".join(sorted(infos))
+            raise EngineNotFoundError(f"unknown engine {engine!r}; available: {known}", param="engine")
+        return infos[engine]
+
+    check_parameter_defaults(local, info_of)
 
 
 def wyoming(
