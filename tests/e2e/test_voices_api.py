@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import subprocess
@@ -28,11 +29,14 @@ TEXT = "The weather is nice today, and we are going to the park with our friends
 @pytest.fixture(scope="module")
 def vserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server with a small upload cap and reference limit, so the 413 paths are cheap to reach, in which
-    ``pkg_resources`` cannot be imported (as in users' venvs once a torch engine brings setuptools 81+)."""
+    ``pkg_resources`` cannot be imported (as in users' venvs once a torch engine brings setuptools 81+).
+    Piper renders without its sampled noise: it moved the converted voice's median pitch by a few percent
+    (11.8 % from the reference's in one CI run, against the 10 % bound)."""
     directory = tmp_path_factory.mktemp("voices-server")
     with run_server(
         directory,
         **without_pkg_resources(directory),
+        POLYVOX_ENGINES__PARAMETERS=json.dumps({"piper": {"noise_scale": 0.0, "noise_w": 0.0}}),
         POLYVOX_VOICES__MAX_UPLOAD_BYTES=str(MAX_UPLOAD),
         POLYVOX_VOICES__MAX_REFERENCE_SECONDS="8",
     ) as running:
