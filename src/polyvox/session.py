@@ -270,6 +270,9 @@ class SpeechSession:
             self._unspoken = 0
             self._segment_seconds = 0.0
             self._utterance += 1
+            if self._end_held:  # finished while text was held: that text is gone, the stream ends now
+                self._end_held = False
+                self.stream.end()
             return delivered
 
     async def finish(self) -> None:

@@ -288,3 +288,17 @@ async def test_text_arriving_while_the_first_audio_renders_is_split_once_that_au
     session_id = session.stream.request.request_id
     spoken = [r["text"] for r in read_trace(trace_file) if r["request_id"] == session_id]
     assert spoken == [text for _, text in said]
+
+
+async def test_a_barge_in_after_finishing_with_text_held_still_ends_the_stream(tone_polyvox: Polyvox) -> None:
+    """Finished while text was held, then cancelled: the held text is dropped and the events still end."""
+    session = await tone_polyvox.synthesizer.session(SessionVoice(extra={"delay": 0.2}))
+    async with session:
+        events = aiter(session.events())
+        for word in LONG_FIRST.split(" "):
+            await session.feed(word + " ")
+        await session.finish()  # the rest of the sentence is held behind the phrase rendering
+        await session.cancel()
+        rest = [event async for event in events]  # ends: without the fix it waited for ever
+    said = [e.text for e in rest if isinstance(e, SegmentEnd)]
+    assert said in ([], ["When the morning came,"])  # the phrase in flight is cancelled too, or had ended
