@@ -206,9 +206,9 @@ def test_record_a_voice_with_the_microphone(vserver: Server, speech: Path, brows
     # All of the recording arrived (webm/opus from MediaRecorder, which the server decodes), barely trimmed.
     assert recorded - 0.8 < stored["analysis"]["seconds"] <= recorded + 0.1
     # It is the speech the fake microphone played (not silence, not a beep): voiced, at the file's pitch. The
-    # microphone loops the file from wherever it happens to be, and the median F0 of such stretches of the file
-    # spreads by up to 25 %: the recording's must lie in that spread (less what opus coding moves it). Joe's
-    # ~140 Hz sits near the male/female line of the analysis, so the label is not compared.
+    # microphone loops the file from wherever it happens to be, and the median F0 of such stretches of the
+    # file spreads by up to 25 %: the recording's must lie in that spread (less what opus coding moves it).
+    # Joe's ~140 Hz sits near the male/female line of the analysis, so the label is not compared.
     low, high = _stretch_f0_range(speech, stored["analysis"]["seconds"])
     assert stored["analysis"]["voiced_ratio"] > 0.3
     assert low * 0.93 <= stored["analysis"]["f0_median"] <= high * 1.07, (low, high)
