@@ -6,6 +6,7 @@ at a given segment, so pipeline tests can assert exact durations, ordering and e
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import threading
@@ -37,7 +38,9 @@ def word_frequency(word: str) -> float:
     return 300.0 + (sum(word.encode("utf-8")) % 40) * 10.0
 
 
+@functools.cache  # 40 frequencies per voice: nine hours of tones are copies of 80 arrays
 def _word_samples(frequency: float) -> FloatArray:
+    """One word's tone and gap (read-only: callers concatenate it)."""
     n_tone = round(TONE_SECONDS * SAMPLE_RATE)
     t = np.arange(n_tone, dtype=np.float64) / SAMPLE_RATE
     tone = _AMPLITUDE * np.sin(2.0 * math.pi * frequency * t)
@@ -47,7 +50,9 @@ def _word_samples(frequency: float) -> FloatArray:
     tone[:n_fade] *= ramp
     tone[-n_fade:] *= ramp[::-1]
     gap = np.zeros(round(GAP_SECONDS * SAMPLE_RATE))
-    return np.concatenate([tone, gap]).astype(np.float32)
+    samples = np.concatenate([tone, gap]).astype(np.float32)
+    samples.flags.writeable = False
+    return samples
 
 
 def _number(extra: Mapping[str, Any], key: str, default: float) -> float:

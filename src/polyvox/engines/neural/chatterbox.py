@@ -33,7 +33,7 @@ from polyvox.engines.base import Capabilities, EngineInfo, Param, SynthesisParam
 from polyvox.engines.neural.compat import tolerate_torchaudio_without_native
 from polyvox.engines.neural.conditioning import Reference
 from polyvox.engines.neural.engine import SEED_PARAM, NeuralEngine
-from polyvox.engines.neural.runtime import Placement, go_offline
+from polyvox.engines.neural.runtime import Placement, go_offline, weights_to_come
 from polyvox.engines.neural.weights import WeightsSpec
 from polyvox.engines.readiness import PackageSpec
 from polyvox.errors import VoiceNotFoundError
@@ -121,7 +121,8 @@ def load_s3gen(path: Path) -> Any:
     tolerate_torchaudio_without_native()
     from chatterbox.models.s3gen import S3Gen
 
-    s3gen = S3Gen()
+    with weights_to_come():  # every tensor but the two rebuilt below is checked to come from the file
+        s3gen = S3Gen()
     # chatterbox loads S3Gen non-strictly (the tokenizer's mel filters and window are rebuilt), so check
     # what strict=False would let through: a file of another model must not load as random weights.
     result = s3gen.load_state_dict(read_state(path), strict=False)
@@ -152,9 +153,10 @@ def load_parts(
     from chatterbox.models.voice_encoder import VoiceEncoder
 
     ve_file, t3_file, s3gen_file = files
-    voice_encoder = VoiceEncoder()
+    with weights_to_come():  # both are loaded strictly below
+        voice_encoder = VoiceEncoder()
+        t3 = T3(t3_hparams(folder, multilingual=multilingual))
     voice_encoder.load_state_dict(read_state(ve_file))
-    t3 = T3(t3_hparams(folder, multilingual=multilingual))
     state = read_state(t3_file)
     t3.load_state_dict(state["model"][0] if "model" in state else state)
     s3gen = load_s3gen(s3gen_file)

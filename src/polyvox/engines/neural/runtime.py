@@ -7,6 +7,8 @@
   the threads the ONNX engines get (cores / ``engines.workers``): torch's own default, one per core for each
   of the worker's concurrent calls, made two calls on two cores stall on each other (4x slower).
 * :func:`seeded` makes a ``seed`` parameter reproducible: same seed, same samples.
+* :func:`weights_to_come` builds a model's modules without drawing the random initial weights that its
+  checkpoint replaces right after (for Chatterbox's real T3 and S3Gen, most of the CPU time of a load).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ OFFLINE_SWITCHES = {
 MAX_SEED = 2**31 - 1
 
 _rng_lock = threading.Lock()
+_init_lock = threading.Lock()
 
 
 def go_offline() -> None:
@@ -99,3 +102,31 @@ def seeded(seed: int | None) -> Iterator[None]:
         np.random.seed(seed % (2**32))
         torch.manual_seed(seed)
         yield
+
+
+@contextmanager
+def weights_to_come() -> Iterator[None]:
+    """Make ``torch.nn.init``'s in-place initialisers no-ops while the block builds modules.
+
+    Only for modules whose every parameter the caller then loads from a checkpoint and checks (a strict
+    load, or a non-strict one whose missing keys are inspected): a parameter left out would hold whatever
+    the memory held. Buffers computed in constructors (filters, windows) are built as usual. The patch is
+    process-wide, so such blocks run one at a time.
+    """
+    import torch
+
+    init = torch.nn.init
+    names = [name for name in vars(init) if name.endswith("_") and not name.startswith("_")]
+    with _init_lock:
+        saved = {name: getattr(init, name) for name in names}
+        for name in names:
+            setattr(init, name, _unchanged)
+        try:
+            yield
+        finally:
+            for name, function in saved.items():
+                setattr(init, name, function)
+
+
+def _unchanged(tensor: object, *args: object, **kwargs: object) -> object:
+    return tensor

@@ -23,7 +23,7 @@ from polyvox.engines.base import Capabilities, EngineInfo, Param, SynthesisParam
 from polyvox.engines.neural.compat import tolerate_torchaudio_without_native
 from polyvox.engines.neural.conditioning import Reference
 from polyvox.engines.neural.engine import SEED_PARAM, NeuralEngine
-from polyvox.engines.neural.runtime import Placement, go_offline
+from polyvox.engines.neural.runtime import Placement, go_offline, weights_to_come
 from polyvox.engines.neural.weights import WeightsSpec
 from polyvox.engines.readiness import PackageSpec
 from polyvox.errors import LanguageNotSupportedError, VoiceNotFoundError
@@ -140,8 +140,9 @@ class XttsEngine(NeuralEngine[Any, SpeakerLatents]):
 
         config = XttsConfig()
         config.load_json(str(folder / "config.json"))
-        model = Xtts(config)
-        model.load_checkpoint(config, checkpoint_dir=str(folder), eval=True, use_deepspeed=False)
+        with weights_to_come():  # load_checkpoint loads every tensor strictly
+            model = Xtts(config)
+            model.load_checkpoint(config, checkpoint_dir=str(folder), eval=True, use_deepspeed=False)
         return model.to(placement.device)
 
     def _variant(self, params: SynthesisParams) -> str:

@@ -1,0 +1,29 @@
+"""The torch engines' model building: modules whose weights a checkpoint brings draw no random weights."""
+
+from __future__ import annotations
+
+import pytest
+
+from polyvox.engines.neural.runtime import weights_to_come
+
+torch = pytest.importorskip("torch")
+
+
+def test_modules_built_for_a_checkpoint_draw_no_random_weights_and_loading_fills_them() -> None:
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    with weights_to_come():
+        layer = torch.nn.Linear(64, 64)
+        norm = torch.nn.LayerNorm(64)
+    assert torch.equal(torch.get_rng_state(), before)  # nothing drawn: what the file brings is all there is
+    source = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.LayerNorm(64))
+    layer.load_state_dict(source[0].state_dict())
+    norm.load_state_dict(source[1].state_dict())
+    assert torch.equal(layer.weight, source[0].weight) and torch.equal(norm.weight, source[1].weight)
+    # The initialisers are back after the block, also when it raised.
+    with pytest.raises(RuntimeError), weights_to_come():
+        raise RuntimeError("a load that failed")
+    drawn = torch.get_rng_state()
+    torch.nn.Linear(64, 64)
+    assert not torch.equal(torch.get_rng_state(), drawn)
+    assert torch.equal(torch.nn.LayerNorm(8).weight, torch.ones(8))
