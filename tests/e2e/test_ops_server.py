@@ -19,9 +19,19 @@ TEXT = " ".join(f"Sentence {n}." for n in ("one", "two", "three", "four", "five"
 PCM_BYTES = SENTENCES * 2 * 16000 * 2 * 0.2  # two 0.2 s words per sentence, 16 kHz, 16 bit
 
 
+def _wait_until_refused(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=2)
+        except httpx.TransportError:
+            return
+    raise AssertionError(f"{url} still answers 30 s after SIGTERM")
+
+
 @pytest.mark.slow
 def test_sigterm_lets_streams_in_flight_finish(tmp_path: Path) -> None:
-    env = {"POLYVOX_ENGINES__DEFAULT": "tone", "POLYVOX_LIMITS__SHUTDOWN_GRACE": "20"}
+    env = {"POLYVOX_ENGINES__DEFAULT": "tone", "POLYVOX_LIMITS__SHUTDOWN_GRACE": "600"}
     with run_server(tmp_path, **env) as server:
         received: list[int] = []
         errors: list[BaseException] = []
@@ -46,17 +56,14 @@ def test_sigterm_lets_streams_in_flight_finish(tmp_path: Path) -> None:
         for thread in threads:
             thread.start()
         started.wait(timeout=10)  # every stream has its first audio
-        sent = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
-        with pytest.raises(httpx.TransportError):  # no longer accepting
-            httpx.get(f"{server.url}/health", timeout=2)
+        _wait_until_refused(f"{server.url}/health")  # no longer accepting
         for thread in threads:
             thread.join(timeout=30)
         assert not errors, errors
         assert received == [PCM_BYTES] * 3
-        assert server.process.wait(timeout=20) == 0
-        assert time.monotonic() - sent < 15
+        # It ends once the streams are done, not after the 600 s grace.
+        assert server.process.wait(timeout=60) == 0
         assert "stream_done" in server.log()
 
 

@@ -290,10 +290,9 @@ async def test_shutdown_cancels_syntheses_in_flight(tmp_path: Path, trace_file: 
         await client.connect()
         await client.write_event(Synthesize(text=" ".join(sentences), voice=TONE).event())
         await read_until(client, "audio-chunk")
-        started = time.monotonic()
     finally:
         await stack.aclose()  # cancels run_wyoming while the synthesis runs, then closes Polyvox
-    assert time.monotonic() - started < 1.5  # it did not wait for the other 11 sentences
+    assert len(read_trace(trace_file)) <= 4  # it did not wait for the other sentences to be rendered
     assert polyvox.synthesizer.active_streams == 0
     while await asyncio.wait_for(client.read_event(), TIMEOUT) is not None:
         pass  # the rest of what was sent, then the server's close

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -65,12 +64,15 @@ def test_empty_text_gives_empty_chunk(tmp_path: Path) -> None:
 
 
 def test_delay_and_calls(tmp_path: Path) -> None:
-    engine = make_engine(tmp_path, delay=0.05)
-    start = time.monotonic()
+    trace = tmp_path / "trace.jsonl"
+    engine = make_engine(tmp_path, delay=0.05, trace_file=trace)
     list(engine.synthesize("a", voice(engine), SynthesisParams()))
-    list(engine.synthesize("a", voice(engine), SynthesisParams(extra={"delay": 0})))
-    assert 0.05 <= time.monotonic() - start < 0.5
+    list(engine.synthesize("b", voice(engine), SynthesisParams(extra={"delay": 0})))
     assert engine.calls == 2
+    # The trace brackets each call's wait: the configured delay, then a request's own (none).
+    first, second = (json.loads(line) for line in trace.read_text().splitlines())
+    assert (first["text"], second["text"]) == ("a", "b")
+    assert first["end"] - first["start"] >= 0.05
 
 
 def test_fail_at(tmp_path: Path) -> None:

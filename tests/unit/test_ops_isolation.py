@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-import time
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -26,10 +26,12 @@ class FlakyEngine(ToneEngine):
     """The tone engine, failing with a plain exception for the next ``failures`` calls (class-wide)."""
 
     failures: ClassVar[int] = 0
-    load_seconds: ClassVar[float] = 0.0
+    load_gate: ClassVar[threading.Event | None] = None
+    """When set, ``load`` waits for it (at most 30 s), as a model still loading does."""
 
     def load(self) -> None:
-        time.sleep(self.load_seconds)
+        if FlakyEngine.load_gate is not None:
+            FlakyEngine.load_gate.wait(30)
         super().load()
 
     def synthesize(self, text: str, voice: Voice, params: SynthesisParams) -> Iterator[AudioChunk]:
@@ -42,7 +44,7 @@ class FlakyEngine(ToneEngine):
 @pytest.fixture
 def flaky(tmp_path: Path) -> Iterator[Polyvox]:
     FlakyEngine.failures = 0
-    FlakyEngine.load_seconds = 0.0
+    FlakyEngine.load_gate = None
     settings = make_settings(tmp_path, engines={"default": "tone"})
     yield Polyvox(settings, {"tone": FlakyEngine})
 
@@ -80,15 +82,18 @@ async def test_unhealthy_engine_waits_for_other_users_before_reloading(flaky: Po
 
 
 async def test_load_timeout(tmp_path: Path) -> None:
-    FlakyEngine.load_seconds = 1.0
+    # The load is held until the test lets it go: the timeout's error must come while it is still held (a
+    # registry that waited for the load would get it only after the gate's 30 s, loaded, and not raise).
+    FlakyEngine.load_gate = gate = threading.Event()
     settings = make_settings(tmp_path, engines={"default": "tone"}, limits={"engine_load_timeout": 0.1})
-    async with Polyvox(settings, {"tone": FlakyEngine}) as polyvox:
-        started = time.perf_counter()
-        with pytest.raises(EngineFailedError, match="did not load within"):
-            await polyvox.registry.load("tone")
-        assert time.perf_counter() - started < 0.9
-        assert not polyvox.registry.status("tone").loaded
-    FlakyEngine.load_seconds = 0.0
+    try:
+        async with Polyvox(settings, {"tone": FlakyEngine}) as polyvox:
+            with pytest.raises(EngineFailedError, match="did not load within"):
+                await polyvox.registry.load("tone")
+            assert not gate.is_set() and not polyvox.registry.status("tone").loaded
+            gate.set()
+    finally:
+        FlakyEngine.load_gate = None
 
 
 def test_engine_exception_mid_stream_is_reported_in_band_and_server_stays_healthy(tmp_path: Path) -> None:
