@@ -11,12 +11,31 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
+import httpx._transports.default
 import pytest
 
 from polyvox.config import Settings
 from polyvox.service import Polyvox
 from polyvox.stream import SynthesisStream
 from polyvox.stt.transcriber import Transcriber
+
+# -- the suite's HTTP clients share one TLS context ---------------------------------------------------
+# Every ``httpx.get``/``post`` builds a client, and every client a TLS context that parses the CA bundle again
+# (23 ms idle, ~40 ms on a busy machine), even for the plain-http servers the tests start: in a module that
+# asks a server for each of its hundred voices, that was 40 % of the test process's CPU. Tests share one
+# context, as a long-lived client does; what the servers and real clients do is unchanged.
+_SHARED_TLS = httpx.create_ssl_context()
+_create_tls = httpx._transports.default.create_ssl_context  # type: ignore[attr-defined]
+
+
+def _shared_tls(verify: Any = True, cert: Any = None, trust_env: bool = True) -> Any:
+    if verify is True and cert is None and trust_env:
+        return _SHARED_TLS
+    return _create_tls(verify=verify, cert=cert, trust_env=trust_env)
+
+
+httpx._transports.default.create_ssl_context = _shared_tls  # type: ignore[attr-defined]
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:

@@ -283,8 +283,11 @@ class EngineRegistry:
             await self._drop(name, state)
             return True
 
-    async def _drop(self, name: str, state: EngineState, reason: str = "engine_unloaded") -> None:
-        """Unload and forget the instance (the caller holds ``state.lock``)."""
+    async def _drop(
+        self, name: str, state: EngineState, reason: str = "engine_unloaded", *, release: bool = True
+    ) -> None:
+        """Unload and forget the instance (the caller holds ``state.lock``); ``release``: collect garbage
+        and trim the heap after it, so the unload shows in RSS."""
         self._cancel_timer(state)
         engine = self.instance(name)
         await self._off_pool(engine.unload)
@@ -292,7 +295,8 @@ class EngineRegistry:
         state.instance = None
         state.loaded = False
         state.unload_count += 1
-        await self._off_pool(release_memory)
+        if release and not isinstance(engine, RunsElsewhere):  # a worker's memory left with its process
+            await self._off_pool(release_memory)
         log.info(reason, engine=name)
 
     def record(self, name: str, synthesis_seconds: float, audio_seconds: float) -> None:
@@ -348,7 +352,10 @@ class EngineRegistry:
         """Unload every engine and stop pulls (server shutdown)."""
         await self.pulls.aclose()
         await self.idle()
+        # No garbage collection and heap trim after each engine here (up to 100 ms each in a large
+        # process): the memory goes back with the process that is ending.
         for name, state in self._states.items():
             self._cancel_timer(state)
-            if state.loaded and state.users == 0:
-                await self.unload(name)
+            async with state.lock:
+                if state.loaded and state.users == 0:
+                    await self._drop(name, state, release=False)
