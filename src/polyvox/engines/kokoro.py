@@ -8,7 +8,6 @@ language by kokoro-onnx's espeak-ng phonemizer.
 
 from __future__ import annotations
 
-import gc
 import importlib.resources
 import logging
 import os
@@ -256,12 +255,11 @@ class KokoroEngine:
             self._styles = styles
 
     def unload(self) -> None:
-        """Drop the ONNX session, the styles and the Japanese G2P."""
+        """Drop the ONNX session, the styles and the Japanese G2P (the registry collects garbage after)."""
         with self._lock:
             self._kokoro = None
             self._styles = {}
             self._g2p = None
-        gc.collect()
 
     def _japanese_phonemes(self, text: str) -> str:
         with self._g2p_lock:

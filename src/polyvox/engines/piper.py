@@ -7,7 +7,6 @@ first use and stay cached per voice until ``unload()``.
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import math
@@ -176,10 +175,9 @@ class PiperEngine:
         self._voice_model(DEFAULT_VOICE)
 
     def unload(self) -> None:
-        """Drop every cached ONNX session."""
+        """Drop every cached ONNX session (the registry collects garbage and trims the heap after)."""
         with self._load_lock:
             self._loaded.clear()
-        gc.collect()
 
     def _voice_model(self, voice_id: str) -> PiperVoice:
         with self._load_lock:
