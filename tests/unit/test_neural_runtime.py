@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
-from polyvox.engines.neural.runtime import weights_to_come
+from polyvox.engines.neural.runtime import building, weights_to_come
 
 torch = pytest.importorskip("torch")
 
@@ -12,9 +14,15 @@ torch = pytest.importorskip("torch")
 def test_modules_built_for_a_checkpoint_draw_no_random_weights_and_loading_fills_them() -> None:
     torch.manual_seed(0)
     before = torch.get_rng_state()
+    elsewhere: list[bool] = []
     with weights_to_come():
         layer = torch.nn.Linear(64, 64)
         norm = torch.nn.LayerNorm(64)
+        # Another engine's load, in another thread, waits: it would build modules without their weights.
+        thread = threading.Thread(target=lambda: elsewhere.append(building().acquire(blocking=False)))
+        thread.start()
+        thread.join()
+    assert elsewhere == [False]
     assert torch.equal(torch.get_rng_state(), before)  # nothing drawn: what the file brings is all there is
     source = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.LayerNorm(64))
     layer.load_state_dict(source[0].state_dict())

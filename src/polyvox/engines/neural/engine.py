@@ -29,7 +29,14 @@ from polyvox.audio.chunk import AudioChunk
 from polyvox.engines.base import EngineInfo, Param, SynthesisParams, Voice
 from polyvox.engines.memory import release_memory
 from polyvox.engines.neural.conditioning import ConditioningCache, Reference, reference_of
-from polyvox.engines.neural.runtime import MAX_SEED, Placement, choose_device, go_offline, seeded
+from polyvox.engines.neural.runtime import (
+    MAX_SEED,
+    Placement,
+    building,
+    choose_device,
+    go_offline,
+    seeded,
+)
 from polyvox.engines.neural.weights import WeightsSpec, WeightsStatus, check_weights, model_dir
 from polyvox.errors import EngineUnavailableError, InvalidParameterError, PolyvoxError
 
@@ -76,7 +83,8 @@ class NeuralEngine(ABC, Generic[ModelT, CondT]):
         go_offline()
         self.placement = choose_device(self.settings, self.info.name, supports_half=self.supports_half)
         try:
-            self.model = self._load_model(status.folder, self.placement)
+            with building():  # one model built at a time in a process (see weights_to_come)
+                self.model = self._load_model(status.folder, self.placement)
         except PolyvoxError:
             raise
         except Exception as exc:  # corrupt, truncated or mismatched files: say which folder, never a 500
