@@ -112,7 +112,9 @@ class Admission:
         """Whether every next segment, the newcomer's first among them, can be rendered by its deadline.
 
         Earliest deadline first is optimal on one worker: the schedule fits if, for every deadline, the
-        work due by it is at most what the workers can do by then (at :data:`UTILIZATION`).
+        work due by it is at most what the workers can do by then (at :data:`UTILIZATION`). An engine call
+        is never interrupted, so each worker may first be busy with one segment due later (one that
+        started just before): the longest of those is counted on every worker.
         """
         due = [(self.bound, first_engine_seconds)]
         due += [
@@ -121,10 +123,14 @@ class Admission:
             if d.rtf < 1.0  # slower than real time: never kept fed, judged on first audio alone (above)
             for due_in, seconds in d.upcoming
         ]
+        due.sort()
+        later = [0.0] * (len(due) + 1)  # later[i]: the longest segment due after the i-th
+        for i in range(len(due) - 1, -1, -1):
+            later[i] = max(later[i + 1], due[i][1])
         work = 0.0
-        for deadline, seconds in sorted(due):
+        for i, (deadline, seconds) in enumerate(due):
             work += seconds
-            if work > self.workers * UTILIZATION * max(deadline, 0.0):
+            if work + self.workers * later[i + 1] > self.workers * UTILIZATION * max(deadline, 0.0):
                 return False
         return True
 

@@ -78,6 +78,20 @@ def test_a_burst_whose_next_segments_fall_due_together_refuses_the_newcomer() ->
     admission.check(first_audio_seconds=2.0, rtf=0.05, playing=spread)
 
 
+def test_a_long_segment_due_later_may_hold_the_worker_when_a_listener_needs_one_soon() -> None:
+    """An engine call is never interrupted: a listener that needs 0.2 s of work within 0.5 s fits alone,
+    but not behind the 1 s segment another stream may have just started (bench_paced: admitted listeners
+    ran dry in bursts when the check counted no such wait)."""
+    admission = Admission(bound=2.0, workers=1)
+    soon = Demand(rtf=0.05, seconds_left=10.0, upcoming=((0.5, 4.0),))
+    admission.check(first_audio_seconds=2.0, rtf=0.05, playing=[soon])
+    long_later = Demand(rtf=0.05, seconds_left=40.0, upcoming=((8.0, 20.0),))
+    admission.check(first_audio_seconds=2.0, rtf=0.05, playing=[long_later])
+    with pytest.raises(BusyError) as refused:
+        admission.check(first_audio_seconds=2.0, rtf=0.05, playing=[soon, long_later])
+    assert refused.value.retry_after == 1 and "run dry" in refused.value.message
+
+
 def test_while_a_listener_is_running_dry_nobody_new_is_admitted() -> None:
     admission = Admission(bound=2.0, workers=2)
     late = [Demand(rtf=0.05, seconds_left=20.0, upcoming=((-0.2, 3.0),))]
