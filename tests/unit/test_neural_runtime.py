@@ -5,10 +5,9 @@ from __future__ import annotations
 import threading
 
 import pytest
+import torch  # the test extras install the torch engines: a missing torch fails here, not skips
 
-from polyvox.engines.neural.runtime import building, weights_to_come
-
-torch = pytest.importorskip("torch")
+from polyvox.engines.neural.runtime import MODEL_BUILDING, weights_to_come
 
 
 def test_modules_built_for_a_checkpoint_draw_no_random_weights_and_loading_fills_them() -> None:
@@ -19,7 +18,7 @@ def test_modules_built_for_a_checkpoint_draw_no_random_weights_and_loading_fills
         layer = torch.nn.Linear(64, 64)
         norm = torch.nn.LayerNorm(64)
         # Another engine's load, in another thread, waits: it would build modules without their weights.
-        thread = threading.Thread(target=lambda: elsewhere.append(building().acquire(blocking=False)))
+        thread = threading.Thread(target=lambda: elsewhere.append(MODEL_BUILDING.acquire(blocking=False)))
         thread.start()
         thread.join()
     assert elsewhere == [False]

@@ -31,8 +31,8 @@ from polyvox.engines.memory import release_memory
 from polyvox.engines.neural.conditioning import ConditioningCache, Reference, reference_of
 from polyvox.engines.neural.runtime import (
     MAX_SEED,
+    MODEL_BUILDING,
     Placement,
-    building,
     choose_device,
     go_offline,
     seeded,
@@ -83,7 +83,7 @@ class NeuralEngine(ABC, Generic[ModelT, CondT]):
         go_offline()
         self.placement = choose_device(self.settings, self.info.name, supports_half=self.supports_half)
         try:
-            with building():  # one model built at a time in a process (see weights_to_come)
+            with MODEL_BUILDING:  # one model built at a time in a process (see weights_to_come)
                 self.model = self._load_model(status.folder, self.placement)
         except PolyvoxError:
             raise

@@ -41,7 +41,7 @@ OFFLINE_SWITCHES = {
 MAX_SEED = 2**31 - 1
 
 _rng_lock = threading.Lock()
-_building = threading.RLock()
+MODEL_BUILDING = threading.RLock()
 """Held while a torch engine builds its model: :func:`weights_to_come` patches torch for the whole process,
 so no other engine may build modules meanwhile (and expect their random initial weights)."""
 
@@ -113,13 +113,13 @@ def weights_to_come() -> Iterator[None]:
     Only for modules whose every parameter the caller then loads from a checkpoint and checks (a strict
     load, or a non-strict one whose missing keys are inspected): a parameter left out would hold whatever
     the memory held. Buffers computed in constructors (filters, windows) are built as usual. The patch is
-    process-wide: it holds :data:`building`, which every torch engine's load holds too.
+    process-wide: it holds :data:`MODEL_BUILDING`, which every torch engine's load holds too.
     """
     import torch
 
     init = torch.nn.init
     names = [name for name in vars(init) if name.endswith("_") and not name.startswith("_")]
-    with _building:
+    with MODEL_BUILDING:
         saved = {name: getattr(init, name) for name in names}
         for name in names:
             setattr(init, name, _unchanged)
@@ -132,8 +132,3 @@ def weights_to_come() -> Iterator[None]:
 
 def _unchanged(tensor: object, *args: object, **kwargs: object) -> object:
     return tensor
-
-
-def building() -> threading.RLock:
-    """The lock a torch engine holds while it builds its model (see :func:`weights_to_come`)."""
-    return _building
