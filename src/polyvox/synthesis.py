@@ -9,11 +9,10 @@ pauses, rendered in parallel; validation and the join are polyvox.longform's.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import structlog
@@ -40,18 +39,16 @@ from polyvox.postprocess import Mastering
 from polyvox.request import SynthesisRequest, check_rendering, language_supported, speakable
 from polyvox.runners.runner import LocalRunner
 from polyvox.runners.segment import SegmentRunner
+from polyvox.segment_plan import SegmentPlanner
 from polyvox.segment_render import StreamContext
 from polyvox.session import MAX_QUEUED_CHARS, SessionVoice, SpeechSession
 from polyvox.stream import SynthesisStream
 from polyvox.stream_mode import StreamMode
 from polyvox.stt.recognizer import SpeechRecognizer
-from polyvox.text.chunks import ChunkPlan, chunk_steps, pauses_after, ssml_steps
+from polyvox.text.chunks import ChunkPlan, pauses_after
 from polyvox.text.lexicon import Lexicon
-from polyvox.text.offload import run_steps, run_text_work
-from polyvox.text.phrases import phrase_plan
-from polyvox.text.prepare import prepare_text, takes_phoneme_blocks
-from polyvox.text.segment import listener_segments, split_long_words
-from polyvox.text.ssml import Piece, parse_ssml, plain_text
+from polyvox.text.offload import run_text_work
+from polyvox.text.ssml import Piece
 from polyvox.voice_router import LIBRARY_PREFIX, VoiceRouter
 
 log = structlog.get_logger(__name__)
@@ -80,6 +77,8 @@ class Synthesizer:
         self._admitted = 0
         self.lexicon = Lexicon(settings.text.lexicon_file or settings.data_dir / "lexicon.json")
         """The user pronunciation lexicon (reloaded when its file changes)."""
+        self.planner = SegmentPlanner(settings, registry, self.lexicon)
+        """Prepares and segments every request's text (polyvox.segment_plan)."""
         self.voices = VoiceRouter(settings, registry)
         """Resolves engine voices, blends and library voices (polyvox.voice_router)."""
         self.voices.references.in_use = self._library_voices_in_use
@@ -200,117 +199,6 @@ class Synthesizer:
             )
         return name, resolved
 
-    def prepare(self, request: SynthesisRequest, engine: str, language: str | None) -> str:
-        """The text the engine reads: lexicon, English normalization, inline phoneme overrides.
-
-        SSML is read as its words alone here; paths that honour its pauses and rates go through
-        :meth:`ssml_pieces` and :meth:`prepare_piece` instead.
-        """
-        text = request.text
-        if request.is_ssml:
-            text = plain_text(self.ssml_pieces(request, engine))
-        return self.prepare_piece(text, request, engine, language)
-
-    def ssml_pieces(self, request: SynthesisRequest, engine: str) -> list[Piece]:
-        """The request's SSML document as pieces: text at a rate, or a pause."""
-        text = self.settings.text
-        return parse_ssml(
-            request.text,
-            takes_phoneme_blocks(self.registry.info(engine).capabilities),
-            max_break=text.max_break_seconds,
-            max_pauses=text.max_pause_seconds,
-            max_depth=text.max_ssml_depth,
-        )
-
-    def prepare_piece(self, text: str, request: SynthesisRequest, engine: str, language: str | None) -> str:
-        """One piece of text as the engine reads it (see :meth:`prepare`)."""
-        normalize = self.settings.text.normalize if request.normalize is None else request.normalize
-        # Over-long "words" are split before anything scans them (lexicon and normalization regexes too).
-        text = split_long_words(text, self.settings.text.max_word_chars)
-        return prepare_text(
-            text,
-            language,
-            normalize=normalize,
-            lexicon=self.lexicon if request.lexicon else None,
-            phonemes_ok=takes_phoneme_blocks(self.registry.info(engine).capabilities),
-        )
-
-    def _segments(
-        self, request: SynthesisRequest, engine: str, language: str | None, listening: bool
-    ) -> tuple[list[str], list[Piece] | None]:
-        """The segments, and a plan only where the first is a phrase cut from its sentence."""
-        text = self.prepare(request, engine, language)
-        info = self.registry.info(engine)
-        segments, cut = listener_segments(
-            text,
-            language,
-            batch_chars=info.batch_chars,
-            max_word_chars=self.settings.text.max_word_chars,
-            phrase=listening and info.phrase_first,
-        )
-        return segments, phrase_plan(segments) if cut else None
-
-    def plan_steps(
-        self, request: SynthesisRequest, engine: str, language: str | None, plan: ChunkPlan
-    ) -> Iterator[None]:
-        """A file's segments into ``plan``, one bounded unit per step: paragraph chunks; SSML keeps its
-        pauses and rates. Each unit is prepared (lexicon, normalization) on its own: both are local."""
-        chunk_chars = self.settings.longform.chunk_chars
-
-        def read(text: str) -> str:
-            return self.prepare_piece(text, request, engine, language)
-
-        if request.is_ssml:
-            pieces = self.ssml_pieces(request, engine)
-            yield None
-            yield from ssml_steps(pieces, read, language, chunk_chars, plan)
-        else:
-            yield from chunk_steps(request.text, language, chunk_chars, plan.chunks, prepare=read)
-
-    async def chunk_plan(
-        self, request: SynthesisRequest, engine: str, language: str | None, *, longform: bool
-    ) -> ChunkPlan:
-        """The plan of :meth:`plan_steps`, made step by step: a long-form job's in the planning lane (it
-        stops at the next step when its client leaves), a file's in the text pool."""
-        plan = ChunkPlan([])
-        steps = self.plan_steps(request, engine, language, plan)
-        if not longform:
-            await run_steps(steps, lane=False)
-            return plan
-        log.info("longform_planning", characters=len(request.text))
-        try:
-            count = await run_steps(steps)
-        except asyncio.CancelledError:
-            log.info("longform_planning_cancelled", characters=len(request.text), chunks=len(plan.chunks))
-            raise
-        log.info("longform_planned", steps=count, chunks=len(plan.chunks))
-        return plan
-
-    def _ssml_segments(
-        self, request: SynthesisRequest, engine: str, language: str | None, listening: bool
-    ) -> tuple[list[str], list[Piece]]:
-        """SSML pieces as segments, with the plan that gives each its rate or pause."""
-        segments: list[str] = []
-        plan: list[Piece] = []
-        info = self.registry.info(engine)
-        batch_chars = info.batch_chars
-        for piece in self.ssml_pieces(request, engine):
-            if not piece.text:
-                segments.append("")
-                plan.append(piece)
-                continue
-            text = self.prepare_piece(piece.text, request, engine, language)
-            max_word = self.settings.text.max_word_chars
-            # Phrase first for the document's first words only (a listener waits for them).
-            phrase = listening and info.phrase_first and not any(segments)
-            pieces, cut = listener_segments(
-                text, language, batch_chars=batch_chars, max_word_chars=max_word, phrase=phrase
-            )
-            for index, segment in enumerate(pieces):
-                segments.append(segment)
-                plan.append(Piece(segment, rate=piece.rate, joins_next=cut and index == 0))
-        return segments, plan
-
     async def open(
         self,
         request: SynthesisRequest,
@@ -354,14 +242,13 @@ class Synthesizer:
                     self.settings.limits.max_audio_seconds,
                 )
             if segments is None and mode.mastered(self.settings.postprocess.master_files):
-                chunks = await self.chunk_plan(request, name, language, longform=not prime)
+                chunks = await self.planner.chunk_plan(request, name, language, longform=not prime)
                 segments = [c.text for c in chunks.chunks]
                 if any(c.rate != 1.0 for c in chunks.chunks):  # each chunk rendered at its own rate
                     plan = [Piece(c.text, rate=c.rate) for c in chunks.chunks]
-            elif segments is None and request.is_ssml:
-                segments, plan = await run_text_work(self._ssml_segments, request, name, language, live)
             elif segments is None:
-                segments, plan = await run_text_work(self._segments, request, name, language, live)
+                cut = self.planner.ssml_segments if request.is_ssml else self.planner.segments
+                segments, plan = await run_text_work(cut, request, name, language, live)
             assert segments is not None  # given, or made by one of the branches above
             if not any(speakable(s) for s in segments) and not any(p.pause for p in plan or ()):
                 raise EmptyTextError("nothing to speak: the text has no letters or digits", param="text")
@@ -443,12 +330,9 @@ class Synthesizer:
         stream.open_ended, stream.plan = True, []
 
         def prepare(sentence: str, waiting: bool) -> tuple[list[str], bool]:
-            text = self.prepare_piece(sentence, request, name, language)
-            max_word = self.settings.text.max_word_chars
-            phrase = waiting and info.phrase_first  # the listener has nothing left to hear: phrase first
-            return listener_segments(
-                text, language, batch_chars=info.batch_chars, max_word_chars=max_word, phrase=phrase
-            )
+            text = self.planner.prepare_piece(sentence, request, name, language)
+            # The listener has nothing left to hear: phrase first.
+            return self.planner.cut(text, name, language, phrase=waiting)
 
         return SpeechSession(
             stream,

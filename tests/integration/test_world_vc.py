@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from polyvox.stt.metrics import word_error_rate
 from polyvox.stt.transcriber import Transcriber
 from polyvox.voices.analysis import analyze_voice
 from polyvox.voices.decode import LIBRARY_RATE
-from polyvox.voices.library import VoiceLibrary
+from polyvox.voices.library import LibraryVoice, VoiceLibrary
 from polyvox.voices.world import CHUNK_SECONDS, WorldConverter
 
 pytestmark = pytest.mark.slow
@@ -34,27 +35,48 @@ def _speak(engine: PiperEngine | KokoroEngine, voice_id: str, text: str, languag
     return resample(np.concatenate([c.samples for c in chunks]), chunks[0].sample_rate, LIBRARY_RATE)
 
 
-def test_conversion_moves_pitch_and_timbre(settings: Settings, transcriber: Transcriber) -> None:
+@dataclass(frozen=True)
+class Conversion:
+    """Piper's joe converted toward a library voice made from Kokoro's jf_alpha, and the pieces of it."""
+
+    source: np.ndarray
+    target: LibraryVoice
+    reference: np.ndarray
+    pieces: list[np.ndarray]
+    seconds: float
+    """Wall time of the conversion, printed as a real-time factor (bench/ measures it)."""
+
+    @property
+    def converted(self) -> np.ndarray:
+        return np.concatenate(self.pieces)
+
+
+@pytest.fixture(scope="module")
+def conversion(settings: Settings) -> Conversion:
+    """One conversion for the module: both tests judge the same audio (rendering and converting it is most
+    of their time)."""
     piper, kokoro = PiperEngine(settings), KokoroEngine(settings)
     source = _speak(piper, "joe", SOURCE_TEXT, None)
-    assert len(source) > CHUNK_SECONDS * LIBRARY_RATE  # at least two chunks: the crossfade is exercised
     library = VoiceLibrary(settings.data_dir / "vc-library")
     target = library.add("alpha", _speak(kokoro, "jf_alpha", REFERENCE_TEXT, "en-us"), language="en-us")
-
+    reference = library.reference("alpha")
     started = time.perf_counter()
-    session = WorldConverter(settings).open(target, library.reference("alpha"))
-    pieces = list(session.convert(source, LIBRARY_RATE))
-    elapsed = time.perf_counter() - started
-    converted = np.concatenate(pieces)
-    assert len(pieces) >= 2 and abs(len(converted) - len(source)) <= 1
+    pieces = list(WorldConverter(settings).open(target, reference).convert(source, LIBRARY_RATE))
+    return Conversion(source, target, reference, pieces, time.perf_counter() - started)
+
+
+def test_conversion_moves_pitch_and_timbre(conversion: Conversion, transcriber: Transcriber) -> None:
+    source, converted = conversion.source, conversion.converted
+    assert len(source) > CHUNK_SECONDS * LIBRARY_RATE  # at least two chunks: the crossfade is exercised
+    assert len(conversion.pieces) >= 2 and abs(len(converted) - len(source)) <= 1
     assert np.all(np.abs(converted) <= 1.0)
 
     before, after = analyze_voice(source, LIBRARY_RATE), analyze_voice(converted, LIBRARY_RATE)
-    goal = target.analysis
+    goal = conversion.target.analysis
     print(
         f"F0 median {before.f0_median:.0f} -> {after.f0_median:.0f} Hz (target {goal.f0_median:.0f}); "
         f"centroid {before.centroid_hz:.0f} -> {after.centroid_hz:.0f} Hz (target {goal.centroid_hz:.0f}); "
-        f"RTF {elapsed / (len(source) / LIBRARY_RATE):.3f}"
+        f"RTF {conversion.seconds / (len(source) / LIBRARY_RATE):.3f}"
     )
     assert abs(before.f0_median - goal.f0_median) > 0.2 * goal.f0_median  # the test is not trivial
     assert abs(after.f0_median - goal.f0_median) <= 0.10 * goal.f0_median
@@ -65,18 +87,9 @@ def test_conversion_moves_pitch_and_timbre(settings: Settings, transcriber: Tran
     assert wer <= 0.10, f"WER {wer:.2f}: heard {heard!r}"
 
 
-def test_conversion_raises_speaker_similarity(settings: Settings) -> None:
+def test_conversion_raises_speaker_similarity(conversion: Conversion) -> None:
     """A speaker encoder (resemblyzer, the `similarity` extra) rates the converted voice nearer the target."""
     import resemblyzer
-
-    piper, kokoro = PiperEngine(settings), KokoroEngine(settings)
-    source = _speak(piper, "joe", SOURCE_TEXT, None)
-    library = VoiceLibrary(settings.data_dir / "similarity-library")
-    target = library.add("alpha", _speak(kokoro, "jf_alpha", REFERENCE_TEXT, "en-us"), language="en-us")
-    reference = library.reference("alpha")
-    converted = np.concatenate(
-        list(WorldConverter(settings).open(target, reference).convert(source, LIBRARY_RATE))
-    )
 
     encoder = resemblyzer.VoiceEncoder(device="cpu")
 
@@ -84,7 +97,7 @@ def test_conversion_raises_speaker_similarity(settings: Settings) -> None:
         wav = resemblyzer.preprocess_wav(resample(samples, LIBRARY_RATE, 16000), source_sr=16000)
         return np.asarray(encoder.embed_utterance(wav))
 
-    goal = embedding(reference)
-    before, after = float(goal @ embedding(source)), float(goal @ embedding(converted))
+    goal = embedding(conversion.reference)
+    before, after = float(goal @ embedding(conversion.source)), float(goal @ embedding(conversion.converted))
     print(f"cosine similarity to the target: {before:.3f} -> {after:.3f}")
     assert after > before + 0.1

@@ -13,16 +13,19 @@ import polyvox
 PACKAGE = Path(polyvox.__file__).parent
 ARCHITECTURE = Path(__file__).parents[2] / "docs" / "architecture.md"
 
+# fmt: off
 LAYERS: list[tuple[str, tuple[str, ...]]] = [  # top to bottom; a module may import its own layer and below
     ("front doors", ("api", "cli")),
     ("features", ("wyoming", "realtime", "monitor", "audiobook", "dialogue")),
     ("service", ("service", "longform", "doctor")),
-    ("pipeline", ("synthesis", "session", "delivered", "stream", "segment_render", "stream_mode", "runners")),
+    ("pipeline", ("synthesis", "session", "delivered", "stream", "segment_plan", "segment_render",
+                  "stream_mode", "runners")),
     ("requests", ("request", "bounds", "admission", "voice_router", "voice_names", "openai_names")),
     ("engines", ("engines", "stt")),
     ("helpers", ("voices", "audio", "text", "cache", "postprocess", "captions", "spill")),
     ("ground", ("config", "errors", "logs", "tasks", "language", "jsontext")),
 ]
+# fmt: on
 DEPTH = {top: len(LAYERS) - i for i, (_, tops) in enumerate(LAYERS) for top in tops}
 NAME = {top: name for name, tops in LAYERS for top in tops}
 

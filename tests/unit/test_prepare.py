@@ -44,15 +44,15 @@ async def polyvox(tmp_path: Path) -> AsyncIterator[Polyvox]:
 @pytest.mark.parametrize("engine", ["phonetic", "lips"])
 def test_engines_declaring_phonemes_get_phoneme_blocks(polyvox: Polyvox, engine: str) -> None:
     synthesizer = polyvox.synthesizer
-    assert synthesizer.prepare(SynthesisRequest(INLINE, engine=engine), engine, None) == (
+    assert synthesizer.planner.prepare(SynthesisRequest(INLINE, engine=engine), engine, None) == (
         "Say [[ pˈɑlivɑks ]] twice."
     )
-    ssml = synthesizer.prepare(SynthesisRequest(SSML, engine=engine, input_type="ssml"), engine, None)
+    ssml = synthesizer.planner.prepare(SynthesisRequest(SSML, engine=engine, input_type="ssml"), engine, None)
     assert "[[ pˈɑlivɑks ]]" in ssml and "Polyvox" not in ssml
 
 
 def test_other_engines_get_the_word(polyvox: Polyvox) -> None:
-    synthesizer = polyvox.synthesizer
-    assert synthesizer.prepare(SynthesisRequest(INLINE, engine="tone"), "tone", None) == "Say Polyvox twice."
-    ssml = synthesizer.prepare(SynthesisRequest(SSML, engine="tone", input_type="ssml"), "tone", None)
+    planner = polyvox.synthesizer.planner
+    assert planner.prepare(SynthesisRequest(INLINE, engine="tone"), "tone", None) == "Say Polyvox twice."
+    ssml = planner.prepare(SynthesisRequest(SSML, engine="tone", input_type="ssml"), "tone", None)
     assert "Polyvox" in ssml and "[[" not in ssml
