@@ -25,6 +25,10 @@ from polyvox.text.ssml import Piece
 
 SECONDS_PER_CHAR = 1 / 15
 """Typical English reading rate at speed 1 (about 15 characters a second), for the up-front estimate."""
+BRISK_SECONDS_PER_CHAR = 1 / 20
+"""A brisk reading rate at speed 1 (20 characters a second): when a listener's later segments fall due is
+judged at it, so a voice that reads faster than the typical rate (piper's joe: 18.5 a second on the bench's
+paragraph) does not run dry before the segment it needs was judged due."""
 DURATION_PARAMETERS = ("length_scale",)
 """Engine parameters that scale durations (``length_scale`` 2 reads twice as slowly)."""
 

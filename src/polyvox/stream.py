@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from polyvox.audio.chunk import AudioChunk
-from polyvox.bounds import SECONDS_PER_CHAR
+from polyvox.bounds import BRISK_SECONDS_PER_CHAR, SECONDS_PER_CHAR
 from polyvox.engines.base import EngineInfo, Voice
 from polyvox.errors import AudioTooLongError, PolyvoxError, RequestTimeoutError
 from polyvox.request import SynthesisRequest
@@ -171,9 +171,10 @@ class SynthesisStream(SegmentRenderer):
             segment = self.segments[index]
             if due_in is not None and due_in > horizon:
                 break
-            seconds = len(segment) * SECONDS_PER_CHAR / speed
-            found.append((due_in, seconds))
-            due_in = None if due_in is None else due_in + seconds
+            # Pessimistic both ways: its work at the typical rate (more audio), when the next one falls due
+            # at the brisk rate (sooner).
+            found.append((due_in, len(segment) * SECONDS_PER_CHAR / speed))
+            due_in = None if due_in is None else due_in + len(segment) * BRISK_SECONDS_PER_CHAR / speed
             if due_in is None:  # not playing yet: only its first segment is known to be due
                 break
         return found

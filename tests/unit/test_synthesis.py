@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from pathlib import Path
 
@@ -177,9 +178,11 @@ async def test_a_stream_tells_admission_which_segments_its_listener_needs_and_wh
         assert [seconds for _, seconds in upcoming] == [len(s) / 15 for s in texts]
         dues = [due for due, _ in upcoming]
         assert all(due is not None for due in dues)
-        # The next is needed when the audio taken runs out, each later one a segment's audio after.
+        # The next is needed when the audio taken runs out, each later one a segment's audio after it,
         assert dues[0] is not None and dues[0] <= first.seconds + second.seconds
-        assert dues == sorted(dues)  # type: ignore[type-var]
+        # ... judged at the brisk rate (sooner than the typical rate its work is priced at).
+        steps = [b - a for a, b in itertools.pairwise(dues)]  # type: ignore[operator]
+        assert steps == pytest.approx([len(s) / 20 for s in texts[:-1]])
         assert len(stream.upcoming(horizon=0.0)) <= 1  # only what is needed now
 
 
