@@ -14,7 +14,9 @@ stream's next segment must be rendered before the audio it holds runs out, and a
 within the bound; if, taken earliest deadline first, the work due by some deadline passes what the workers
 can do by then, someone would run dry, and the newcomer is refused (``Retry-After`` 1 s: a burst clears in
 seconds). Twelve listeners arriving within two seconds each hold only their first phrase when their next
-segments all fall due together, which the steady-state sum does not see (bench/bench_paced.py).
+segments all fall due together, which the steady-state sum does not see (bench/bench_paced.py); so a
+listener not yet playing (the newcomer too) brings its later segments, due as if its first audio came at
+once.
 
 An idle server never refuses: if the first segment alone takes longer than the bound, waiting would not
 help. Long-form jobs and other background streams are due "eventually" and yield to listeners: they are
@@ -24,7 +26,7 @@ not counted as demand.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from polyvox.errors import BusyError
@@ -79,11 +81,19 @@ class Admission:
         """``server.first_audio_bound`` in seconds (0: admit every stream)."""
         self.workers = workers
 
-    def check(self, first_audio_seconds: float, rtf: float | None, playing: Iterable[Demand]) -> None:
+    def check(
+        self,
+        first_audio_seconds: float,
+        rtf: float | None,
+        playing: Iterable[Demand],
+        later: Sequence[tuple[float, float]] = (),
+    ) -> None:
         """Raise :class:`BusyError` (429 with Retry-After) when the new stream's first audio would be late.
 
         ``first_audio_seconds`` is the estimated audio length of its first segment and ``rtf`` its
-        engine's real-time factor (None: not measured yet, admitted).
+        engine's real-time factor (None: not measured yet, admitted). ``later``: its next segments, as
+        seconds until each falls due (its first audio may come at once) and audio seconds: a burst of
+        newcomers needs its second segments soon after the first (the burst check counts them).
         """
         if self.bound <= 0 or rtf is None:
             return
@@ -93,7 +103,7 @@ class Admission:
             return  # idle, or too slow even alone: refusing would not make it faster
         estimate = self._estimate(first_engine_seconds, rtf, others)
         if estimate <= self.bound:
-            if self._burst_fits(first_engine_seconds, others):
+            if self._burst_fits(first_engine_seconds, others, [(due, rtf * sec) for due, sec in later]):
                 return
             raise BusyError(
                 f"{len(others)} streams are playing and their next segments are due within seconds; this "
@@ -108,7 +118,9 @@ class Admission:
             retry_after=retry,
         )
 
-    def _burst_fits(self, first_engine_seconds: float, others: list[Demand]) -> bool:
+    def _burst_fits(
+        self, first_engine_seconds: float, others: list[Demand], own_later: list[tuple[float, float]]
+    ) -> bool:
         """Whether every next segment, the newcomer's first among them, can be rendered by its deadline.
 
         Earliest deadline first is optimal on one worker: the schedule fits if, for every deadline, the
@@ -116,7 +128,7 @@ class Admission:
         is never interrupted, so each worker may first be busy with one segment due later (one that
         started just before): the longest of those is counted on every worker.
         """
-        due = [(self.bound, first_engine_seconds)]
+        due = [(self.bound, first_engine_seconds), *own_later]
         due += [
             (self.bound if due_in is None else due_in, d.rtf * seconds)
             for d in others

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from polyvox.engines.base import EngineInfo, Param
@@ -102,6 +102,22 @@ def estimated_seconds(
         rate = plan[index].rate if plan is not None and index < len(plan) else 1.0
         speech += len(segment) * SECONDS_PER_CHAR * scale / max(speed * rate, 0.25)
     return pauses + speech
+
+
+def segment_dues(
+    segments: Iterable[str], speed: float, clock: float, horizon: float
+) -> list[tuple[float, float]]:
+    """When each of ``segments`` falls due for a listener whose audio runs out ``clock`` seconds from now,
+    and its audio seconds: pessimistic both ways (the work at the typical rate, the deadlines at the brisk
+    one). Stops past ``horizon``: never the whole text."""
+    speed = max(speed, 0.25)
+    found = []
+    for segment in segments:
+        if clock > horizon:
+            break
+        found.append((clock, len(segment) * SECONDS_PER_CHAR / speed))
+        clock += len(segment) * BRISK_SECONDS_PER_CHAR / speed
+    return found
 
 
 def check_audio_seconds(estimate: float, limit: float) -> None:

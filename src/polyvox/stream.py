@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -37,7 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from polyvox.audio.chunk import AudioChunk
-from polyvox.bounds import BRISK_SECONDS_PER_CHAR, SECONDS_PER_CHAR
+from polyvox.bounds import segment_dues
 from polyvox.engines.base import EngineInfo, Voice
 from polyvox.errors import AudioTooLongError, PolyvoxError, RequestTimeoutError
 from polyvox.request import SynthesisRequest
@@ -164,19 +165,14 @@ class SynthesisStream(SegmentRenderer):
         if self._closed or first >= len(self.segments):
             return []
         playing = self._playing_since
-        due_in = None if playing is None else playing + self.stats.audio_seconds - time.monotonic()
-        speed = max(self.request.speed, 0.25)
+        # Not playing yet: its first audio is due within the admission bound (None), and may well come at
+        # once, so its later segments fall due from now on (the pessimistic side).
+        clock = 0.0 if playing is None else playing + self.stats.audio_seconds - time.monotonic()
+        rest = itertools.islice(self.segments, first, None)
         found: list[tuple[float | None, float]] = []
-        for index in range(first, len(self.segments)):  # stops at the horizon: never the whole text
-            segment = self.segments[index]
-            if due_in is not None and due_in > horizon:
-                break
-            # Pessimistic both ways: its work at the typical rate (more audio), when the next one falls due
-            # at the brisk rate (sooner).
-            found.append((due_in, len(segment) * SECONDS_PER_CHAR / speed))
-            due_in = None if due_in is None else due_in + len(segment) * BRISK_SECONDS_PER_CHAR / speed
-            if due_in is None:  # not playing yet: only its first segment is known to be due
-                break
+        found += segment_dues(rest, self.request.speed, clock, horizon)
+        if playing is None and found:
+            found[0] = (None, found[0][1])
         return found
 
     async def render_all(self, work: Callable[[int], Awaitable[T]]) -> list[T]:

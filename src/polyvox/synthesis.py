@@ -25,6 +25,7 @@ from polyvox.bounds import (
     check_parameter_defaults,
     check_text,
     estimated_seconds,
+    segment_dues,
 )
 from polyvox.engines.base import Voice
 from polyvox.errors import (
@@ -259,7 +260,9 @@ class Synthesizer:
                 if admit and mode is StreamMode.LIVE:
                     head = plan[:1] if plan else None
                     first = estimated_seconds(segments[:1], head, request.speed, request.extra)
-                    self.admission.check(first, self.registry.rtf(name), self._demand())
+                    # Its later segments fall due from its first audio on, which may come at once.
+                    later = segment_dues(segments, request.speed, 0.0, HORIZON)[1:]
+                    self.admission.check(first, self.registry.rtf(name), self._demand(), later)
             engine = await lease.enter_async_context(self.registry.acquire(name))
             rate = request.sample_rate or engine.info.sample_rate
             if rate_for is not None:

@@ -109,3 +109,23 @@ def test_a_stream_slower_than_real_time_does_not_block_the_burst_check() -> None
     admission = Admission(bound=4.0, workers=4)  # the steady-state sum fits: 2.55 of 3
     slow = [Demand(rtf=2.5, seconds_left=30.0, upcoming=((0.5, 4.0),))]
     admission.check(first_audio_seconds=2.0, rtf=0.05, playing=slow)
+
+
+def test_newcomers_need_their_second_segments_soon_after_their_first() -> None:
+    """A burst of newcomers, measured (bench_paced, 16 listeners): ten first phrases were rendered within
+    1.2 s, and 1.9 s of audio later every one needed its next 94 characters (0.32 s of work each) at once;
+    admission had counted only their first phrases and they ran dry. A newcomer not yet playing now brings
+    its later segments, due from an early first audio on."""
+    admission = Admission(bound=4.0, workers=1)
+    phrase = 36 / 15  # audio seconds of the bench's first phrase at the typical rate
+    later = ((1.8, 22 / 15), (2.9, 94 / 15))  # due from its first audio on, at the brisk rate
+    first_only = [Demand(rtf=0.05, seconds_left=30.0, upcoming=((None, phrase),))] * 6
+    admission.check(first_audio_seconds=phrase, rtf=0.05, playing=first_only)  # phrases alone: it fits
+    waiting = [Demand(rtf=0.05, seconds_left=30.0, upcoming=((None, phrase), *later))] * 6
+    with pytest.raises(BusyError) as refused:  # 2.3 s of work due within 2.9 s, at 75 %: no
+        admission.check(first_audio_seconds=phrase, rtf=0.05, playing=waiting)
+    assert refused.value.retry_after == 1
+    # The newcomer's own later segments count too: beside five waiting listeners it fits only without them.
+    admission.check(first_audio_seconds=phrase, rtf=0.05, playing=waiting[:5])
+    with pytest.raises(BusyError):
+        admission.check(first_audio_seconds=phrase, rtf=0.05, playing=waiting[:5], later=later)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from polyvox.errors import (
 )
 from polyvox.request import SynthesisRequest
 from polyvox.service import Polyvox
+from polyvox.stream import SynthesisStream
 
 SIX = "First one. Second one. Third one. Fourth one. Fifth one. Sixth one."
 TONE_WORD_SECONDS = 0.2  # 150 ms tone + 50 ms gap per word
@@ -184,6 +186,23 @@ async def test_a_stream_tells_admission_which_segments_its_listener_needs_and_wh
         steps = [b - a for a, b in itertools.pairwise(dues)]  # type: ignore[operator]
         assert steps == pytest.approx([len(s) / 20 for s in texts[:-1]])
         assert len(stream.upcoming(horizon=0.0)) <= 1  # only what is needed now
+
+
+async def test_a_stream_not_yet_playing_needs_its_later_segments_from_now_on(tone_polyvox: Polyvox) -> None:
+    """Before its first audio, a stream's first segment is due within the admission bound (None) and its
+    later ones from now on: its first audio may come at once (a burst's second segments fall due together)."""
+    synthesizer = tone_polyvox.synthesizer
+    texts = ["First one.", "Second one.", "Third one."]
+    info = tone_polyvox.registry.info("tone")
+    voice = tone_polyvox.registry.voices("tone")[0]
+    request = SynthesisRequest(text=" ".join(texts))
+    lease = contextlib.AsyncExitStack()
+    stream = SynthesisStream(synthesizer.stream_context, request, info, voice, texts, info.sample_rate, lease)
+    async with stream:  # never primed: it has not played
+        upcoming = stream.upcoming(horizon=60.0)
+        assert [seconds for _, seconds in upcoming] == [len(s) / 15 for s in texts]
+        assert [due for due, _ in upcoming] == [None, pytest.approx(10 / 20), pytest.approx(21 / 20)]
+        assert len(stream.upcoming(horizon=0.6)) == 2  # the third falls due past it
 
 
 async def test_a_consumer_that_stops_reading_asks_nothing_of_admission(tone_polyvox: Polyvox) -> None:
