@@ -122,8 +122,10 @@ def test_replica_killed_mid_stream_then_next_request_succeeds(app_server: tuple[
     body = {"text": LONG, "stream": True, "format": "pcm"}
     received = 0
     completed = False
-    started = time.monotonic()
     try:
+        # A hang is a read that waits 60 s for the next bytes: httpx raises ReadTimeout and the test fails.
+        # The stream's total time is not asserted: on a busy machine it took 64.6 s in a CI run (28x its
+        # time alone) while bytes kept coming.
         with httpx.stream("POST", f"{url}/v1/synthesize", json=body, timeout=60) as response:
             assert response.status_code == 200
             for piece in response.iter_bytes():
@@ -133,7 +135,6 @@ def test_replica_killed_mid_stream_then_next_request_succeeds(app_server: tuple[
             completed = True
     except httpx.RemoteProtocolError:  # the documented in-band end: a truncated chunked body
         pass
-    assert time.monotonic() - started < 60, "the stream hung"
     seconds = received / 2 / 22050
     if completed:  # every segment came back (the dead replica's one was re-sent to the other)
         assert seconds > 12 * 1.5, seconds

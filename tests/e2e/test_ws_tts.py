@@ -245,8 +245,9 @@ async def test_bad_messages_get_errors_and_the_socket_stays_open(server: Server)
     assert received.first("done")["chunks"] == 1
 
 
+# American spellings: Whisper writes "travelers" and "harbor", and the British ones alone cost a WER of 0.10.
 LONG_FIRST = (
-    "When the morning finally came, the travellers gathered their things and walked down to the harbour. "
+    "When the morning finally came, the travelers gathered their things and walked down to the harbor. "
     "The boat was waiting."
 )
 
@@ -264,7 +265,7 @@ async def test_a_long_first_sentence_is_spoken_phrase_first(server: Server, tran
     chunks = received.messages("text_chunk")
     assert [c["text"] for c in chunks] == [
         "When the morning finally came,",
-        "the travellers gathered their things and walked down to the harbour.",
+        "the travelers gathered their things and walked down to the harbor.",
         "The boat was waiting.",
     ]
     audio = received.audio_by_chunk()
