@@ -27,8 +27,8 @@ SECONDS_PER_CHAR = 1 / 15
 """Typical English reading rate at speed 1 (about 15 characters a second), for the up-front estimate."""
 BRISK_SECONDS_PER_CHAR = 1 / 20
 """A brisk reading rate at speed 1 (20 characters a second): when a listener's later segments fall due is
-judged at it, so a voice that reads faster than the typical rate (piper's joe: 18.5 a second on the bench's
-paragraph) does not run dry before the segment it needs was judged due."""
+judged at it, so a voice that reads faster than its engine's measured average does not run dry before the
+segment it needs was judged due."""
 DURATION_PARAMETERS = ("length_scale",)
 """Engine parameters that scale durations (``length_scale`` 2 reads twice as slowly)."""
 
@@ -89,9 +89,14 @@ def check_parameter_defaults(
 
 
 def estimated_seconds(
-    segments: Sequence[str], plan: Sequence[Piece] | None, speed: float, extra: Mapping[str, Any]
+    segments: Sequence[str],
+    plan: Sequence[Piece] | None,
+    speed: float,
+    extra: Mapping[str, Any],
+    seconds_per_char: float = SECONDS_PER_CHAR,
 ) -> float:
-    """Roughly how long the audio of these segments will be (pauses exact, speech at the typical rate)."""
+    """Roughly how long the audio of these segments will be (pauses exact, speech at the typical rate, or
+    at the engine's measured ``seconds_per_char``)."""
     scale = 1.0
     for name in DURATION_PARAMETERS:
         if isinstance(extra.get(name), int | float):
@@ -100,23 +105,30 @@ def estimated_seconds(
     speech = 0.0
     for index, segment in enumerate(segments):
         rate = plan[index].rate if plan is not None and index < len(plan) else 1.0
-        speech += len(segment) * SECONDS_PER_CHAR * scale / max(speed * rate, 0.25)
+        speech += len(segment) * seconds_per_char * scale / max(speed * rate, 0.25)
     return pauses + speech
 
 
 def segment_dues(
-    segments: Iterable[str], speed: float, clock: float, horizon: float
+    segments: Iterable[str],
+    speed: float,
+    clock: float,
+    horizon: float,
+    seconds_per_char: float = SECONDS_PER_CHAR,
 ) -> list[tuple[float, float]]:
     """When each of ``segments`` falls due for a listener whose audio runs out ``clock`` seconds from now,
-    and its audio seconds: pessimistic both ways (the work at the typical rate, the deadlines at the brisk
-    one). Stops past ``horizon``: never the whole text."""
+    and its audio seconds: the audio (what its work is priced on) at ``seconds_per_char`` (the engine's
+    measured reading rate, else the typical one), the deadlines at the brisk rate unless the engine reads
+    faster still (another voice of it may read faster than its average). Stops past ``horizon``: never
+    the whole text."""
     speed = max(speed, 0.25)
+    brisk = min(BRISK_SECONDS_PER_CHAR, seconds_per_char)
     found = []
     for segment in segments:
         if clock > horizon:
             break
-        found.append((clock, len(segment) * SECONDS_PER_CHAR / speed))
-        clock += len(segment) * BRISK_SECONDS_PER_CHAR / speed
+        found.append((clock, len(segment) * seconds_per_char / speed))
+        clock += len(segment) * brisk / speed
     return found
 
 

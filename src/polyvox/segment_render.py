@@ -75,8 +75,9 @@ class StreamContext:
 
     runner: SegmentRunner
     """Runs each segment's engine call (worker pool, worker process or Ray replica)."""
-    record: Callable[[str, float, float], None]
-    """Folds (engine, engine seconds, audio seconds) of each segment into the engine's measured speed."""
+    record: Callable[[str, float, float, int, float], None]
+    """Folds (engine, engine seconds, audio seconds, characters, engine speed) of each segment into the
+    engine's measured speed and reading rate."""
     release: Callable[[Any], None]
     """Called once with the stream when it closes (the synthesizer's admission count and listeners); typed
     loosely: the stream (polyvox.stream) sits on this module."""
@@ -187,7 +188,7 @@ class SegmentRenderer:
             yield self._part(tail, planned.text, None)
         post = time.perf_counter() - started - engine_seconds
         self.stats.synthesis_seconds += engine_seconds + max(post, 0.0)
-        self._context.record(self.engine_name, engine_seconds, audio_seconds)
+        self._record(planned, engine_seconds, audio_seconds)
 
     def _part(self, samples: FloatArray, text: str, resampler: Resampler | None) -> AudioChunk:
         """One part post-processed: the segment's streaming resampler, then volume."""
@@ -247,5 +248,10 @@ class SegmentRenderer:
         if request.volume != 1.0:  # after mastering: relative to the loudness target, not undone by it
             samples = apply_gain(samples, request.volume)
         self.stats.synthesis_seconds += raw.engine_seconds + (time.perf_counter() - started)
-        self._context.record(self.engine_name, raw.engine_seconds, raw.seconds)
+        self._record(planned, raw.engine_seconds, raw.seconds)
         return AudioChunk(samples=samples, sample_rate=self.sample_rate, text=text)
+
+    def _record(self, planned: PlannedSegment, engine_seconds: float, audio_seconds: float) -> None:
+        """The segment's measured figures, for the engine's speed and reading rate (admission reads them)."""
+        speed = planned.call.params.speed
+        self._context.record(self.engine_name, engine_seconds, audio_seconds, len(planned.text), speed)

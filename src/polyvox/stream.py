@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from polyvox.audio.chunk import AudioChunk
-from polyvox.bounds import segment_dues
+from polyvox.bounds import SECONDS_PER_CHAR, segment_dues
 from polyvox.engines.base import EngineInfo, Voice
 from polyvox.errors import AudioTooLongError, PolyvoxError, RequestTimeoutError
 from polyvox.request import SynthesisRequest
@@ -151,10 +151,13 @@ class SynthesisStream(SegmentRenderer):
             return 0.0
         return max(self.estimated_seconds - self.stats.audio_seconds, 0.1)
 
-    def upcoming(self, horizon: float) -> list[tuple[float | None, float]]:
+    def upcoming(
+        self, horizon: float, seconds_per_char: float = SECONDS_PER_CHAR
+    ) -> list[tuple[float | None, float]]:
         """The segments still to render whose audio is needed within ``horizon`` seconds: for each, seconds
         until the listener needs it (None: not playing yet, its first audio is due) and its estimated audio
-        seconds. Admission's burst check reads it."""
+        seconds (at ``seconds_per_char``, its engine's measured reading rate). Admission's burst check reads
+        it."""
         if self._first_in_hand or self._untaken:
             # Audio waits for the consumer (a client that reads slowly or not at all): the listener is not
             # waiting on the workers, whatever its playback clock says.
@@ -170,7 +173,7 @@ class SynthesisStream(SegmentRenderer):
         clock = 0.0 if playing is None else playing + self.stats.audio_seconds - time.monotonic()
         rest = itertools.islice(self.segments, first, None)
         found: list[tuple[float | None, float]] = []
-        found += segment_dues(rest, self.request.speed, clock, horizon)
+        found += segment_dues(rest, self.request.speed, clock, horizon, seconds_per_char)
         if playing is None and found:
             found[0] = (None, found[0][1])
         return found

@@ -20,6 +20,7 @@ import structlog
 from polyvox.admission import HORIZON, Admission, Demand
 from polyvox.audio.chunk import AudioChunk
 from polyvox.bounds import (
+    SECONDS_PER_CHAR,
     check_audio_seconds,
     check_extra,
     check_parameter_defaults,
@@ -142,9 +143,14 @@ class Synthesizer:
         for stream in self._active:
             rtf = self.registry.rtf(stream.engine_name)
             if not stream.background and rtf is not None:
-                upcoming = tuple(stream.upcoming(HORIZON))
+                upcoming = tuple(stream.upcoming(HORIZON, self._reading(stream.engine_name)))
                 demand.append(Demand(rtf, stream.audio_left, upcoming))
         return demand
+
+    def _reading(self, engine: str) -> float:
+        """The engine's audio seconds per character as measured on its segments, else the typical rate."""
+        measured = self.registry.reading(engine)
+        return SECONDS_PER_CHAR if measured is None else measured
 
     def mode_for(
         self, text: str, *, streamed: bool, validate: bool = False, captions: bool = False
@@ -258,10 +264,10 @@ class Synthesizer:
                 estimate = estimated_seconds(segments, plan, request.speed, request.extra)
                 check_audio_seconds(estimate, self.settings.limits.max_audio_seconds)
                 if admit and mode is StreamMode.LIVE:
-                    head = plan[:1] if plan else None
-                    first = estimated_seconds(segments[:1], head, request.speed, request.extra)
+                    head, reading = (plan[:1] if plan else None), self._reading(name)
+                    first = estimated_seconds(segments[:1], head, request.speed, request.extra, reading)
                     # Its later segments fall due from its first audio on, which may come at once.
-                    later = segment_dues(segments, request.speed, 0.0, HORIZON)[1:]
+                    later = segment_dues(segments, request.speed, 0.0, HORIZON, reading)[1:]
                     self.admission.check(first, self.registry.rtf(name), self._demand(), later)
             engine = await lease.enter_async_context(self.registry.acquire(name))
             rate = request.sample_rate or engine.info.sample_rate
@@ -354,7 +360,8 @@ class Synthesizer:
         if self._admitted >= self.capacity:
             raise BusyError(f"{self._admitted} syntheses are running or queued; try again shortly")
         request = stream.request
-        seconds = estimated_seconds([first], None, request.speed, request.extra)
+        reading = self._reading(stream.engine_name)
+        seconds = estimated_seconds([first], None, request.speed, request.extra, reading)
         self.admission.check(seconds, self.registry.rtf(stream.engine_name), self._demand())
         self._admitted += 1
         self._active.add(stream)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import make_settings, pool_drained, read_trace, stream_tasks
 
+from polyvox.admission import HORIZON
 from polyvox.errors import (
     BusyError,
     EmptyTextError,
@@ -203,6 +204,46 @@ async def test_a_stream_not_yet_playing_needs_its_later_segments_from_now_on(ton
         assert [seconds for _, seconds in upcoming] == [len(s) / 15 for s in texts]
         assert [due for due, _ in upcoming] == [None, pytest.approx(10 / 20), pytest.approx(21 / 20)]
         assert len(stream.upcoming(horizon=0.6)) == 2  # the third falls due past it
+
+
+async def test_a_listeners_segments_are_priced_at_its_engines_measured_reading_rate(
+    tone_polyvox: Polyvox,
+) -> None:
+    """Admission prices a segment's work on its audio seconds: once the engine has spoken, on the reading
+    rate measured on its segments instead of the typical 15 characters a second (a voice that reads faster
+    would be refused listeners it can feed); deadlines stay at the brisk rate unless it reads faster still."""
+    synthesizer, registry = tone_polyvox.synthesizer, tone_polyvox.registry
+    assert registry.reading("tone") is None  # not spoken yet: the typical rate
+    said = ["The first sentence here.", "The third sentence here.", "The fifth sentence here."]
+    stream = await synthesizer.open(SynthesisRequest(text=" ".join(said)))
+    async with stream:
+        chunks = [chunk async for chunk in stream]
+    # Every sentence has the same words and characters: each segment measures the same rate.
+    per_char = chunks[0].seconds / len(said[0])
+    assert [c.seconds / len(c.text) for c in chunks] == pytest.approx([per_char] * 3)
+    measured = registry.reading("tone")
+    assert measured == pytest.approx(per_char)
+    registry.record("tone", 0.1, 5.0, chars=len("Tiny."), speed=1.0)  # too short to say: not counted
+    assert registry.reading("tone") == measured
+    registry.record("tone", 0.1, 5.0, chars=100, speed=2.0)  # at speed 2: 0.1 s a character at speed 1
+    reading = registry.reading("tone")
+    assert reading is not None and per_char < reading < 0.1  # weighted by characters, earlier ones decayed
+
+    texts = ["Another one follows.", "And a last one then."]
+    info, voice = registry.info("tone"), registry.voices("tone")[0]
+    request = SynthesisRequest(text=" ".join(texts))
+    lease = contextlib.AsyncExitStack()
+    context = synthesizer.stream_context
+    waiting = SynthesisStream(context, request, info, voice, texts, info.sample_rate, lease)
+    async with waiting:  # never primed: its later segments fall due from now on
+        upcoming = waiting.upcoming(HORIZON, per_char)
+        assert [seconds for _, seconds in upcoming] == pytest.approx([len(t) * per_char for t in texts])
+        # The tone engine reads faster than the brisk rate: its own rate sets the deadlines.
+        assert per_char < 1 / 20 and upcoming[1][0] == pytest.approx(len(texts[0]) * per_char)
+        slow = 1 / 12  # a slow reader: its work is priced on its longer audio, deadlines stay brisk
+        upcoming = waiting.upcoming(HORIZON, slow)
+        assert [seconds for _, seconds in upcoming] == pytest.approx([len(t) * slow for t in texts])
+        assert upcoming[1][0] == pytest.approx(len(texts[0]) / 20)
 
 
 async def test_a_consumer_that_stops_reading_asks_nothing_of_admission(tone_polyvox: Polyvox) -> None:

@@ -40,6 +40,8 @@ log = structlog.get_logger(__name__)
 
 ENTRY_POINT_GROUP = "polyvox.engines"
 SELF_TEST_TEXT = "The quick brown fox jumps over the lazy dog."
+MIN_READING_CHARS = 12
+"""Shorter segments say little of a voice's reading rate: the engine's silence at their edges dominates."""
 
 
 def self_test(engine: Engine) -> float | None:
@@ -119,6 +121,10 @@ class EngineRegistry:
     def rtf(self, name: str) -> float | None:
         """The engine's measured real-time factor (None until it has run)."""
         return self._state(name).rtf
+
+    def reading(self, name: str) -> float | None:
+        """The engine's measured audio seconds per character at speed 1 (None until it has spoken)."""
+        return self._state(name).reading
 
     def status(self, name: str) -> EngineStatus:
         s = self._state(name)
@@ -299,13 +305,20 @@ class EngineRegistry:
             await self._off_pool(release_memory)
         log.info(reason, engine=name)
 
-    def record(self, name: str, synthesis_seconds: float, audio_seconds: float) -> None:
-        """Fold one measured segment into the engine's running real-time factor."""
+    def record(
+        self, name: str, synthesis_seconds: float, audio_seconds: float, chars: int = 0, speed: float = 1.0
+    ) -> None:
+        """Fold one measured segment into the engine's running real-time factor and, for a segment of
+        ``chars`` characters (at least :data:`MIN_READING_CHARS`) rendered at ``speed``, into its reading
+        rate."""
         if audio_seconds <= 0:
             return
         state = self._state(name)
         rtf = synthesis_seconds / audio_seconds
         state.rtf = rtf if state.rtf is None else 0.9 * state.rtf + 0.1 * rtf
+        if chars >= MIN_READING_CHARS:
+            state.spoken_seconds = 0.9 * state.spoken_seconds + audio_seconds * speed
+            state.spoken_chars = 0.9 * state.spoken_chars + chars
 
     @asynccontextmanager
     async def acquire(self, name: str) -> AsyncIterator[Engine]:

@@ -28,6 +28,11 @@ class EngineState:
     load_seconds: float = 0.0
     rtf: float | None = None
     """Measured real-time factor (synthesis seconds / audio seconds): self-test, then a running average."""
+    spoken_seconds: float = 0.0
+    spoken_chars: float = 0.0
+    """Audio seconds (at speed 1) and characters of its segments, each earlier one weighing 0.9 of the next:
+    their ratio is its voices' reading rate, weighted by characters (a short phrase is mostly the engine's
+    edge silence); admission prices a segment's work with it."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     unload_timer: asyncio.TimerHandle | None = None
     healthy: bool = True
@@ -35,6 +40,11 @@ class EngineState:
     last_error: str | None = None
     failures: int = 0
     retries: int = 0
+
+    @property
+    def reading(self) -> float | None:
+        """Measured audio seconds per character at speed 1 (None until it has spoken)."""
+        return self.spoken_seconds / self.spoken_chars if self.spoken_chars > 0 else None
 
 
 @runtime_checkable
