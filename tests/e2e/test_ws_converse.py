@@ -89,13 +89,16 @@ class ScriptedLLM:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
-                for delta in scripted.deltas(body):
-                    time.sleep(1.0 / scripted.tokens_per_second)
-                    event = {"object": "chat.completion.chunk", "choices": [{"delta": delta}]}
-                    self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
-                    self.wfile.flush()
-                    scripted.token_times.append(time.perf_counter())
-                self.wfile.write(b"data: [DONE]\n\n")
+                try:
+                    for delta in scripted.deltas(body):
+                        time.sleep(1.0 / scripted.tokens_per_second)
+                        event = {"object": "chat.completion.chunk", "choices": [{"delta": delta}]}
+                        self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                        self.wfile.flush()
+                        scripted.token_times.append(time.perf_counter())
+                    self.wfile.write(b"data: [DONE]\n\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # Polyvox hung up (a barge-in cancels the reply): nothing more to send
 
             def log_message(self, *args: Any) -> None:
                 pass
